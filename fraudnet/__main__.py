@@ -1,0 +1,5 @@
+"""`python -m fraudnet` runs the command line."""
+
+from fraudnet.cli import main
+
+main()

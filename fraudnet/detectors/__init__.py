@@ -1,0 +1,1 @@
+"""Detectors: one module per method, each returning explained Leads."""

@@ -1,0 +1,61 @@
+"""One error hierarchy for fraudnet; messages name the offending value and where it came from."""
+
+from __future__ import annotations
+
+__all__ = [
+    "FraudnetError",
+    "ConfigError",
+    "IngestError",
+    "MissingTableError",
+    "MissingColumnError",
+    "StoreError",
+    "Neo4jUnavailableError",
+    "NotFoundError",
+    "QueryLimitError",
+    "DetectorError",
+    "PermissionDeniedError",
+]
+
+
+class FraudnetError(Exception):
+    """Base class of every error fraudnet raises on purpose."""
+
+
+class ConfigError(FraudnetError):
+    """A setting (environment variable, option, config file) is missing or invalid."""
+
+
+class IngestError(FraudnetError):
+    """Input files cannot be ingested as a whole (a row-level problem goes to quarantine instead)."""
+
+
+class MissingTableError(IngestError):
+    """A required table of the data contract is not in the input folder."""
+
+
+class MissingColumnError(IngestError):
+    """A required column is missing from an input file."""
+
+
+class StoreError(FraudnetError):
+    """The claims store or a graph store failed or was used wrongly."""
+
+
+class Neo4jUnavailableError(StoreError):
+    """Neo4j could not be reached at the configured URI."""
+
+
+class NotFoundError(FraudnetError):
+    """An entity, lead or job that was asked for does not exist."""
+
+
+class QueryLimitError(FraudnetError):
+    """A query asked for more than the configured limits allow (depth, nodes, rows, time)."""
+
+
+class DetectorError(FraudnetError):
+    """A detector was given invalid parameters or inputs."""
+
+
+class PermissionDeniedError(FraudnetError):
+    """The caller's role does not allow the action."""

@@ -1,0 +1,1 @@
+"""Synthetic city generator with planted fraud schemes and legitimate look-alikes."""

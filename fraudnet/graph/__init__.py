@@ -1,0 +1,1 @@
+"""Graph model, GraphStore protocol, Neo4j and embedded stores, igraph projections."""

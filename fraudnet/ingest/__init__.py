@@ -1,0 +1,1 @@
+"""Readers, alias mapping, validation and quarantine: export files into the claims store."""
