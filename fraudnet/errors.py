@@ -14,6 +14,7 @@ __all__ = [
     "QueryLimitError",
     "DetectorError",
     "PermissionDeniedError",
+    "InvalidRequestError",
 ]
 
 
@@ -59,3 +60,11 @@ class DetectorError(FraudnetError):
 
 class PermissionDeniedError(FraudnetError):
     """The caller's role does not allow the action."""
+
+
+class InvalidRequestError(FraudnetError):
+    """A caller's parameter (filter, sort key, status transition…) is invalid; `field` names the parameter."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -1,0 +1,267 @@
+"""API latency benchmark: p50/p95 of the lead list and of 2-hop ego networks (≤ 500 nodes) with 20 clients.
+
+Targets (DESIGN.md §8): lead list p95 < 50 ms; 2-hop ego network p95 < 150 ms, with 20 concurrent clients.
+
+- `run(base_url_or_app, tokens, clients=20, requests=2000)` measures a running server (base URL) or a FastAPI
+  app (served by uvicorn in a background thread on a free port).
+- `run_both(workspace)` runs it on the embedded store and on a real Neo4j (our launcher) loaded from the workspace.
+- `run_workspace(workspace, neo4j=None, ...)` creates a temporary token, starts `fraudnet serve` on the workspace
+  as a subprocess (embedded store, or Neo4j when `neo4j=(uri, user, password)`), measures, stops, revokes.
+
+Usage: `.venv/bin/python -m bench.api WORKSPACE [--clients 20] [--requests 2000] [--both | --neo4j-uri bolt://…]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["run", "run_workspace", "run_both", "TARGETS_MS"]
+
+TARGETS_MS = {"lead_list": 50.0, "ego_2hop": 150.0}
+_SORTS = ("-score", "-amount", "-severity", "period_start")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_app_in_thread(app: Any) -> tuple[str, Callable[[], None]]:
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+    return url, stop
+
+
+def _percentiles(samples_ms: list[float], wall_s: float) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    n = len(ordered)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(n - 1, max(0, int(round(p * (n - 1)))))], 2)
+
+    return {"n": n, "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": round(ordered[-1], 2),
+            "mean_ms": round(statistics.fmean(ordered), 2), "throughput_rps": round(n / wall_s, 1)}
+
+
+def _measure(client: httpx.Client, urls: list[str], headers: dict[str, str], clients: int
+             ) -> tuple[dict[str, float], list[int]]:
+    """Send every url once from `clients` threads; latencies and the node counts of JSON subgraph answers."""
+    latencies: list[float] = []
+    sizes: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(url: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            r = client.get(url, headers=headers)
+        except httpx.HTTPError as exc:  # a timeout counts as a failed request, reported with the figures
+            with lock:
+                errors.append(f"{type(exc).__name__} {url}")
+            return
+        body = r.content
+        ms = (time.perf_counter() - t0) * 1000
+        with lock:
+            if r.status_code != 200:
+                errors.append(f"{r.status_code} {url}")
+                return
+            latencies.append(ms)
+            if b'"nodes"' in body[:20]:
+                sizes.append(len(r.json()["nodes"]))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(one, urls))
+    wall = time.perf_counter() - started
+    if not latencies:
+        raise RuntimeError(f"all {len(errors)} requests failed, e.g. {errors[:3]}")
+    stats = _percentiles(latencies, wall)
+    stats["failed"] = len(errors)
+    if errors:
+        stats["failed_examples"] = errors[:3]
+    return stats, sizes
+
+
+def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, requests: int = 2000,
+        timeout: float = 120.0) -> dict[str, Any]:
+    """p50/p95 latency of `GET /api/leads` (page of 50, varied sorts/filters) and of `GET /api/graph/ego/{person}
+    ?depth=2&max_nodes=500` with `clients` concurrent clients, `requests` requests each; plus targets met."""
+    stop: Callable[[], None] | None = None
+    if isinstance(base_url_or_app, str):
+        base_url = base_url_or_app.rstrip("/")
+    else:
+        base_url, stop = _serve_app_in_thread(base_url_or_app)
+    token = tokens.get("investigator") or tokens.get("admin") or next(iter(tokens.values()))
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout, limits=limits) as client:
+            store = client.get("/api/health").json()["store"]
+            page = client.get("/api/leads?page_size=200", headers=headers).json()
+            persons = list(dict.fromkeys(p for item in page["items"] for p in item["persons"]))[:200]
+            if not persons:
+                raise RuntimeError("no leads with persons in the workspace; run `fraudnet detect` first")
+            lead_urls = [f"/api/leads?sort={_SORTS[i % 4]}&page={1 + i % 3}&page_size=50"
+                         + ("&severity=red,orange" if i % 2 else "") for i in range(requests)]
+            ego_urls = [f"/api/graph/ego/Person:{persons[i % len(persons)]}?depth=2&max_nodes=500"
+                        for i in range(requests)]
+            _measure(client, lead_urls[: clients * 2] + ego_urls[: clients * 2], headers, clients)  # warm-up
+            lead_stats, _ = _measure(client, lead_urls, headers, clients)
+            ego_stats, sizes = _measure(client, ego_urls, headers, clients)
+    finally:
+        if stop is not None:
+            stop()
+    ego_stats["mean_nodes"] = round(statistics.fmean(sizes), 1) if sizes else 0
+    ego_stats["max_nodes"] = max(sizes) if sizes else 0
+    return {
+        "store": store, "clients": clients, "requests": requests, "distinct_centres": len(persons),
+        "lead_list": lead_stats, "ego_2hop": ego_stats, "targets_p95_ms": TARGETS_MS,
+        "meets_targets": lead_stats["p95_ms"] < TARGETS_MS["lead_list"]
+        and ego_stats["p95_ms"] < TARGETS_MS["ego_2hop"] and not lead_stats["failed"] and not ego_stats["failed"],
+        "load_average_1m": round(os.getloadavg()[0], 1), "cpu_count": os.cpu_count(),
+    }
+
+
+def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, clients: int = 20,
+                  requests: int = 2000, database: str = "neo4j", timeout: float = 120.0) -> dict[str, Any]:
+    """Serve `workspace` with `fraudnet serve` (a subprocess) and run the benchmark against it.
+
+    With `neo4j=(uri, user, password)` the server uses Neo4j (the graph must be loaded already); otherwise the
+    server's environment has no NEO4J_* variables (the embedded store, unless a launcher runs in the workspace).
+    """
+    from fraudnet.claims.audit import create_token, revoke_token
+    from fraudnet.claims.store import ClaimsStore
+
+    workspace = Path(workspace)
+    with ClaimsStore.open(workspace) as store:
+        token = create_token(store.con, "bench", "investigator")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+    if neo4j:
+        env.update(NEO4J_URI=neo4j[0], NEO4J_USER=neo4j[1], NEO4J_PASSWORD=neo4j[2], NEO4J_DATABASE=database)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "fraudnet", "-w", str(workspace), "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"fraudnet serve exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("fraudnet serve did not answer within 180 s")
+            time.sleep(0.2)
+        started = time.perf_counter()
+        result = run(url, {"investigator": token}, clients=clients, requests=requests, timeout=timeout)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        return result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with ClaimsStore.open(workspace) as store:
+            revoke_token(store.con, token)
+
+
+def run_both(workspace: Path, clients: int = 20, requests: int = 2000, heap: str = "1g",
+             timeout: float = 120.0) -> dict[str, Any]:
+    """The benchmark on the embedded store, then on a real Neo4j (our launcher, started in a temporary folder
+    and loaded from a copy of the workspace's claims store); returns `{"embedded": …, "neo4j": …}`."""
+    import secrets
+    import shutil
+    import tempfile
+
+    from fraudnet.claims.store import ClaimsStore
+    from fraudnet.config import Settings
+    from fraudnet.graph import neo4j_server
+    from fraudnet.graph.neo4j_load import load_graph
+
+    out: dict[str, Any] = {"embedded": run_workspace(workspace, None, clients=clients, requests=requests,
+                                                     timeout=timeout)}
+    with tempfile.TemporaryDirectory(prefix="fraudnet-bench-api-") as tmp:
+        copy = Path(tmp) / "ws"
+        copy.mkdir()
+        for name in ("claims.duckdb", "claims.duckdb.wal", "secret.key"):
+            if (Path(workspace) / name).exists():
+                shutil.copy2(Path(workspace) / name, copy / name)
+        neo_home = Path(tmp) / "neo4j-ws"
+        password = secrets.token_urlsafe(12)
+        info = neo4j_server.start(neo_home, port=0, heap=heap, password=password, timeout=300)
+        try:
+            settings = Settings(workspace=copy, neo4j_uri=info.uri, neo4j_password=password)
+            started = time.perf_counter()
+            with ClaimsStore.open(copy) as store:
+                load_graph(store, settings)
+            load_s = round(time.perf_counter() - started, 1)
+            out["neo4j"] = run_workspace(copy, (info.uri, "neo4j", password), clients=clients, requests=requests,
+                                         timeout=timeout)
+            out["neo4j"]["graph_load_s"] = load_s
+        finally:
+            neo4j_server.stop(neo_home)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--neo4j-uri", default="")
+    parser.add_argument("--neo4j-user", default="neo4j")
+    parser.add_argument("--neo4j-password", default=os.environ.get("NEO4J_PASSWORD", ""))
+    parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds")
+    parser.add_argument("--both", action="store_true",
+                        help="embedded store, then our launcher's Neo4j loaded from a copy of the workspace")
+    opts = parser.parse_args(argv)
+    if opts.both:
+        result = run_both(opts.workspace, clients=opts.clients, requests=opts.requests, timeout=opts.timeout)
+    else:
+        neo = (opts.neo4j_uri, opts.neo4j_user, opts.neo4j_password) if opts.neo4j_uri else None
+        result = run_workspace(opts.workspace, neo, clients=opts.clients, requests=opts.requests,
+                               timeout=opts.timeout)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

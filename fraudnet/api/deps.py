@@ -1,0 +1,297 @@
+"""The API's runtime context (claims store, graph store, jobs, locks) and its typed FastAPI dependencies."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from fraudnet.config import Settings
+from fraudnet.errors import StoreError
+from fraudnet.graph.store import GraphStore
+
+__all__ = [
+    "ApiContext",
+    "RiskIndex",
+    "get_ctx",
+    "get_con",
+    "get_store",
+    "CtxDep",
+    "ConDep",
+    "StoreDep",
+    "LeadsDep",
+    "ThreadCursor",
+    "get_leads",
+]
+
+log = logging.getLogger(__name__)
+
+# A case change waits this long for a running job's writes before answering 503 (retry later).
+WRITE_LOCK_TIMEOUT_S = 30.0
+
+
+class RiskIndex:
+    """Entity risk (noisy-or of active lead scores, `fraudnet.detectors.risk`) looked up by node id.
+
+    Loaded lazily from the lead store and dropped whenever leads or decisions change.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str], dict[str, Any]] | None = None
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._rows = None
+
+    def _load(self, con: Any) -> dict[tuple[str, str], dict[str, Any]]:
+        from fraudnet.claims.leads import LeadStore
+
+        frame = LeadStore(con).entity_scores()
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for rec in frame.to_dict("records"):
+            kinds = rec.get("top_kinds") or ""
+            rows[(str(rec["entity_type"]), str(rec["entity_id"]))] = {
+                "score": float(rec["score"]), "leads": int(rec["leads"]),
+                "amount_at_risk": float(rec["amount_at_risk"] or 0.0),
+                "top_kinds": [k for k in str(kinds).split(";") if k],
+            }
+        return rows
+
+    def table(self, con: Any) -> dict[tuple[str, str], dict[str, Any]]:
+        """(entity type, key) → risk; Pharmacy entities are under "Institution" (as in the lead store)."""
+        with self._lock:
+            if self._rows is None:
+                self._rows = self._load(con)
+            return self._rows
+
+    def lookup(self, con: Any, node_type: str, key: str) -> dict[str, Any] | None:
+        """Risk of one entity (Pharmacy counts as Institution), or None when no active lead involves it."""
+        risk_type = "Institution" if node_type == "Pharmacy" else node_type
+        return self.table(con).get((risk_type, key))
+
+
+class ThreadCursor:
+    """A stand-in for a DuckDB connection that forwards every call to the calling thread's own cursor.
+
+    FastAPI may resolve a dependency on one worker thread and run the endpoint on another; resolving the cursor
+    at call time keeps each thread on its own cursor (DuckDB connections must not be shared across threads).
+    """
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx.thread_cursor(), name)
+
+
+class ApiContext:
+    """Everything the routes share: settings, the claims store (one DuckDB connection), the graph store.
+
+    Requests use a cursor each (`cursor()`); writes (case changes, jobs) hold `write_lock`. The graph store is
+    replaced after an ingest job (`swap_graph_store`).
+    """
+
+    def __init__(self, settings: Settings, claims: Any, graph: GraphStore, jobs: Any) -> None:
+        self.settings = settings
+        self.claims = claims
+        self._graph = graph
+        self._graph_lock = threading.Lock()
+        self.jobs = jobs
+        self.write_lock = threading.RLock()
+        self.risk = RiskIndex()
+        self.started = time.time()
+        self._neo4j_probe: tuple[float, bool] = (0.0, False)
+        self._job_store: Any = None
+        self._local = threading.local()
+        self._cursors: list[Any] = []
+        self.con = ThreadCursor(self)
+        self._leads: Any = None
+        self._page_lock = threading.Lock()
+        self._pages: dict[tuple, tuple[int, list[dict], int]] = {}
+        self.leads_version = 0
+        from fraudnet.claims.audit import AuditLog
+
+        self.audit = AuditLog(self.cursor)
+
+    @property
+    def graph(self) -> GraphStore:
+        with self._graph_lock:
+            return self._graph
+
+    def swap_graph_store(self, new: GraphStore) -> None:
+        """Answer from `new` from now on and close the old store."""
+        with self._graph_lock:
+            old, self._graph = self._graph, new
+        if old is not new:
+            try:
+                old.close()
+            except Exception:  # closing a replaced store must not fail the job that replaced it
+                log.warning("closing the replaced graph store failed", exc_info=True)
+
+    def cursor(self) -> Any:
+        """A new DuckDB cursor on the claims store (DuckDB connections are not shared across threads)."""
+        try:
+            return self.claims.con.cursor()
+        except Exception as exc:
+            raise StoreError(f"claims store {getattr(self.claims, 'path', '')}: cannot open a cursor ({exc})") from exc
+
+    def thread_cursor(self) -> Any:
+        """This thread's cursor on the claims store (created on first use, closed with the context)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self.cursor()
+            self._local.cursor = cur
+            with self._graph_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def close_cursors(self) -> None:
+        """Close every thread and job cursor (at shutdown)."""
+        with self._graph_lock:
+            cursors, self._cursors = self._cursors, []
+            if self._job_store is not None:
+                cursors.append(self._job_store.con)
+                self._job_store = None
+        for cur in cursors:
+            try:
+                cur.close()
+            except Exception:  # pragma: no cover - closing a cursor twice is harmless
+                pass
+
+    @property
+    def leads(self) -> Any:
+        """The LeadStore, answering through the calling thread's cursor (tables created once)."""
+        if self._leads is None:
+            from fraudnet.claims.leads import LeadStore
+
+            self._leads = LeadStore(self.con)
+        return self._leads
+
+    def lead_page(self, **query: Any) -> tuple[list[dict], int]:
+        """`LeadStore.list(**query)`, answered from a small cache until the leads or decisions change."""
+        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in query.items()))
+        with self._page_lock:
+            version = self.leads_version
+            hit = self._pages.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1], hit[2]
+        rows, total = self.leads.list(**query)
+        with self._page_lock:
+            if version == self.leads_version:
+                if len(self._pages) >= 1024:
+                    self._pages.clear()
+                self._pages[key] = (version, rows, total)
+        return rows, total
+
+    def leads_changed(self) -> None:
+        """Call after any change to leads or decisions: drops cached pages and entity risk."""
+        with self._page_lock:
+            self.leads_version += 1
+            self._pages.clear()
+        self.risk.invalidate()
+
+    def job_store(self) -> Any:
+        """The ClaimsStore as the job thread uses it: a shallow copy answering through one cursor of its own.
+
+        Kept for the life of the app (jobs run one at a time on one worker thread), so that per-connection
+        state the ingest registers (its DuckDB functions) is registered once.
+        """
+        with self._graph_lock:
+            if self._job_store is None:
+                store = copy.copy(self.claims)
+                store.con = self.cursor()
+                self._job_store = store
+            return self._job_store
+
+    @contextmanager
+    def writing(self, timeout: float = WRITE_LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold the write lock; StoreError (503) if a job keeps it longer than `timeout` seconds."""
+        if not self.write_lock.acquire(timeout=timeout):
+            raise StoreError(f"the claims store is busy with a running job for more than {timeout:.0f} s; retry later "
+                      "(数据库正被后台任务写入，请稍后重试)")
+        try:
+            yield
+        finally:
+            self.write_lock.release()
+
+    @property
+    def store_name(self) -> str:
+        return getattr(self.graph, "name", "embedded")
+
+    def neo4j_uri(self) -> str:
+        uri = self.settings.neo4j_uri
+        if not uri:
+            uri = getattr(self.graph, "uri", "") or getattr(getattr(self.graph, "settings", None), "neo4j_uri", "")
+        return uri or ""
+
+    def neo4j_reachable(self) -> bool:
+        """Whether Bolt answers at the configured URI (checked at most every 5 s)."""
+        uri = self.neo4j_uri()
+        if not uri:
+            return False
+        checked, ok = self._neo4j_probe
+        if time.time() - checked < 5.0:
+            return ok
+        ok = _probe_neo4j(self, uri)
+        self._neo4j_probe = (time.time(), ok)
+        return ok
+
+
+def _probe_neo4j(ctx: ApiContext, uri: str) -> bool:
+    graph = ctx.graph
+    ping = getattr(graph, "ping", None)
+    if callable(ping):
+        try:
+            return bool(ping())
+        except Exception:
+            return False
+    driver = getattr(graph, "driver", None) or getattr(graph, "_driver", None)
+    if driver is not None:
+        try:
+            driver.verify_connectivity()
+            return True
+        except Exception:
+            return False
+    import neo4j
+
+    s = ctx.settings
+    try:
+        with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password) if s.neo4j_password else None,
+                                        connection_timeout=2.0) as drv:
+            drv.verify_connectivity()
+        return True
+    except Exception:
+        return False
+
+
+def get_ctx(request: Request) -> ApiContext:
+    """The app's ApiContext."""
+    return request.app.state.ctx
+
+
+def get_con(request: Request) -> Any:
+    """The claims store connection for this request: calls go to the calling thread's own cursor."""
+    return get_ctx(request).con
+
+
+def get_leads(request: Request) -> Any:
+    """The lead store (`fraudnet.claims.leads.LeadStore`) over the calling thread's cursor."""
+    return get_ctx(request).leads
+
+
+def get_store(request: Request) -> GraphStore:
+    """The current graph store (embedded or Neo4j)."""
+    return get_ctx(request).graph
+
+
+CtxDep = Annotated[ApiContext, Depends(get_ctx)]
+ConDep = Annotated[Any, Depends(get_con)]
+StoreDep = Annotated[GraphStore, Depends(get_store)]
+LeadsDep = Annotated[Any, Depends(get_leads)]

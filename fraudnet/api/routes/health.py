@@ -1,0 +1,23 @@
+"""`GET /api/health`: liveness, version and which graph store answers (no token needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fraudnet import __version__
+from fraudnet.api.deps import CtxDep
+from fraudnet.api.schemas import HealthOut
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["health"])
+
+
+@router.get("/health", response_model=HealthOut, summary="Service health / 服务状态")
+def health(ctx: CtxDep) -> HealthOut:
+    """Status, version, the graph store in use and whether Neo4j is configured and reachable."""
+    store = "neo4j" if ctx.store_name == "neo4j" else "embedded"
+    uri = ctx.neo4j_uri()
+    return HealthOut(status="ok", version=__version__, store=store,
+                     neo4j={"configured": bool(uri), "reachable": ctx.neo4j_reachable() if uri else False,
+                            "uri": uri})

@@ -1,0 +1,151 @@
+"""Leads (线索): the queue with filters, one lead with its evidence, case actions, and the lead's subgraph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from fraudnet.api.deps import ApiContext, ConDep, CtxDep, StoreDep
+from fraudnet.api.errors import error_responses
+from fraudnet.api.present import LEAD_ID_PATTERN, json_response, lead_entities, lead_summary_out, subgraph_out
+from fraudnet.api.schemas import (
+    AssignIn,
+    KindCountOut,
+    LeadOut,
+    LeadPageOut,
+    NoteIn,
+    StatusIn,
+    SubgraphOut,
+)
+from fraudnet.api.security import EditorDep, Principal, UserDep, person_ids, record_audit
+from fraudnet.claims.leads import LeadStore
+from fraudnet.claims.queries import evidence_visits, resolve_members
+from fraudnet.errors import NotFoundError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_responses(400, 401, 404))
+
+LeadId = Annotated[str, Path(pattern=LEAD_ID_PATTERN, description="Lead id, e.g. L3F2A…")]
+
+
+def _get(store: LeadStore, lead_id: str) -> dict:
+    lead = store.get(lead_id)
+    if lead is None:
+        raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
+    return lead
+
+
+def _detail(store: LeadStore, con: object, lead_id: str) -> dict:
+    lead = _get(store, lead_id)
+    lead["evidence_visits"] = evidence_visits(con, lead.get("evidence") or [])
+    return lead
+
+
+@router.get("", response_model=LeadPageOut, summary="Lead queue / 线索列表")
+def list_leads(
+    ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+    severity: Annotated[str | None, Query(max_length=100, description="comma list of red, orange, yellow")] = None,
+    institution: Annotated[str | None, Query(max_length=100)] = None,
+    person: Annotated[str | None, Query(max_length=100)] = None,
+    practitioner: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    min_amount: Annotated[float | None, Query(ge=0, le=1e15)] = None,
+    sort: Annotated[str, Query(max_length=30, description="score, amount, severity, period_start, period_end; "
+                                                          "prefix - for descending")] = "-score",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict:
+    """Active leads matching the filters, sorted and paginated."""
+    sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None
+    rows, total = ctx.lead_page(
+        kind=kind or None, severity=sev, institution=institution or None, person=person or None,
+        practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
+        min_amount=min_amount, sort=sort, offset=(page - 1) * page_size, limit=page_size)
+    if person:
+        record_audit(ctx, request, principal, "leads.list", [f"Person:{person}"],
+                     {"filter": "person", "results": total})
+    return {"items": [lead_summary_out(r) for r in rows], "total": total, "page": page, "page_size": page_size}
+
+
+@router.get("/kinds", response_model=list[KindCountOut], summary="Lead kinds with counts / 线索类型统计")
+def lead_kinds(ctx: CtxDep, principal: UserDep) -> list[dict]:
+    """Active lead counts per kind, with the red/orange/yellow split."""
+    return ctx.leads.kinds()
+
+
+@router.get("/{lead_id}", response_model=LeadOut, summary="One lead / 线索详情")
+def get_lead(lead_id: LeadId, ctx: CtxDep, con: ConDep, principal: UserDep, request: Request) -> dict:
+    """All contract fields, features, status, assignee, notes, history and the evidence visits."""
+    lead = _detail(ctx.leads, con, lead_id)
+    record_audit(ctx, request, principal, "lead.read", lead_entities(lead),
+                 {"evidence_visits": len(lead["evidence_visits"])})
+    return lead
+
+
+def _change(ctx: ApiContext, con: Any, principal: Principal, request: Request, lead_id: str, action: str,
+            fn: Callable[[LeadStore], object], detail: dict) -> dict:
+    """Apply one case change under the write lock, then audit it with the status before and after."""
+    store = ctx.leads
+    with ctx.writing():
+        before = _get(store, lead_id)
+        try:
+            fn(store)
+        finally:
+            ctx.leads_changed()
+    lead = _detail(store, con, lead_id)
+    record_audit(ctx, request, principal, action, lead_entities(lead),
+                 {"from": before.get("status"), "to": lead.get("status"), **detail})
+    return lead
+
+
+@router.post("/{lead_id}/status", response_model=LeadOut, responses=error_responses(403, 503),
+             summary="Change a lead's status / 变更线索状态")
+def set_status(lead_id: LeadId, body: StatusIn, ctx: CtxDep, con: ConDep, principal: EditorDep,
+               request: Request) -> dict:
+    """new → reviewing → confirmed | dismissed | referred (reopen to reviewing). Investigators and admins."""
+    return _change(ctx, con, principal, request, lead_id, "lead.status",
+                   lambda s: s.set_status(lead_id, body.status, principal.user, body.comment),
+                   {"comment": body.comment})
+
+
+@router.post("/{lead_id}/assign", response_model=LeadOut, responses=error_responses(403, 503),
+             summary="Assign a lead / 分派线索")
+def assign(lead_id: LeadId, body: AssignIn, ctx: CtxDep, con: ConDep, principal: EditorDep,
+           request: Request) -> dict:
+    """Set or clear (null) the assignee. Investigators and admins."""
+    return _change(ctx, con, principal, request, lead_id, "lead.assign",
+                   lambda s: s.assign(lead_id, body.assignee, principal.user), {"assignee": body.assignee})
+
+
+@router.post("/{lead_id}/notes", response_model=LeadOut, responses=error_responses(403, 503),
+             summary="Add a note / 添加备注")
+def add_note(lead_id: LeadId, body: NoteIn, ctx: CtxDep, con: ConDep, principal: EditorDep,
+             request: Request) -> dict:
+    """Append a note (notes are never edited or deleted). Investigators and admins."""
+    return _change(ctx, con, principal, request, lead_id, "lead.note",
+                   lambda s: s.add_note(lead_id, body.text, principal.user), {"chars": len(body.text)})
+
+
+@router.get("/{lead_id}/graph", response_model=SubgraphOut, summary="The lead's subgraph / 线索关系图")
+def lead_graph(lead_id: LeadId, ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep, request: Request,
+               include_visits: bool = True) -> Response:
+    """The lead's members, the relationships among them, its evidence visits (`props.evidence = true`) and,
+    with `include_visits`, the other visits connecting members."""
+    lead = _get(ctx.leads, lead_id)
+    members = resolve_members(con, lead.get("persons") or [], lead.get("practitioners") or [],
+                              lead.get("institutions") or [])
+    if not members:
+        raise NotFoundError(f"lead {lead_id!r}: none of its members is in the graph")
+    sub = store.subgraph(members, include_visits=include_visits, evidence=lead.get("evidence") or [])
+    out = subgraph_out(sub, principal, ctx, con)
+    record_audit(ctx, request, principal, "lead.graph",
+                 [f"Lead:{lead_id}"] + person_ids(n["id"] for n in out["nodes"]),
+                 {"nodes": len(out["nodes"]), "edges": len(out["edges"])})
+    return json_response(out)

@@ -1,0 +1,19 @@
+"""`GET /api/me`: who the token belongs to."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fraudnet.api.errors import error_responses
+from fraudnet.api.schemas import MeOut
+from fraudnet.api.security import UserDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["me"], responses=error_responses(401))
+
+
+@router.get("/me", response_model=MeOut, summary="Current user / 当前用户")
+def me(principal: UserDep) -> MeOut:
+    """The caller's user name and role."""
+    return MeOut(user=principal.user, role=principal.role)

@@ -1,0 +1,37 @@
+"""`GET /api/search`: entities by key or (for roles that see names) by name."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from fraudnet.api.deps import ConDep, CtxDep
+from fraudnet.api.errors import error_responses
+from fraudnet.api.schemas import SearchOut
+from fraudnet.api.security import UserDep, masked_props, person_ids, record_audit
+from fraudnet.claims.queries import search_entities
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["search"], responses=error_responses(401))
+
+_NAME_PROP = {"Person": "psn_name", "Practitioner": "prac_psn_name"}
+
+
+@router.get("/search", response_model=SearchOut, summary="Search entities / 搜索实体")
+def search(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
+           q: Annotated[str, Query(min_length=1, max_length=100)],
+           limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
+    """Entities whose key starts with `q` or whose name contains it. Viewers search by key only and see
+    masked names."""
+    hits = search_entities(con, q, limit=limit, by_name=principal.sees_pii)
+    if not principal.sees_pii:
+        for h in hits:
+            prop = _NAME_PROP.get(h["type"])
+            if prop and h["label"] != h["key"]:
+                h["label"] = masked_props({prop: h["label"]})[prop]
+    persons = person_ids(h["id"] for h in hits)
+    if persons:
+        record_audit(ctx, request, principal, "search", persons, {"q": q, "hits": len(hits)})
+    return {"query": q, "items": hits}

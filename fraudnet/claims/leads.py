@@ -1,0 +1,506 @@
+"""The lead store: leads, their lifecycle, assignees, notes and audit history, kept in the claims store (DuckDB).
+
+Tables (created on first use):
+- `leads` — one row per lead_id: the `Lead` fields (lists as VARCHAR[], features as JSON text), `status`,
+  `assignee`, `active` (false once a re-run no longer produces it), `supersedes` (lead ids it inherited
+  decisions from), `first_seen`, `last_seen`, `retired_at`, `run_id`.
+- `lead_history` — append-only: lead_id, at, user, action, from_status, to_status, comment.
+- `lead_notes` — append-only: lead_id, at, user, text.
+- `lead_runs` — one row per `save_run`: run_id, at, kinds, counts.
+
+A re-run never duplicates a lead and never loses a decision: the same evidence gives the same lead_id (updated
+in place); a lead not produced again is retired (kept with its decisions); a new lead whose evidence mostly
+overlaps a retired or changed lead of the same kind inherits its status, assignee and notes (`supersedes`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from fraudnet.detectors.base import SEVERITIES, Lead
+from fraudnet.errors import InvalidRequestError, NotFoundError, StoreError
+
+__all__ = ["LeadStore", "STATUSES", "TRANSITIONS", "SORT_KEYS", "lead_summary_columns"]
+
+log = logging.getLogger(__name__)
+
+STATUSES: tuple[str, ...] = ("new", "reviewing", "confirmed", "dismissed", "referred")
+STATUS_ZH = {"new": "新线索", "reviewing": "核查中", "confirmed": "已确认", "dismissed": "已排除", "referred": "已移送"}
+# new → reviewing → confirmed | dismissed | referred; a decided lead may be reopened to reviewing, and a
+# confirmed lead may be referred (移送) to the police / health commission.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"reviewing"}),
+    "reviewing": frozenset({"confirmed", "dismissed", "referred"}),
+    "confirmed": frozenset({"reviewing", "referred"}),
+    "dismissed": frozenset({"reviewing"}),
+    "referred": frozenset({"reviewing"}),
+}
+SORT_KEYS: dict[str, str] = {
+    "score": "score",
+    "amount": "amount_at_risk",
+    "amount_at_risk": "amount_at_risk",
+    "severity": "CASE severity WHEN 'red' THEN 3 WHEN 'orange' THEN 2 ELSE 1 END",
+    "period_start": "period_start",
+    "period_end": "period_end",
+}
+SEVERITY_RANK = {"red": 3, "orange": 2, "yellow": 1}
+MAX_LIMIT = 100_000
+# A new lead inherits the decisions of an old lead of the same kind when this share of either one's evidence
+# is shared with the other.
+INHERIT_OVERLAP = 0.5
+
+_LEAD_COLUMNS = (
+    "lead_id", "kind", "severity", "score", "persons", "practitioners", "institutions", "evidence",
+    "evidence_count", "amount_at_risk", "period_start", "period_end", "explanation_zh", "explanation_en",
+    "features", "status", "assignee", "active", "supersedes", "first_seen", "last_seen", "retired_at", "run_id",
+)
+_SUMMARY_COLUMNS = (
+    "lead_id", "kind", "severity", "score", "persons", "practitioners", "institutions", "evidence",
+    "evidence_count", "amount_at_risk", "period_start", "period_end", "explanation_zh", "explanation_en",
+    "status", "assignee", "active",
+)
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS leads (
+        lead_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, severity VARCHAR NOT NULL, score DOUBLE NOT NULL,
+        persons VARCHAR[], practitioners VARCHAR[], institutions VARCHAR[], evidence VARCHAR[],
+        evidence_count INTEGER, amount_at_risk DOUBLE, period_start TIMESTAMP, period_end TIMESTAMP,
+        explanation_zh VARCHAR, explanation_en VARCHAR, features VARCHAR,
+        status VARCHAR NOT NULL DEFAULT 'new', assignee VARCHAR, active BOOLEAN NOT NULL DEFAULT TRUE,
+        supersedes VARCHAR[], first_seen TIMESTAMP, last_seen TIMESTAMP, retired_at TIMESTAMP, run_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS lead_history (
+        lead_id VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL, "user" VARCHAR, action VARCHAR NOT NULL,
+        from_status VARCHAR, to_status VARCHAR, comment VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS lead_notes (
+        lead_id VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL, "user" VARCHAR, text VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS lead_runs (
+        run_id VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL, kinds VARCHAR[], new_leads INTEGER,
+        updated_leads INTEGER, retired_leads INTEGER, inherited_leads INTEGER)""",
+)
+
+
+def lead_summary_columns() -> tuple[str, ...]:
+    """Columns of a row returned by `LeadStore.list`."""
+    return _SUMMARY_COLUMNS
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value)
+
+
+class LeadStore:
+    """Leads and case decisions in DuckDB tables of the claims store (created on first use)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._ensure_tables()
+
+    # ------------------------------------------------------------------ schema
+    def _ensure_tables(self) -> None:
+        try:
+            for ddl in _DDL:
+                self.con.execute(ddl)
+        except duckdb.Error as exc:  # a read-only connection cannot create; fine if the tables exist
+            have = {r[0] for r in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_name IN "
+                "('leads', 'lead_history', 'lead_notes', 'lead_runs')").fetchall()}
+            if len(have) < 4:
+                raise StoreError(f"lead store: cannot create lead tables ({exc})") from exc
+
+    # ------------------------------------------------------------------ runs
+    def save_run(self, leads: list[Lead], kinds: list[str], run_id: str | None = None, retire: bool = True) -> dict:
+        """Store the leads of one detection run over `kinds`; returns counts new/updated/retired/inherited.
+
+        Leads of `kinds` that this run did not produce again are retired (kept with their decisions), unless
+        `retire` is False (an incremental run over recent data only, e.g. `fraudnet detect --since`).
+        """
+        run_id = run_id or datetime.now(UTC).strftime("R%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
+        now = _now()
+        kinds = sorted(set(kinds) | {lead.kind for lead in leads})
+        by_id: dict[str, Lead] = {}
+        for lead in leads:
+            if lead.kind not in kinds:
+                continue
+            by_id[lead.lead_id] = lead  # the same evidence twice in one run is one lead
+        new_ids = set(by_id)
+
+        existing = self.con.execute(
+            "SELECT lead_id, kind, evidence, status, assignee, active, first_seen FROM leads "
+            "WHERE list_contains($kinds, kind)", {"kinds": kinds}).fetchall()
+        old: dict[str, dict[str, Any]] = {
+            r[0]: {"kind": r[1], "evidence": set(_as_list(r[2])), "status": r[3], "assignee": r[4], "active": r[5],
+                   "first_seen": r[6]}
+            for r in existing
+        }
+        noted = {r[0] for r in self.con.execute(
+            "SELECT DISTINCT n.lead_id FROM lead_notes n JOIN leads l USING (lead_id) "
+            "WHERE list_contains($kinds, l.kind)", {"kinds": kinds}).fetchall()}
+
+        # Old leads not produced again: retired now (or earlier) and candidates to hand their decisions on.
+        gone = {lid: info for lid, info in old.items() if lid not in new_ids}
+        index: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for lid, info in gone.items():
+            if info["status"] != "new" or info["assignee"] or lid in noted:
+                for ev in info["evidence"]:
+                    index[(info["kind"], ev)].append(lid)
+
+        rows: list[dict[str, Any]] = []
+        inherited: list[tuple[str, str]] = []  # (new lead, old lead)
+        claimed: set[str] = set()
+        counts = {"new": 0, "updated": 0, "retired": 0, "inherited": 0, "covered": 0}
+        if not retire:
+            # An incremental run sees part of the evidence: a lead whose evidence an active lead of the same kind
+            # already holds adds nothing and is not stored twice.
+            active_index: dict[tuple[str, str], set[str]] = defaultdict(set)
+            for oid, info in old.items():
+                if info["active"] and oid not in new_ids:
+                    for ev in info["evidence"]:
+                        active_index[(info["kind"], ev)].add(oid)
+            for lid in [lid for lid in by_id if lid not in old]:
+                lead = by_id[lid]
+                holders = [active_index.get((lead.kind, ev), set()) for ev in lead.evidence]
+                if holders and set.intersection(*holders):
+                    del by_id[lid]
+                    counts["covered"] += 1
+        for lid, lead in by_id.items():
+            prev = old.get(lid)
+            status, assignee, supersedes, first_seen = "new", None, [], now
+            if prev is not None:
+                status, assignee, first_seen = prev["status"], prev["assignee"], prev["first_seen"] or now
+                counts["updated"] += 1
+            else:
+                counts["new"] += 1
+                shared: dict[str, int] = defaultdict(int)
+                for ev in lead.evidence:
+                    for old_id in index.get((lead.kind, ev), ()):
+                        shared[old_id] += 1
+                best, best_overlap = None, 0.0
+                for old_id, n in shared.items():
+                    overlap = max(n / max(1, len(lead.evidence)), n / max(1, len(gone[old_id]["evidence"])))
+                    if overlap >= INHERIT_OVERLAP and (overlap, old_id) > (best_overlap, best or ""):
+                        best, best_overlap = old_id, overlap
+                if best is not None and best not in claimed:
+                    claimed.add(best)
+                    status, assignee, supersedes = gone[best]["status"], gone[best]["assignee"], [best]
+                    inherited.append((lid, best))
+                    counts["inherited"] += 1
+            rows.append({
+                "lead_id": lid, "kind": lead.kind, "severity": lead.severity, "score": float(lead.score),
+                "persons": list(lead.persons), "practitioners": list(lead.practitioners),
+                "institutions": list(lead.institutions), "evidence": list(lead.evidence),
+                "evidence_count": len(lead.evidence), "amount_at_risk": float(lead.amount_at_risk),
+                "period_start": lead.period_start, "period_end": lead.period_end,
+                "explanation_zh": lead.explanation_zh, "explanation_en": lead.explanation_en,
+                "features": json.dumps(lead.features, ensure_ascii=False, default=_json_default),
+                "status": status, "assignee": assignee, "active": True, "supersedes": supersedes,
+                "first_seen": first_seen, "last_seen": now, "retired_at": None, "run_id": run_id,
+            })
+        retire_ids = [lid for lid, info in gone.items() if info["active"]] if retire else []
+        counts["retired"] = len(retire_ids)
+
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if rows:
+                frame = pd.DataFrame(rows, columns=list(_LEAD_COLUMNS))
+                for col in ("period_start", "period_end", "first_seen", "last_seen", "retired_at"):
+                    frame[col] = pd.to_datetime(frame[col])
+                self.con.register("_fn_new_leads", frame)
+                try:
+                    self.con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
+                    cols = ", ".join(_LEAD_COLUMNS)
+                    self.con.execute(
+                        f"INSERT INTO leads ({cols}) SELECT lead_id, kind, severity, score, persons, practitioners, "
+                        "institutions, evidence, evidence_count, amount_at_risk, period_start, period_end, "
+                        "explanation_zh, explanation_en, features, status, assignee, active, supersedes, "
+                        "first_seen, last_seen, retired_at, run_id FROM _fn_new_leads")
+                finally:
+                    self.con.unregister("_fn_new_leads")
+            if retire_ids:
+                self.con.execute(
+                    "UPDATE leads SET active = false, retired_at = $now WHERE list_contains($ids, lead_id)",
+                    {"now": now, "ids": retire_ids})
+                self._history_many([(lid, "system", "retired", gone[lid]["status"], gone[lid]["status"],
+                                     f"not produced by run {run_id}") for lid in retire_ids], now)
+            history = []
+            for new_id, old_id in inherited:
+                st = gone[old_id]["status"]
+                history.append((new_id, "system", "inherited", None, st, f"supersedes {old_id}"))
+                self.con.execute(
+                    'INSERT INTO lead_notes SELECT $new, "at", "user", text FROM lead_notes WHERE lead_id = $old',
+                    {"new": new_id, "old": old_id})
+            history.extend((r["lead_id"], "system", "created", None, "new", f"run {run_id}")
+                           for r in rows if r["lead_id"] not in old and not r["supersedes"])
+            self._history_many(history, now)
+            self.con.execute(
+                "INSERT INTO lead_runs VALUES ($run_id, $at, $kinds, $n, $u, $r, $i)",
+                {"run_id": run_id, "at": now, "kinds": kinds, "n": counts["new"], "u": counts["updated"],
+                 "r": counts["retired"], "i": counts["inherited"]})
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        log.info("lead run %s: %s", run_id, counts)
+        return {"run_id": run_id, **counts, "total": len(rows)}
+
+    def _history_many(self, entries: list[tuple], at: datetime) -> None:
+        if not entries:
+            return
+        frame = pd.DataFrame(entries, columns=["lead_id", "user", "action", "from_status", "to_status", "comment"])
+        frame.insert(1, "at", pd.Timestamp(at))
+        self.con.register("_fn_hist", frame)
+        try:
+            self.con.execute(
+                'INSERT INTO lead_history (lead_id, "at", "user", action, from_status, to_status, comment) '
+                "SELECT lead_id, \"at\", \"user\", action, from_status, to_status, comment FROM _fn_hist")
+        finally:
+            self.con.unregister("_fn_hist")
+
+    # ------------------------------------------------------------------ queries
+    def list(self, *, kind: str | None = None, severity: list[str] | None = None, institution: str | None = None,
+             person: str | None = None, practitioner: str | None = None, status: str | None = None,
+             date_from: date | None = None, date_to: date | None = None, min_amount: float | None = None,
+             active_only: bool = True, sort: str = "-score", offset: int = 0,
+             limit: int = 50) -> tuple[list[dict], int]:
+        """Leads matching the filters, sorted and paginated; returns (rows, total matching)."""
+        where, params = self._filters(kind=kind, severity=severity, institution=institution, person=person,
+                                      practitioner=practitioner, status=status, date_from=date_from,
+                                      date_to=date_to, min_amount=min_amount, active_only=active_only)
+        order = self._order(sort)
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidRequestError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
+        if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
+            raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", field="limit")
+        clause = " AND ".join(where) if where else "TRUE"
+        total = self.con.execute(f"SELECT count(*) FROM leads WHERE {clause}", params).fetchone()[0]
+        cols = ", ".join(_SUMMARY_COLUMNS)
+        cur = self.con.execute(
+            f"SELECT {cols} FROM leads WHERE {clause} ORDER BY {order}, lead_id LIMIT {limit} OFFSET {offset}",
+            params)
+        return [self._row(_SUMMARY_COLUMNS, r) for r in cur.fetchall()], int(total)
+
+    def all_leads(self, active_only: bool = True) -> list[dict]:
+        """Every lead with all stored fields (features parsed), highest score first — for syncs and exports."""
+        cols = ", ".join(_LEAD_COLUMNS)
+        cur = self.con.execute(f"SELECT {cols} FROM leads WHERE active OR NOT $a ORDER BY score DESC, lead_id",
+                               {"a": active_only})
+        out = []
+        for r in cur.fetchall():
+            row = self._row(_LEAD_COLUMNS, r)
+            row["features"] = json.loads(row["features"]) if row["features"] else {}
+            out.append(row)
+        return out
+
+    def kinds(self, active_only: bool = True) -> list[dict]:
+        """Lead counts per kind and severity."""
+        cur = self.con.execute(
+            "SELECT kind, count(*), count(*) FILTER (severity = 'red'), count(*) FILTER (severity = 'orange'), "
+            "count(*) FILTER (severity = 'yellow') FROM leads WHERE active OR NOT $a GROUP BY kind ORDER BY kind",
+            {"a": active_only})
+        return [{"kind": k, "count": n, "red": r, "orange": o, "yellow": y} for k, n, r, o, y in cur.fetchall()]
+
+    def get(self, lead_id: str) -> dict | None:
+        """One lead with all fields, parsed features, status, assignee, notes and history; None if unknown."""
+        cols = ", ".join(_LEAD_COLUMNS)
+        row = self.con.execute(f"SELECT {cols} FROM leads WHERE lead_id = $id", {"id": lead_id}).fetchone()
+        if row is None:
+            return None
+        lead = self._row(_LEAD_COLUMNS, row)
+        lead["features"] = json.loads(lead["features"]) if lead["features"] else {}
+        lead["notes"] = [
+            {"user": u, "text": t, "at": at}
+            for at, u, t in self.con.execute(
+                'SELECT "at", "user", text FROM lead_notes WHERE lead_id = $id ORDER BY "at", rowid',
+                {"id": lead_id}).fetchall()
+        ]
+        lead["history"] = [
+            {"user": u, "at": at, "action": a, "from": f, "to": t, "comment": c}
+            for at, u, a, f, t, c in self.con.execute(
+                'SELECT "at", "user", action, from_status, to_status, comment FROM lead_history '
+                "WHERE lead_id = $id ORDER BY \"at\", rowid", {"id": lead_id}).fetchall()
+        ]
+        return lead
+
+    def set_status(self, lead_id: str, status: str, user: str, comment: str | None = None) -> dict:
+        """Move a lead along its lifecycle (new → reviewing → confirmed | dismissed | referred; reopen)."""
+        if status not in STATUSES:
+            raise InvalidRequestError(f"status {status!r} is not one of {', '.join(STATUSES)}", field="status")
+        current = self._current(lead_id)["status"]
+        if status not in TRANSITIONS[current]:
+            allowed = ", ".join(sorted(TRANSITIONS[current]))
+            raise InvalidRequestError(
+                f"lead {lead_id}: cannot change status from {current!r} to {status!r} (allowed: {allowed})",
+                field="status")
+        now = _now()
+        self.con.execute("UPDATE leads SET status = $s WHERE lead_id = $id", {"s": status, "id": lead_id})
+        self._history_many([(lead_id, user, "status", current, status, comment)], now)
+        return self.get(lead_id) or {}
+
+    def assign(self, lead_id: str, assignee: str | None, user: str) -> dict:
+        """Set (or clear, with None) the investigator a lead is assigned to."""
+        info = self._current(lead_id)
+        if assignee is not None and not str(assignee).strip():
+            raise InvalidRequestError("assignee must be a non-empty user name or null", field="assignee")
+        now = _now()
+        self.con.execute("UPDATE leads SET assignee = $a WHERE lead_id = $id", {"a": assignee, "id": lead_id})
+        self._history_many([(lead_id, user, "assign", info["status"], info["status"],
+                             f"assignee {info['assignee'] or '-'} → {assignee or '-'}")], now)
+        return self.get(lead_id) or {}
+
+    def add_note(self, lead_id: str, text: str, user: str) -> dict:
+        """Append a note to a lead (notes are never edited or deleted)."""
+        info = self._current(lead_id)
+        if not text or not str(text).strip():
+            raise InvalidRequestError("note text must not be empty", field="text")
+        now = _now()
+        self.con.execute("INSERT INTO lead_notes VALUES ($id, $at, $u, $t)",
+                         {"id": lead_id, "at": now, "u": user, "t": text})
+        self._history_many([(lead_id, user, "note", info["status"], info["status"], None)], now)
+        return self.get(lead_id) or {}
+
+    def leads_for_entity(self, entity_type: str, entity_id: str) -> list[dict]:
+        """Active leads involving a person, practitioner or institution/pharmacy, highest score first."""
+        column = _entity_column(entity_type)
+        cols = ", ".join(_SUMMARY_COLUMNS)
+        cur = self.con.execute(
+            f"SELECT {cols} FROM leads WHERE active AND list_contains({column}, $e) ORDER BY score DESC, lead_id",
+            {"e": entity_id})
+        return [self._row(_SUMMARY_COLUMNS, r) for r in cur.fetchall()]
+
+    def entity_scores(self) -> pd.DataFrame:
+        """Entity risk from active, not dismissed leads: entity_type, entity_id, score, leads, amount_at_risk,
+        top_kinds (see `fraudnet.detectors.risk`)."""
+        from fraudnet.detectors.risk import entity_risk
+
+        return entity_risk(self.con)
+
+    # ------------------------------------------------------------------ helpers
+    def _current(self, lead_id: str) -> dict:
+        row = self.con.execute("SELECT status, assignee FROM leads WHERE lead_id = $id", {"id": lead_id}).fetchone()
+        if row is None:
+            raise NotFoundError(f"lead {lead_id!r} not found")
+        return {"status": row[0], "assignee": row[1]}
+
+    @staticmethod
+    def _row(columns: tuple[str, ...], values: tuple) -> dict:
+        out = dict(zip(columns, values, strict=True))
+        for key in ("persons", "practitioners", "institutions", "evidence", "supersedes"):
+            if key in out:
+                out[key] = _as_list(out[key])
+        return out
+
+    @staticmethod
+    def _order(sort: str) -> str:
+        if not isinstance(sort, str) or not sort:
+            raise InvalidRequestError(f"sort must be one of {', '.join(SORT_KEYS)} (prefix - for descending)",
+                                      field="sort")
+        desc = sort.startswith("-")
+        key = sort.lstrip("+-")
+        if key not in SORT_KEYS:
+            raise InvalidRequestError(
+                f"sort key {key!r} is not one of {', '.join(SORT_KEYS)} (prefix - for descending)", field="sort")
+        return f"{SORT_KEYS[key]} {'DESC' if desc else 'ASC'} NULLS LAST"
+
+    @staticmethod
+    def _filters(*, kind, severity, institution, person, practitioner, status, date_from, date_to, min_amount,
+                 active_only) -> tuple[list[str], dict[str, Any]]:
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if active_only:
+            where.append("active")
+        if kind:
+            where.append("kind = $kind")
+            params["kind"] = kind
+        if severity:
+            if isinstance(severity, str):
+                severity = [s for s in severity.split(",") if s]
+            bad = [s for s in severity if s not in SEVERITIES]
+            if bad:
+                raise InvalidRequestError(f"severity {bad[0]!r} is not one of {', '.join(SEVERITIES)}",
+                                          field="severity")
+            where.append("list_contains($severity, severity)")
+            params["severity"] = list(severity)
+        for name, value, column in (("institution", institution, "institutions"), ("person", person, "persons"),
+                                    ("practitioner", practitioner, "practitioners")):
+            if value:
+                where.append(f"list_contains({column}, ${name})")
+                params[name] = value
+        if status:
+            if status not in STATUSES:
+                raise InvalidRequestError(f"status {status!r} is not one of {', '.join(STATUSES)}", field="status")
+            where.append("status = $status")
+            params["status"] = status
+        start = _to_datetime(date_from, "date_from", end=False)
+        end = _to_datetime(date_to, "date_to", end=True)
+        if start and end and start > end:
+            raise InvalidRequestError(f"date_from {date_from} is after date_to {date_to}", field="date_from")
+        if start:
+            where.append("coalesce(period_end, period_start) >= $date_from")
+            params["date_from"] = start
+        if end:
+            where.append("coalesce(period_start, period_end) <= $date_to")
+            params["date_to"] = end
+        if min_amount is not None:
+            try:
+                amount = float(min_amount)
+            except (TypeError, ValueError) as exc:
+                raise InvalidRequestError(f"min_amount {min_amount!r} is not a number", field="min_amount") from exc
+            if amount != amount or amount < 0:
+                raise InvalidRequestError(f"min_amount {min_amount!r} must be ≥ 0", field="min_amount")
+            where.append("amount_at_risk >= $min_amount")
+            params["min_amount"] = amount
+        return where, params
+
+
+def _entity_column(entity_type: str) -> str:
+    t = (entity_type or "").lower()
+    if t in ("person", "persons", "psn"):
+        return "persons"
+    if t in ("practitioner", "practitioners", "prac"):
+        return "practitioners"
+    if t in ("institution", "institutions", "pharmacy", "pharmacies", "medins"):
+        return "institutions"
+    raise InvalidRequestError(
+        f"entity_type {entity_type!r} is not one of Person, Practitioner, Institution, Pharmacy", field="entity_type")
+
+
+def _to_datetime(value: Any, field: str, *, end: bool) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time.max if end else time.min)
+    if isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise InvalidRequestError(f"{field} {value!r} is not a date (yyyy-mm-dd)", field=field) from exc
+        return datetime.combine(parsed, time.max if end else time.min)
+    raise InvalidRequestError(f"{field} {value!r} is not a date (yyyy-mm-dd)", field=field)

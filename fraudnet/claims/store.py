@@ -1,0 +1,156 @@
+"""`ClaimsStore`: the embedded DuckDB database `<workspace>/claims.duckdb`, the system of record for claims."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from fraudnet.claims.schema import create_schema
+from fraudnet.contract import TABLE_ORDER
+from fraudnet.errors import StoreError
+from fraudnet.privacy import load_or_create_key
+
+__all__ = ["ClaimsStore", "DB_FILE_NAME"]
+
+log = logging.getLogger(__name__)
+
+DB_FILE_NAME = "claims.duckdb"
+MEMORY_LIMIT_ENV = "FRAUDNET_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "10GB"
+
+
+def _memory_limit() -> str:
+    """DuckDB memory limit: FRAUDNET_DUCKDB_MEMORY_LIMIT (e.g. `4GB`) or 10GB."""
+    value = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, flags=re.IGNORECASE):
+        raise StoreError(f"{MEMORY_LIMIT_ENV}={value!r} is not a size such as 4GB")
+    return value
+
+
+class ClaimsStore:
+    """An open claims store: a DuckDB connection on `<workspace>/claims.duckdb` with the schema in place.
+
+    Open with `ClaimsStore.open(workspace)`; use as a context manager or call `close()`. Tables and the
+    `visit_fact` table are described in `fraudnet.claims.schema`. One process may hold the store for
+    writing at a time (DuckDB's file lock); read-only opens may be shared between processes. Within a process
+    that already has the store open read-write, a read-only open shares that instance (DuckDB allows one
+    configuration per file and process), so DuckDB does not block its writes then; `ingest_folder` still
+    refuses a store opened read-only.
+    """
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+
+    def __init__(self, workspace: Path, path: Path, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.workspace = workspace
+        self.path = path
+        self.con = con
+        self.read_only = read_only
+        self._key: bytes | None = None
+
+    @classmethod
+    def open(cls, workspace: str | Path, read_only: bool = False) -> ClaimsStore:
+        """Open (and, unless read-only, create with its schema) the claims store of a workspace folder."""
+        ws = Path(workspace)
+        path = ws / DB_FILE_NAME
+        memory_limit = _memory_limit()
+        if read_only and not path.exists():
+            raise StoreError(
+                f"no claims store at {path}; run `fraudnet ingest DIR` first / 尚无理赔库，请先运行 fraudnet ingest"
+            )
+        if not read_only:
+            ws.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            if not (read_only and "different configuration" in str(exc)):
+                raise StoreError(f"cannot open claims store {path}: {exc}") from exc
+            # This process already holds the store read-write: share that database instance.
+            try:
+                con = duckdb.connect(str(path))
+            except duckdb.Error as exc2:
+                raise StoreError(f"cannot open claims store {path}: {exc2}") from exc2
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open claims store {path}: {exc}") from exc
+        try:
+            # Never draw DuckDB's own progress bar from library code; cap memory (DuckDB spills beyond it).
+            con.execute("SET enable_progress_bar = false")
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        except duckdb.Error as exc:
+            log.warning("could not apply DuckDB settings: %s", exc)
+        store = cls(ws, path, con, read_only)
+        if not read_only:
+            try:
+                create_schema(con)
+            except duckdb.Error as exc:
+                con.close()
+                raise StoreError(f"cannot create the schema in {path}: {exc}") from exc
+        return store
+
+    @property
+    def secret_key(self) -> bytes:
+        """The workspace's hashing key (`<workspace>/secret.key`, created on first use)."""
+        if self._key is None:
+            self._key = load_or_create_key(self.workspace)
+        return self._key
+
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query (parameters `?` or `$name`) and return its result as a DataFrame."""
+        try:
+            if params is None:
+                return self.con.execute(query).df()
+            return self.con.execute(query, params).df()
+        except duckdb.Error as exc:
+            raise StoreError(f"claims store query failed: {exc}") from exc
+
+    def execute(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing of interest (its result is consumed, so the connection is free)."""
+        try:
+            if params is None:
+                self.con.execute(query).fetchall()
+            else:
+                self.con.execute(query, params).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"claims store statement failed: {exc}") from exc
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every contract table, in contract order."""
+        counts: dict[str, int] = {}
+        for name in TABLE_ORDER:
+            try:
+                counts[name] = int(self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0])
+            except duckdb.CatalogException:
+                counts[name] = 0
+        return counts
+
+    def data_period(self) -> tuple[datetime | None, datetime | None]:
+        """Earliest and latest visit begntime in the store (None, None when there are no visits)."""
+        rows = self.con.execute("SELECT min(begntime), max(begntime) FROM mdtrt").fetchall()
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        try:
+            self.con.close()
+        except duckdb.Error:  # already closed
+            log.debug("claims store %s already closed", self.path)
+
+    def __enter__(self) -> ClaimsStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"ClaimsStore({str(self.path)!r}, {mode})"

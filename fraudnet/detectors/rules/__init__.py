@@ -1,0 +1,77 @@
+"""Rule screens (规则筛查) of the bureaus' rule base: one detector per rule and the rule catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fraudnet.detectors.rules.bed_hanging import BedHangingDetector
+from fraudnet.detectors.rules.discharge_growth import DischargeGrowthDetector
+from fraudnet.detectors.rules.duplicate_charge import DuplicateChargeDetector
+from fraudnet.detectors.rules.gender_age_mismatch import GenderAgeMismatchDetector
+from fraudnet.detectors.rules.impersonation import ImpersonationDetector
+from fraudnet.detectors.rules.over_quantity import OverQuantityDetector
+from fraudnet.detectors.rules.over_standard_price import OverStandardPriceDetector
+from fraudnet.detectors.rules.split_admission import SplitAdmissionDetector
+
+__all__ = ["RuleInfo", "RULES", "RULE_DETECTORS"]
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """One rule of the catalogue: id, names, the threshold it applies, its entity and source in bureau practice."""
+
+    rule_id: str
+    name_zh: str
+    name_en: str
+    entity: str
+    threshold: str
+    source: str
+
+    @property
+    def kind(self) -> str:
+        return f"rule:{self.rule_id}"
+
+
+RULES: tuple[RuleInfo, ...] = (
+    RuleInfo("split_admission", "分解住院", "Split admission", "institution",
+             "same patient readmitted to the same institution within 15 days of discharge with the same 3-char "
+             "ICD-10 diagnosis (group readmissions of ≥3 patients within a day left to collusion_ring); the "
+             "institution's readmissions vs its stays × the city's robust baseline rate",
+             "NHSA fund-supervision focus list (分解住院); common rule base: 同一疾病15日内再次入院"),
+    RuleInfo("bed_hanging", "挂床住院", "Bed-hanging", "institution",
+             "stay of ≥3 nights with ≥3 and ≥50% of its nights without any treatment fee line (bed, nursing, "
+             "meals excluded)", "NHSA focus list (挂床住院); on-site checks of patients absent from the ward"),
+    RuleInfo("impersonation", "冒名就医/盗刷", "Impersonation / card misuse", "person",
+             "consecutive visits at institutions ≥3 km apart needing > 100 km/h, or in different cities "
+             "within 60 minutes", "NHSA focus list (冒名就医、盗刷医保凭证); big-data model of e-voucher misuse"),
+    RuleInfo("gender_age_mismatch", "性别/年龄不符", "Sex/age-incompatible claim", "institution",
+             "pregnancy/female-organ diagnoses or items for men, prostate/male items for women, perinatal "
+             "diagnoses from age 2, obstetric diagnoses below 12 or above 60",
+             "common rule base of the smart-monitoring system (智能监控规则: 性别限定、年龄限定)"),
+    RuleInfo("over_quantity", "超量开药", "Over-quantity dispensing", "institution",
+             "days of supply (prd_days; cnt when missing) above the catalogue's max_days_per_fill "
+             "(30 chronic, 7 otherwise)", "prescription rules (门诊处方一般不超过7日用量，慢性病不超过30日); 超量开药"),
+    RuleInfo("over_standard_price", "超标准收费", "Over-standard price", "institution",
+             "unit price above pric_uplmt_amt (price at the ceiling allowed)",
+             "price ceilings of the medical-service and drug catalogues; 超标准收费"),
+    RuleInfo("duplicate_charge", "重复收费", "Duplicate charge", "institution",
+             "same service or consumable item billed on two or more fee lines of one visit at the same fee time "
+             "(drugs, sold as several packs, excluded)",
+             "NHSA focus list (重复收费、串换收费)"),
+    RuleInfo("discharge_growth", "出院人次异常增长", "Abnormal discharge growth", "institution",
+             "a run of the latest 4 months' discharges vs the institution's median level of the earlier months "
+             "(city seasonality within ±20%): +30% yellow, +50% orange, +100% red, when significant against "
+             "Poisson noise; one month alone stays yellow",
+             "bureau monitoring of institutions' discharge counts (出院人次增幅预警, 黄/橙/红)"),
+)
+
+RULE_DETECTORS: dict[str, type] = {
+    "rule:split_admission": SplitAdmissionDetector,
+    "rule:bed_hanging": BedHangingDetector,
+    "rule:impersonation": ImpersonationDetector,
+    "rule:gender_age_mismatch": GenderAgeMismatchDetector,
+    "rule:over_quantity": OverQuantityDetector,
+    "rule:over_standard_price": OverStandardPriceDetector,
+    "rule:duplicate_charge": DuplicateChargeDetector,
+    "rule:discharge_growth": DischargeGrowthDetector,
+}

@@ -1,0 +1,118 @@
+"""Duplicate charges (重复收费): the same item billed twice or more on one visit at the same time with the same
+quantity and price, counted per institution against the chance rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from fraudnet.detectors.rules.common import (
+    RuleDetector,
+    baseline_rate,
+    check_positive,
+    score_entities,
+    since_clause,
+)
+
+__all__ = ["DuplicateChargeDetector"]
+
+
+class DuplicateChargeDetector(RuleDetector):
+    """Groups of fee lines of one visit with the same item (hilist_code; drugs bought at a retail pharmacy, sold
+    as several packs on separate lines, are left out by default) and the same fee_ocur_time
+    (within `window_seconds`) on different feedetl_sn; every copy after the first is a duplicate, whatever its
+    price. Visits with duplicates are counted per institution against the chance expectation.
+
+    Parameters
+    ----------
+    window_seconds : int, default 0
+        Fee times are bucketed to this many seconds (0 = identical times only).
+    exclude_list_types : tuple of str, default ()
+        Catalogue list types never screened.
+    retail_drug_list_types : tuple of str, default ("101", "102")
+        Drug list types not screened on pharmacy purchases (med_type 41 / retail pharmacies), where several packs
+        of one drug are billed on separate lines.
+    baseline_floor : float, default 0.0005
+        Lowest chance rate of visits with duplicates per visit with fee lines.
+    """
+
+    kind = "rule:duplicate_charge"
+    entity_type = "institution"
+
+    def __init__(self, window_seconds: int = 0, exclude_list_types: tuple[str, ...] = (),
+                 retail_drug_list_types: tuple[str, ...] = ("101", "102"),
+                 baseline_floor: float = 0.0005, min_volume: int = 30) -> None:
+        self.window_seconds = window_seconds
+        self.exclude_list_types = exclude_list_types
+        self.retail_drug_list_types = retail_drug_list_types
+        self.baseline_floor = baseline_floor
+        self.min_volume = min_volume
+
+    def validate(self) -> None:
+        check_positive("window_seconds", self.window_seconds, self.kind, allow_zero=True)
+        check_positive("baseline_floor", self.baseline_floor, self.kind)
+        check_positive("min_volume", self.min_volume, self.kind)
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        cond, params = since_clause(context, "v.begntime")
+        bucket = ("f.fee_ocur_time" if not self.window_seconds else
+                  f"time_bucket(INTERVAL '{int(self.window_seconds)} seconds', f.fee_ocur_time)")
+        dups = context.sql(
+            f"""
+            WITH g AS (
+                SELECT f.mdtrt_id, f.hilist_code, any_value(f.hilist_name) AS item, count(*) - 1 AS extra,
+                       sum(coalesce(f.det_item_fee_sumamt, f.cnt * f.pric))
+                           - max(coalesce(f.det_item_fee_sumamt, f.cnt * f.pric)) AS extra_amount
+                FROM fee_list f LEFT JOIN hilist h USING (hilist_code)
+                WHERE coalesce(f.det_item_fee_sumamt, 0) > 0
+                  AND NOT list_contains(?, coalesce(f.list_type, h.list_type, ''))
+                  -- at a retail pharmacy several packs of one drug on separate lines are one ordinary sale
+                  AND NOT (list_contains(?, coalesce(f.list_type, h.list_type, ''))
+                           AND f.mdtrt_id IN (SELECT mdtrt_id FROM visit_fact WHERE is_pharmacy))
+                GROUP BY f.mdtrt_id, f.hilist_code, {bucket}
+                HAVING count(*) > 1
+            )
+            SELECT v.fixmedins_code AS entity, g.mdtrt_id, v.psn_no, any_value(coalesce(v.fund_pay_sumamt, 0)) AS fund,
+                   sum(g.extra) AS extra_lines, sum(g.extra_amount) AS extra_amount, arg_max(g.item, g.extra) AS item
+            FROM g JOIN visit_fact v ON v.mdtrt_id = g.mdtrt_id
+            WHERE NOT coalesce(v.refunded, false) AND {cond}
+            GROUP BY 1, 2, 3
+            """, [list(self.exclude_list_types), list(self.retail_drug_list_types), *params])
+        if dups.empty:
+            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        volume = context.sql(
+            "SELECT v.fixmedins_code AS entity, count(*) AS billed_visits, "
+            "coalesce(any_value(m.fixmedins_type), '') = '2' AS pharmacy "
+            "FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code) "
+            "WHERE NOT coalesce(v.refunded, false) GROUP BY 1")
+        agg = dups.groupby("entity").agg(
+            duplicate_visits=("mdtrt_id", "size"), duplicate_lines=("extra_lines", "sum"),
+            patients=("psn_no", "nunique"), duplicate_amount=("extra_amount", "sum"), hit_fund=("fund", "sum"),
+            top_item=("item", lambda s: s.value_counts().index[0]),
+        ).reset_index().merge(volume, on="entity", how="left")
+        full = volume.merge(agg[["entity", "duplicate_visits"]], on="entity", how="left").fillna(
+            {"duplicate_visits": 0})
+        agg["share"] = agg["duplicate_visits"] / agg["billed_visits"].clip(lower=1)
+        # pharmacies (several packs of a drug on separate lines) and medical institutions have their own chance rate
+        parts = []
+        for is_pharmacy, group in agg.groupby("pharmacy"):
+            peers = full[full["pharmacy"] == is_pharmacy]
+            rate = baseline_rate(peers["duplicate_visits"], peers["billed_visits"], floor=self.baseline_floor,
+                                 min_volume=self.min_volume)
+            parts.append(score_entities(group, hits="duplicate_visits", volume="billed_visits", rate=rate,
+                                        amount="hit_fund"))
+        agg = pd.concat(parts, ignore_index=True)
+        return agg, dups[["entity", "mdtrt_id"]]
+
+    def explain(self, f: dict[str, Any]) -> tuple[str, str]:
+        zh = (f"{f['entity']} 在{f['duplicate_visits']}次就诊（{f['patients']}名患者）中同一时间重复收取同一项目"
+              f"{int(f['duplicate_lines'])}条，重复金额{f['duplicate_amount']:,.2f}元（主要为{f['top_item']}），占其就诊"
+              f"{f['billed_visits']}次的{f['share']:.1%}，为基线预期{f['expected']:.2f}次的{f['ratio']:.0f}倍，"
+              f"疑似重复收费；涉及基金{f['amount_at_risk']:,.2f}元。")
+        en = (f"{f['entity']}: the same item billed twice at the same time on {f['duplicate_visits']} visits "
+              f"({f['patients']} patients), {int(f['duplicate_lines'])} duplicate lines worth "
+              f"{f['duplicate_amount']:,.2f} yuan (mostly {f['top_item']}), {f['share']:.1%} of its "
+              f"{f['billed_visits']} visits, {f['ratio']:.0f}× the expected {f['expected']:.2f}; fund payments "
+              f"{f['amount_at_risk']:,.2f} yuan.")
+        return zh, en

@@ -1,0 +1,420 @@
+"""`Neo4jStore`: the graph queries answered by Cypher over the model `fraudnet.graph.neo4j_load` writes.
+
+Semantics are those of `fraudnet.graph.query_base` (shared with `EmbeddedStore`); every query is a
+parameterised read (`routing_=READ`, `database_=` on every call). Labels in the query text only ever come
+from the fixed `model.NODE_KEYS` table. Time-windowed aggregates are recomputed from `Visit` nodes
+(`HAD`/`AT`/`ATTENDED_BY`) instead of the stored `VISITED`/`TREATED_BY`/`CO_ADMITTED` relationships.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from fraudnet.config import Settings
+from fraudnet.contract import INPATIENT_MED_TYPES
+from fraudnet.errors import Neo4jUnavailableError, StoreError
+from fraudnet.graph.model import NODE_KEYS, Edge, Node, node_id, split_node_id
+from fraudnet.graph.query_base import (
+    MAX_PERSON_KEYS,
+    TYPE_ORDER,
+    BaseGraphStore,
+    VisitRow,
+    build_node,
+    cents,
+    make_edge,
+    normalize_value,
+)
+
+__all__ = ["Neo4jStore", "ENTITY_RELS"]
+
+log = logging.getLogger(__name__)
+
+ENTITY_RELS = "VISITED|TREATED_BY|WORKS_AT|USES_PHONE|LIVES_AT|CO_ADMITTED"
+STRUCTURAL_RELS = "WORKS_AT|USES_PHONE|LIVES_AT"
+_LO = datetime(1, 1, 1)
+_HI = datetime(9999, 12, 31)
+_INPATIENT = sorted(INPATIENT_MED_TYPES)
+_ENTITY_LABELS = [t for t in NODE_KEYS if t not in ("Visit", "Lead")]
+_VISIT_COLS = ("id", "psn_no", "inst", "it", "atddr", "prac_known", "med_type", "b", "e", "dise", "mc", "fc")
+
+
+def _type_expr(var: str) -> str:
+    """Cypher expression: the node's fraudnet type label."""
+    return f"[l IN labels({var}) WHERE l IN $labels][0]"
+
+
+def _key_expr(var: str, type_var: str) -> str:
+    """Cypher expression: the node's key property for its type."""
+    cases = " ".join(f"WHEN '{t}' THEN {var}.{k}" for t, k in NODE_KEYS.items() if t in _ENTITY_LABELS)
+    return f"CASE {type_var} {cases} END"
+
+
+def _group(ids: Sequence[str]) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for nid in ids:
+        t, k = split_node_id(nid)
+        if t in _ENTITY_LABELS:
+            keys.setdefault(t, []).append(k)
+    return keys
+
+
+def _match_union(keys: dict[str, list[str]], var: str = "n") -> tuple[str, dict[str, Any]]:
+    """A `CALL () { … UNION … }` binding `var` to the nodes given by type → keys, and its parameters.
+
+    Every entity label is always present (empty lists for the absent ones) so the query text, hence Neo4j's
+    cached plan, is the same whatever mix of types is asked for.
+    """
+    parts = []
+    params: dict[str, Any] = {}
+    for t in _ENTITY_LABELS:
+        params[f"k_{t}"] = keys.get(t, [])
+        parts.append(f"MATCH ({var}:{t}) WHERE {var}.{NODE_KEYS[t]} IN $k_{t} RETURN {var}")
+    return "CALL () { " + " UNION ".join(parts) + " }", params
+
+
+class Neo4jStore(BaseGraphStore):
+    """`GraphStore` over a running Neo4j (our launcher, a server, a cluster or Aura) through the Bolt driver."""
+
+    name = "neo4j"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        import neo4j
+
+        self._neo4j = neo4j
+        self._settings = settings
+        self._db = settings.neo4j_database or "neo4j"
+        if not settings.neo4j_uri:
+            raise StoreError("NEO4J_URI is not set; cannot open the Neo4j graph store / 未配置 NEO4J_URI")
+        auth = (settings.neo4j_user, settings.neo4j_password) if settings.neo4j_password else None
+        try:
+            self._driver = neo4j.GraphDatabase.driver(settings.neo4j_uri, auth=auth, max_connection_pool_size=50)
+            self._driver.verify_connectivity()
+        except (neo4j.exceptions.ServiceUnavailable, OSError) as exc:
+            raise Neo4jUnavailableError(
+                f"Neo4j is unreachable at {settings.neo4j_uri}: {exc} / 无法连接 Neo4j") from exc
+        except neo4j.exceptions.Neo4jError as exc:
+            raise StoreError(f"Neo4j at {settings.neo4j_uri} refused the connection: {exc}") from exc
+        self._pharmacy_codes: set[str] | None = None
+
+    # ---- plumbing ---------------------------------------------------------------------------------------------
+    def _run(self, query: str, **params: Any) -> list[Any]:
+        neo4j = self._neo4j
+        params.setdefault("labels", _ENTITY_LABELS)
+        try:
+            records, _, _ = self._driver.execute_query(
+                query, parameters_=params, database_=self._db, routing_=neo4j.RoutingControl.READ)
+        except neo4j.exceptions.ServiceUnavailable as exc:
+            raise Neo4jUnavailableError(f"Neo4j is unreachable at {self._settings.neo4j_uri}: {exc}") from exc
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as exc:
+            raise StoreError(f"Neo4j query failed: {exc}") from exc
+        return records
+
+    def _rows(self, query: str, cols: Sequence[str], **params: Any) -> list[dict[str, Any]]:
+        """Run a query whose last clause is `RETURN <exprs> [ORDER BY … LIMIT …]` as one record.
+
+        The final RETURN becomes a WITH and every row is collected into one list (one Bolt record instead of
+        thousands: much less decoding per row); `cols` name the returned columns in order.
+        """
+        head, sep, tail = query.rpartition(" RETURN ")
+        if not sep:
+            raise StoreError("internal: query without RETURN")
+        wrapped = f"{head} WITH {tail} RETURN collect([{', '.join(cols)}]) AS rows"
+        records = self._run(wrapped, **params)
+        return [dict(zip(cols, row, strict=True)) for row in records[0]["rows"]] if records else []
+
+    def close(self) -> None:
+        self._driver.close()
+
+    # ---- nodes -----------------------------------------------------------------------------------------------
+    def _nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        keys = _group(ids)
+        if not keys:
+            return {}
+        match, params = _match_union(keys)
+        rows = self._rows(f"{match} WITH n, {_type_expr('n')} AS t RETURN t, {_key_expr('n', 't')} AS k, "
+                          "properties(n) AS p", ["t", "k", "p"], **params)
+        out: dict[str, Node] = {}
+        for r in rows:
+            if r["t"] is None or r["k"] is None:
+                continue
+            node = build_node(r["t"], str(r["k"]), dict(r["p"]))
+            out[node.id] = node
+        return out
+
+    # ---- entity edges ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _edge_from(rtype: str, s: str, t: str, p: list[Any]) -> Edge:
+        """Edge from `[visits, amount, first, last, times]` of a stored relationship."""
+        if rtype == "CO_ADMITTED":
+            times = int(p[4] or 0)
+            return make_edge(rtype, s, t, times, 0, None, None, {"times": times})
+        if rtype in ("VISITED", "TREATED_BY"):
+            return make_edge(rtype, s, t, p[0], cents(p[1]), p[2], p[3])
+        return make_edge(rtype, s, t)
+
+    def _candidates_static(self, frontier: Sequence[str], exclude: set[str], types: Sequence[str],
+                           limit: int) -> list[str]:
+        keys = _group(frontier)
+        if not keys or not types:
+            return []
+        match, params = _match_union(keys)
+        q = (f"{match} MATCH (n)-[r:{ENTITY_RELS}]-(m) "
+             f"WITH m, r, {_type_expr('m')} AS t WHERE t IN $types "
+             f"WITH t, {_key_expr('m', 't')} AS k, round(coalesce(r.amount, 0.0) * 100) AS c "
+             "WITH t, k, c WHERE NOT (t + ':' + k) IN $exclude "
+             "WITH t, k, sum(c) AS score "
+             "RETURN t, k ORDER BY score DESC, $order[t], k LIMIT $limit")
+        rows = self._rows(q, ["t", "k"], types=list(types), exclude=sorted(exclude), order=TYPE_ORDER, limit=limit,
+                          **params)
+        return [node_id(r["t"], str(r["k"])) for r in rows]
+
+    def _edges_static(self, ids: Sequence[str]) -> list[Edge]:
+        keys = _group(ids)
+        if not keys:
+            return []
+        match, params = _match_union(keys)
+        q = (f"{match} MATCH (n)-[r:{ENTITY_RELS}]->(m) "
+             f"WITH n, r, m, {_type_expr('n')} AS nt, {_type_expr('m')} AS mt "
+             f"WITH n, r, nt, mt, {_key_expr('n', 'nt')} AS nk, {_key_expr('m', 'mt')} AS mk "
+             "WHERE mk IN $keys "
+             "RETURN type(r) AS rt, nt, nk, mt, mk, [r.visits, r.amount, r.first, r.last, r.times] AS p")
+        idset = set(ids)
+        rows = self._rows(q, ["rt", "nt", "nk", "mt", "mk", "p"], keys=sorted({split_node_id(i)[1] for i in ids}),
+                          **params)
+        out = []
+        for r in rows:
+            a, b = node_id(r["nt"], str(r["nk"])), node_id(r["mt"], str(r["mk"]))
+            if b in idset:
+                out.append(self._edge_from(r["rt"], a, b, r["p"]))
+        return out
+
+    def _adjacent(self, ids: Sequence[str]) -> list[Edge]:
+        keys = _group(ids)
+        if not keys:
+            return []
+        match, params = _match_union(keys)
+        q = (f"{match} MATCH (n)-[r:{ENTITY_RELS}]-(m) "
+             f"WITH n, r, m, {_type_expr('n')} AS nt, {_type_expr('m')} AS mt "
+             f"RETURN type(r) AS rt, startNode(r) = n AS out, nt, {_key_expr('n', 'nt')} AS nk, mt, "
+             f"{_key_expr('m', 'mt')} AS mk, [r.visits, r.amount, r.first, r.last, r.times] AS p")
+        out = []
+        for r in self._rows(q, ["rt", "out", "nt", "nk", "mt", "mk", "p"], **params):
+            a, b = node_id(r["nt"], str(r["nk"])), node_id(r["mt"], str(r["mk"]))
+            s, t = (a, b) if r["out"] else (b, a)
+            out.append(self._edge_from(r["rt"], s, t, r["p"]))
+        return out
+
+    def _window_incident(self, ids: Sequence[str], since: datetime | None, until: datetime | None,
+                         mode: str) -> list[Edge]:
+        keys = _group(ids)
+        if not keys:
+            return []
+        lo, hi = since or _LO, until or _HI
+        idset = set(ids)
+        edges: dict[str, Edge] = {}
+        # Structural relationships: as stored.
+        match, params = _match_union(keys)
+        q = (f"{match} MATCH (n)-[r:{STRUCTURAL_RELS}]-(m) "
+             f"WITH n, r, m, {_type_expr('n')} AS nt, {_type_expr('m')} AS mt "
+             f"RETURN type(r) AS rt, startNode(r) = n AS out, nt, {_key_expr('n', 'nt')} AS nk, mt, "
+             f"{_key_expr('m', 'mt')} AS mk")
+        for r in self._rows(q, ["rt", "out", "nt", "nk", "mt", "mk"], **params):
+            a, b = node_id(r["nt"], str(r["nk"])), node_id(r["mt"], str(r["mk"]))
+            s, t = (a, b) if r["out"] else (b, a)
+            e = make_edge(r["rt"], s, t)
+            edges[e.id] = e
+        # VISITED / TREATED_BY recomputed from the visits in the window, from either end.
+        persons = keys.get("Person", [])
+        insts = {t: keys.get(t, []) for t in ("Institution", "Pharmacy")}
+        pracs = keys.get("Practitioner", [])
+        agg = ("RETURN p.psn_no AS pk, {lbl} AS mt, {key} AS mk, count(v) AS visits, "
+               "sum(round(v.medfee_sumamt * 100)) AS c, min(v.begntime) AS first, max(v.begntime) AS last")
+        window = "v.begntime >= $lo AND v.begntime < $hi"
+        queries: list[tuple[str, str, dict[str, Any]]] = []
+        if persons:
+            queries.append(("VISITED",
+                            "MATCH (p:Person) WHERE p.psn_no IN $persons MATCH (p)-[:HAD]->(v:Visit)-[:AT]->(m) "
+                            f"WHERE {window} WITH p, v, m, {_type_expr('m')} AS t "
+                            + agg.format(lbl="t", key=_key_expr("m", "t")), {"persons": persons}))
+            queries.append(("TREATED_BY",
+                            "MATCH (p:Person) WHERE p.psn_no IN $persons "
+                            "MATCH (p)-[:HAD]->(v:Visit)-[:ATTENDED_BY]->(m:Practitioner) "
+                            f"WHERE {window} " + agg.format(lbl="'Practitioner'", key="m.prac_psn_code"),
+                            {"persons": persons}))
+        for t, ks in insts.items():
+            if ks:
+                queries.append(("VISITED",
+                                f"MATCH (m:{t}) WHERE m.fixmedins_code IN $ks "
+                                f"MATCH (p:Person)-[:HAD]->(v:Visit)-[:AT]->(m) WHERE {window} "
+                                + agg.format(lbl=f"'{t}'", key="m.fixmedins_code"), {"ks": ks}))
+        if pracs:
+            queries.append(("TREATED_BY",
+                            "MATCH (m:Practitioner) WHERE m.prac_psn_code IN $ks "
+                            f"MATCH (p:Person)-[:HAD]->(v:Visit)-[:ATTENDED_BY]->(m) WHERE {window} "
+                            + agg.format(lbl="'Practitioner'", key="m.prac_psn_code"), {"ks": pracs}))
+        for rtype, q, extra in queries:
+            for r in self._rows(q, ["pk", "mt", "mk", "visits", "c", "first", "last"], lo=lo, hi=hi, **extra):
+                if r["mt"] is None:
+                    continue
+                s, t = node_id("Person", str(r["pk"])), node_id(r["mt"], str(r["mk"]))
+                if mode == "both" and not (s in idset and t in idset):
+                    continue
+                e = make_edge(rtype, s, t, r["visits"], int(r["c"] or 0), r["first"], r["last"])
+                edges[e.id] = e
+        # CO_ADMITTED: the persons' inpatient (institution, day) in the window, then who else was admitted then.
+        if persons:
+            days = self._rows(
+                "MATCH (p:Person) WHERE p.psn_no IN $persons MATCH (p)-[:HAD]->(v:Visit)-[:AT]->(i) "
+                f"WHERE {window} AND v.med_type IN $inp "
+                "RETURN DISTINCT p.psn_no AS pk, i.fixmedins_code AS ik, date(v.begntime) AS d", ["pk", "ik", "d"],
+                persons=persons, lo=lo, hi=hi, inp=_INPATIENT)
+            slots: dict[str, set[tuple[str, Any]]] = {}
+            for r in days:
+                slots.setdefault(str(r["pk"]), set()).add((str(r["ik"]), normalize_value(r["d"])))
+            wanted = sorted({s for ss in slots.values() for s in ss}, key=lambda s: (s[0], s[1]))
+            partners: dict[tuple[str, Any], set[str]] = {}
+            if mode == "both":
+                for pk, ss in slots.items():
+                    for s in ss:
+                        partners.setdefault(s, set()).add(pk)
+            elif wanted:
+                rows = self._rows(
+                    "UNWIND $slots AS s MATCH (i {fixmedins_code: s.ik})<-[:AT]-(v:Visit) "
+                    "WHERE (i:Institution OR i:Pharmacy) AND v.begntime >= s.lo AND v.begntime < s.hi "
+                    f"AND {window} AND v.med_type IN $inp MATCH (q:Person)-[:HAD]->(v) "
+                    "RETURN DISTINCT s.ik AS ik, s.d AS d, q.psn_no AS qk", ["ik", "d", "qk"],
+                    slots=[{"ik": ik, "d": d, "lo": datetime.combine(d, datetime.min.time()),
+                            "hi": datetime.combine(d, datetime.min.time()) + timedelta(days=1)} for ik, d in wanted],
+                    lo=lo, hi=hi, inp=_INPATIENT)
+                for r in rows:
+                    partners.setdefault((str(r["ik"]), normalize_value(r["d"])), set()).add(str(r["qk"]))
+            pair_slots: dict[tuple[str, str], set[tuple[str, Any]]] = {}
+            for pk, ss in slots.items():
+                for slot in ss:
+                    for qk in partners.get(slot, ()):
+                        if qk != pk:
+                            pair_slots.setdefault((pk, qk) if pk < qk else (qk, pk), set()).add(slot)
+            pair_times = {pair: len(ss) for pair, ss in pair_slots.items()}
+            for (a, b), n in pair_times.items():
+                if n >= 2:
+                    s, t = node_id("Person", a), node_id("Person", b)
+                    if mode == "both" and not (s in idset and t in idset):
+                        continue
+                    e = make_edge("CO_ADMITTED", s, t, n, 0, None, None, {"times": n})
+                    edges[e.id] = e
+        return list(edges.values())
+
+    # ---- visits ------------------------------------------------------------------------------------------------
+    _VISIT_RETURN = (
+        "OPTIONAL MATCH (p:Person)-[:HAD]->(v) OPTIONAL MATCH (v)-[:AT]->(i) "
+        "OPTIONAL MATCH (v)-[:ATTENDED_BY]->(d:Practitioner) "
+        "WITH v, p, i, d, [l IN labels(i) WHERE l IN ['Institution', 'Pharmacy']][0] AS it "
+        "RETURN v.mdtrt_id AS id, coalesce(p.psn_no, v.psn_no) AS psn_no, "
+        "coalesce(i.fixmedins_code, v.fixmedins_code) AS inst, it, coalesce(d.prac_psn_code, v.atddr_no) AS atddr, "
+        "d IS NOT NULL AS prac_known, v.med_type AS med_type, v.begntime AS b, v.endtime AS e, "
+        "v.dise_codg AS dise, round(coalesce(v.medfee_sumamt, 0.0) * 100) AS mc, "
+        "round(coalesce(v.fund_pay_sumamt, 0.0) * 100) AS fc "
+        "ORDER BY b, id"
+    )
+
+    @staticmethod
+    def _visit_rows(rows: list[dict[str, Any]]) -> list[VisitRow]:
+        return [VisitRow(
+            mdtrt_id=str(r["id"]), psn_no=str(r["psn_no"]), fixmedins_code=str(r["inst"]),
+            atddr_no=None if r["atddr"] is None else str(r["atddr"]), med_type=str(r["med_type"]),
+            begntime=normalize_value(r["b"]), endtime=normalize_value(r["e"]),
+            dise_codg=None if r["dise"] is None else str(r["dise"]), medfee_cents=int(r["mc"] or 0),
+            fund_cents=int(r["fc"] or 0), inst_type=r["it"], prac_known=bool(r["prac_known"]),
+        ) for r in rows]
+
+    def _visits_by_id(self, mdtrt_ids: Sequence[str]) -> list[VisitRow]:
+        return self._visit_rows(self._rows(
+            "MATCH (v:Visit) WHERE v.mdtrt_id IN $ids " + self._VISIT_RETURN, _VISIT_COLS, ids=list(mdtrt_ids)))
+
+    def _visits_connecting(self, members: Sequence[str], since: datetime | None, until: datetime | None,
+                           limit: int) -> list[VisitRow]:
+        keys = _group(members)
+        persons = keys.get("Person", [])
+        others = [m for m in members if split_node_id(m)[0] in ("Institution", "Pharmacy", "Practitioner")]
+        if not persons or not others:
+            return []
+        q = ("MATCH (p:Person) WHERE p.psn_no IN $persons MATCH (p)-[:HAD]->(v:Visit)-[:AT|ATTENDED_BY]->(o) "
+             "WHERE v.begntime >= $lo AND v.begntime < $hi "
+             f"WITH DISTINCT v, {_type_expr('o')} AS ot, o "
+             f"WHERE (ot + ':' + {_key_expr('o', 'ot')}) IN $others "
+             "WITH DISTINCT v " + self._VISIT_RETURN + " LIMIT $limit")
+        return self._visit_rows(self._rows(q, _VISIT_COLS, persons=persons, others=others, lo=since or _LO,
+                                           hi=until or _HI, limit=limit))
+
+    @staticmethod
+    def _visit_match(node_type: str) -> str:
+        """MATCH binding `v` to the visits involving the entity `(n)` (already bound)."""
+        if node_type == "Person":
+            return "MATCH (n)-[:HAD]->(v:Visit)"
+        if node_type in ("Institution", "Pharmacy"):
+            return "MATCH (n)<-[:AT]-(v:Visit)"
+        if node_type == "Practitioner":
+            return "MATCH (n)<-[:ATTENDED_BY]-(v:Visit)"
+        if node_type == "Drug":
+            return "MATCH (n)<-[:DISPENSED]-(v:Visit)"
+        rel = "USES_PHONE" if node_type == "Phone" else "LIVES_AT"
+        return f"MATCH (n)<-[:{rel}]-(:Person)-[:HAD]->(v:Visit)"
+
+    def _timeline_rows(self, node_type: str, key: str, since: datetime | None, until: datetime | None,
+                       limit: int) -> list[VisitRow]:
+        q = (f"MATCH (n:{node_type} {{{NODE_KEYS[node_type]}: $key}}) {self._visit_match(node_type)} "
+             "WHERE v.begntime >= $lo AND v.begntime < $hi WITH DISTINCT v "
+             "ORDER BY v.begntime, v.mdtrt_id LIMIT $limit " + self._VISIT_RETURN)
+        return self._visit_rows(self._rows(q, _VISIT_COLS, key=key, lo=since or _LO, hi=until or _HI, limit=limit))
+
+    def _stats(self, node_type: str, key: str) -> dict[str, Any]:
+        match = f"MATCH (n:{node_type} {{{NODE_KEYS[node_type]}: $key}})"
+        r = self._run(
+            f"{match} {self._visit_match(node_type)} WITH DISTINCT v "
+            "RETURN count(v) AS visits, sum(round(coalesce(v.medfee_sumamt, 0.0) * 100)) AS c, "
+            "sum(round(coalesce(v.fund_pay_sumamt, 0.0) * 100)) AS fc, min(v.begntime) AS first, "
+            "max(v.begntime) AS last", key=key)[0]
+        stats: dict[str, Any] = {
+            "visits": int(r["visits"]), "amount": round(int(r["c"] or 0) / 100, 2),
+            "fund_amount": round(int(r["fc"] or 0) / 100, 2),
+            "first": normalize_value(r["first"]), "last": normalize_value(r["last"]),
+        }
+
+        def count(q: str) -> int:
+            return int(self._run(f"{match} {q}", key=key)[0][0])
+
+        if node_type == "Person":
+            stats["institutions"] = count("OPTIONAL MATCH (n)-[r:VISITED]->() RETURN count(r)")
+            stats["practitioners"] = count("OPTIONAL MATCH (n)-[r:TREATED_BY]->() RETURN count(r)")
+            stats["co_admitted"] = count("OPTIONAL MATCH (n)-[r:CO_ADMITTED]-() RETURN count(r)")
+        elif node_type in ("Institution", "Pharmacy"):
+            stats["persons"] = count("OPTIONAL MATCH (n)<-[r:VISITED]-() RETURN count(r)")
+            stats["practitioners"] = count(
+                "OPTIONAL MATCH (n)<-[:AT]-(:Visit)-[:ATTENDED_BY]->(d:Practitioner) RETURN count(DISTINCT d)")
+            stats["staff"] = count("OPTIONAL MATCH (n)<-[r:WORKS_AT]-() RETURN count(r)")
+        elif node_type == "Practitioner":
+            stats["persons"] = count("OPTIONAL MATCH (n)<-[r:TREATED_BY]-() RETURN count(r)")
+            stats["institutions"] = count(
+                "OPTIONAL MATCH (n)<-[:ATTENDED_BY]-(:Visit)-[:AT]->(i) RETURN count(DISTINCT i)")
+        elif node_type == "Drug":
+            d = self._run(f"{match} OPTIONAL MATCH (n)<-[r:DISPENSED]-(v:Visit) "
+                          "RETURN sum(round(coalesce(r.amount, 0.0) * 100)) AS c, sum(coalesce(r.cnt, 0.0)) AS q",
+                          key=key)[0]
+            stats["amount"] = round(int(d["c"] or 0) / 100, 2)
+            stats["quantity"] = round(float(d["q"] or 0), 2)
+            stats["persons"] = count("OPTIONAL MATCH (n)<-[:DISPENSED]-(:Visit)<-[:HAD]-(p:Person) "
+                                     "RETURN count(DISTINCT p)")
+            stats["institutions"] = count("OPTIONAL MATCH (n)<-[:DISPENSED]-(:Visit)-[:AT]->(i) "
+                                          "RETURN count(DISTINCT i)")
+        else:
+            rel = "USES_PHONE" if node_type == "Phone" else "LIVES_AT"
+            persons = sorted(str(x[0]) for x in self._run(
+                f"{match} MATCH (n)<-[:{rel}]-(p:Person) RETURN DISTINCT p.psn_no", key=key))
+            stats["persons"] = len(persons)
+            stats["person_keys"] = persons[:MAX_PERSON_KEYS]
+        return stats
+

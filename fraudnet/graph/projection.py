@@ -1,0 +1,235 @@
+"""igraph projections of the claims store: co-admission, card co-swipe and person link (phone/address) graphs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import igraph as ig
+import pandas as pd
+
+__all__ = [
+    "cached_projection",
+    "inpatient_admissions",
+    "co_admission_pairs",
+    "co_admission_graph",
+    "card_coswipe_graph",
+    "person_links",
+    "person_link_graph",
+    "person_link_graph_around",
+]
+
+log = logging.getLogger(__name__)
+
+
+def cached_projection(context: Any, key: str, build: Callable[[], Any]) -> Any:
+    """Return `context.cache[key]`, building it once with `build()`; contexts without a cache just build."""
+    cache = getattr(context, "cache", None)
+    if cache is None:
+        return build()
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+def inpatient_admissions(context: Any) -> pd.DataFrame:
+    """Valid, not refunded inpatient admissions: one row per stay with its admission date, doctor, diagnosis, fees.
+
+    Columns: mdtrt_id, psn_no, fixmedins_code, begntime, adm_date, atddr_no, dise_codg, dise3 (3-char ICD),
+    los_days, medfee_sumamt, fund_pay_sumamt. Cached in `context.cache["projection:admissions"]`.
+    """
+
+    def build() -> pd.DataFrame:
+        return context.sql(
+            """
+            SELECT mdtrt_id, psn_no, fixmedins_code, begntime, CAST(begntime AS DATE) AS adm_date,
+                   atddr_no, dise_codg, left(coalesce(dise_codg, ''), 3) AS dise3,
+                   coalesce(los_days, 0) AS los_days, coalesce(medfee_sumamt, 0) AS medfee_sumamt,
+                   coalesce(fund_pay_sumamt, 0) AS fund_pay_sumamt
+            FROM visit_fact
+            WHERE is_inpatient AND NOT coalesce(refunded, FALSE)
+            """
+        )
+
+    return cached_projection(context, "projection:admissions", build)
+
+
+def co_admission_pairs(context: Any, window_days: int = 1, min_occasions: int = 2) -> pd.DataFrame:
+    """Pairs of persons admitted as inpatients at the same institution within `window_days` of each other.
+
+    One row per (fixmedins_code, psn_a < psn_b) with `occasions` = distinct admission dates of psn_a matched by
+    an admission of psn_b, plus `n_a`, `n_b` (each person's admissions at that institution); only pairs with at
+    least `min_occasions` occasions. Computed in DuckDB as a banded self-join on (institution, day).
+    Cached per parameters.
+    """
+    window_days = int(window_days)
+    min_occasions = int(min_occasions)
+
+    def build() -> pd.DataFrame:
+        return context.sql(
+            """
+            WITH adm AS (
+                SELECT DISTINCT psn_no, fixmedins_code, CAST(begntime AS DATE) AS d
+                FROM visit_fact
+                WHERE is_inpatient AND NOT coalesce(refunded, FALSE)
+            ),
+            cnt AS (
+                SELECT fixmedins_code, psn_no, count(*) AS n FROM adm GROUP BY ALL
+            ),
+            shifted AS (
+                SELECT a.psn_no, a.fixmedins_code, a.d, a.d + CAST(k AS INTEGER) AS d2
+                FROM adm a, range(-$w, $w + 1) r(k)
+            ),
+            pairs AS (
+                SELECT s.fixmedins_code, s.psn_no AS psn_a, b.psn_no AS psn_b,
+                       count(DISTINCT s.d) AS occasions, min(s.d) AS first_day, max(s.d) AS last_day
+                FROM shifted s JOIN adm b
+                  ON b.fixmedins_code = s.fixmedins_code AND b.d = s.d2 AND s.psn_no < b.psn_no
+                GROUP BY ALL
+                HAVING count(DISTINCT s.d) >= $m
+            )
+            SELECT p.*, ca.n AS n_a, cb.n AS n_b
+            FROM pairs p
+            JOIN cnt ca ON ca.fixmedins_code = p.fixmedins_code AND ca.psn_no = p.psn_a
+            JOIN cnt cb ON cb.fixmedins_code = p.fixmedins_code AND cb.psn_no = p.psn_b
+            ORDER BY p.fixmedins_code, p.psn_a, p.psn_b
+            """,
+            {"w": window_days, "m": min_occasions},
+        )
+
+    return cached_projection(context, f"projection:co_admission_pairs:{window_days}:{min_occasions}", build)
+
+
+def co_admission_graph(pairs: pd.DataFrame, weight: str = "occasions") -> ig.Graph:
+    """Undirected co-admission graph from `co_admission_pairs` rows (optionally pre-filtered).
+
+    One vertex per (institution, person) — vertex attributes `name` (`<fixmedins_code>|<psn_no>`), `psn_no`,
+    `fixmedins_code`; one edge per pair with attribute `weight` (from column `weight`) and every pair column.
+    """
+    if pairs.empty:
+        g = ig.Graph()
+        g.vs["name"] = []
+        return g
+    a = (pairs["fixmedins_code"] + "|" + pairs["psn_a"]).tolist()
+    b = (pairs["fixmedins_code"] + "|" + pairs["psn_b"]).tolist()
+    g = ig.Graph.TupleList(zip(a, b, strict=True), directed=False)
+    for col in pairs.columns:
+        g.es[col] = pairs[col].tolist()
+    g.es["weight"] = [float(x) for x in pairs[weight]]
+    names = g.vs["name"]
+    g.vs["fixmedins_code"] = [n.split("|", 1)[0] for n in names]
+    g.vs["psn_no"] = [n.split("|", 1)[1] for n in names]
+    return g
+
+
+def card_coswipe_graph(swipes: pd.DataFrame, min_shared: int = 2) -> ig.Graph:
+    """Graph of settling points (operator or pharmacy keys) linked when they swiped the same cards.
+
+    `swipes` has columns `point` (e.g. `<fixmedins_code>|<opter_id>` or an episode id) and `psn_no`; an edge
+    joins two points sharing at least `min_shared` distinct cards, attribute `shared` = the number shared.
+    Every point is a vertex (isolated points form their own component).
+    """
+    points = sorted(set(swipes["point"])) if not swipes.empty else []
+    g = ig.Graph()
+    g.add_vertices(points)
+    if swipes.empty:
+        return g
+    s = swipes[["point", "psn_no"]].drop_duplicates()
+    m = s.merge(s, on="psn_no")
+    m = m[m["point_x"] < m["point_y"]]
+    if m.empty:
+        return g
+    shared = m.groupby(["point_x", "point_y"]).size().reset_index(name="shared")
+    shared = shared[shared["shared"] >= min_shared]
+    if not shared.empty:
+        g.add_edges(list(zip(shared["point_x"], shared["point_y"], strict=True)))
+        g.es["shared"] = shared["shared"].astype(int).tolist()
+    return g
+
+
+def person_links(context: Any, max_share: int = 30) -> pd.DataFrame:
+    """Person–phone and person–address links from `psn_info` (hashed `mob_hash`, normalised `addr_key`).
+
+    Columns: psn_no, link_type (`phone` | `address`), key, share (persons sharing that key). Keys shared by
+    more than `max_share` persons (placeholders, dormitories, care homes) are dropped as non-informative.
+    Cached per `max_share`.
+    """
+    max_share = int(max_share)
+
+    def build() -> pd.DataFrame:
+        return context.sql(
+            """
+            WITH l AS (
+                SELECT psn_no, 'phone' AS link_type, mob_hash AS key FROM psn_info
+                WHERE mob_hash IS NOT NULL AND mob_hash <> ''
+                UNION ALL
+                SELECT psn_no, 'address' AS link_type, addr_key AS key FROM psn_info
+                WHERE addr_key IS NOT NULL AND addr_key <> ''
+            ),
+            s AS (SELECT link_type, key, count(DISTINCT psn_no) AS share FROM l GROUP BY ALL)
+            SELECT DISTINCT l.psn_no, l.link_type, l.key, s.share
+            FROM l JOIN s USING (link_type, key)
+            WHERE s.share BETWEEN 2 AND $m
+            ORDER BY l.link_type, l.key, l.psn_no
+            """,
+            {"m": max_share},
+        )
+
+    return cached_projection(context, f"projection:person_links:{max_share}", build)
+
+
+def _link_graph(links: pd.DataFrame) -> ig.Graph:
+    if links.empty:
+        g = ig.Graph()
+        g.vs["name"] = []
+        return g
+    ntype = links["link_type"].map({"phone": "Phone", "address": "Address"}).tolist()
+    src = ["Person:" + p for p in links["psn_no"].tolist()]
+    dst = [t + ":" + k for t, k in zip(ntype, links["key"].tolist(), strict=True)]
+    g = ig.Graph.TupleList(zip(src, dst, strict=True), directed=False)
+    g.es["type"] = links["link_type"].map({"phone": "USES_PHONE", "address": "LIVES_AT"}).tolist()
+    names = g.vs["name"]
+    g.vs["type"] = [n.split(":", 1)[0] for n in names]
+    g.vs["key"] = [n.split(":", 1)[1] for n in names]
+    log.debug("person link graph: %d vertices, %d edges", g.vcount(), g.ecount())
+    return g
+
+
+def person_link_graph(context: Any, max_share: int = 30) -> ig.Graph:
+    """Bipartite person link graph: `Person:<psn_no>` vertices joined to the `Phone:<hash>` / `Address:<key>`
+    vertices they share with at least one other person (keys shared by more than `max_share` persons dropped).
+
+    Vertex attributes: `name` (graph node id), `type` (Person/Phone/Address), `key`; edge attribute `type`
+    (`USES_PHONE` / `LIVES_AT`). Cached per `max_share`.
+    """
+    return cached_projection(
+        context, f"projection:person_link_graph:{int(max_share)}", lambda: _link_graph(person_links(context, max_share))
+    )
+
+
+def person_link_graph_around(context: Any, persons: list[str], max_share: int = 30) -> ig.Graph:
+    """The part of `person_link_graph` around `persons`: the phones/addresses they use (shared by 2 to
+    `max_share` persons) and every person on those keys. Built in SQL for just those keys (not cached)."""
+    if not persons:
+        return _link_graph(pd.DataFrame(columns=["psn_no", "link_type", "key", "share"]))
+    links = context.sql(
+        """
+        WITH l AS (
+            SELECT psn_no, 'phone' AS link_type, mob_hash AS key FROM psn_info
+            WHERE mob_hash IS NOT NULL AND mob_hash <> ''
+            UNION ALL
+            SELECT psn_no, 'address' AS link_type, addr_key AS key FROM psn_info
+            WHERE addr_key IS NOT NULL AND addr_key <> ''
+        ),
+        k AS (SELECT DISTINCT link_type, key FROM l WHERE psn_no IN (SELECT unnest($persons))),
+        lk AS (SELECT l.* FROM l JOIN k USING (link_type, key)),
+        s AS (SELECT link_type, key, count(DISTINCT psn_no) AS share FROM lk GROUP BY ALL)
+        SELECT DISTINCT lk.psn_no, lk.link_type, lk.key, s.share
+        FROM lk JOIN s USING (link_type, key)
+        WHERE s.share BETWEEN 2 AND $m
+        ORDER BY lk.link_type, lk.key, lk.psn_no
+        """,
+        {"persons": list(persons), "m": int(max_share)},
+    )
+    return _link_graph(links)

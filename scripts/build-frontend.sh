@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the browser link chart (frontend/, Vite + Cytoscape.js) into fraudnet/viz/static/ (index.html + hashed assets).
+#   scripts/build-frontend.sh           npm ci (when node_modules is missing or stale) + typecheck + build
+#   scripts/build-frontend.sh --check   also fails if the committed build differs from a fresh one
+set -euo pipefail
+cd "$(dirname "$0")/../frontend"
+if ! command -v npm >/dev/null; then
+  echo "npm is needed to build the front-end (apt-get install -y nodejs npm); the committed build in" \
+       "fraudnet/viz/static/ is used meanwhile" >&2
+  exit 1
+fi
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npx --no-install tsc --noEmit -p .
+npx --no-install vite build --logLevel warn
+echo "front-end built into $(cd ../fraudnet/viz/static && pwd)"
+if [[ "${1:-}" == "--check" ]]; then
+  cd ..
+  if ! git diff --quiet -- fraudnet/viz/static || [[ -n "$(git ls-files --others --exclude-standard fraudnet/viz/static)" ]]; then
+    echo "fraudnet/viz/static differs from the committed build: commit the rebuilt assets" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,23 @@
+"""The API benchmark runs end to end (tiny load) against the real app served by uvicorn."""
+
+from __future__ import annotations
+
+from bench.api import run
+from fraudnet.api.app import close_context, create_app, open_context
+from fraudnet.config import Settings
+from tests.fixtures.server import ApiWorkspace
+
+
+def test_bench_api_measures_both_endpoints(api_handbuilt: ApiWorkspace) -> None:
+    settings = Settings(workspace=api_handbuilt.path)
+    ctx = open_context(settings)
+    try:
+        result = run(create_app(settings, context=ctx), api_handbuilt.tokens, clients=4, requests=24)
+    finally:
+        close_context(ctx)
+    assert result["store"] == "embedded" and result["clients"] == 4
+    for name in ("lead_list", "ego_2hop"):
+        stats = result[name]
+        assert stats["n"] == 24 and stats["failed"] == 0
+        assert 0 < stats["p50_ms"] <= stats["p95_ms"] <= stats["max_ms"]
+    assert 1 < result["ego_2hop"]["mean_nodes"] <= 500

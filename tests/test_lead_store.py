@@ -1,0 +1,168 @@
+"""Lead store: lifecycle, history, re-runs that keep decisions and never duplicate, filters, sorting, risk."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+import pytest
+
+from fraudnet.claims.leads import LeadStore
+from fraudnet.detectors.base import Lead
+from fraudnet.errors import InvalidRequestError, NotFoundError
+
+
+def _lead(kind: str, evidence: list[str], score: float = 0.9, inst: str = "H1", persons: tuple[str, ...] = ("P1",),
+          amount: float = 100.0, start: datetime = datetime(2025, 3, 1), end: datetime = datetime(2025, 3, 20)) -> Lead:
+    return Lead(kind=kind, score=score, persons=list(persons), practitioners=["D1"], institutions=[inst],
+                evidence=evidence, amount_at_risk=amount, period_start=start, period_end=end,
+                explanation_zh="测试线索", explanation_en="test lead", features={"hits": len(evidence)})
+
+
+@pytest.fixture()
+def store() -> LeadStore:
+    return LeadStore(duckdb.connect())
+
+
+def test_lifecycle_with_history_assignee_and_notes(store: LeadStore) -> None:
+    lead = _lead("rule:split_admission", ["m1", "m2"])
+    assert store.save_run([lead], ["rule:split_admission"])["new"] == 1
+    got = store.get(lead.lead_id)
+    assert got["status"] == "new" and got["features"] == {"hits": 2} and got["evidence"] == ["m1", "m2"]
+    store.set_status(lead.lead_id, "reviewing", "alice", "on it")
+    store.assign(lead.lead_id, "bob", "alice")
+    store.add_note(lead.lead_id, "visited the ward: empty beds 病床空置", "bob")
+    store.set_status(lead.lead_id, "confirmed", "bob")
+    store.set_status(lead.lead_id, "reviewing", "alice", "reopened")  # reopening is allowed
+    done = store.set_status(lead.lead_id, "referred", "alice")
+    assert done["status"] == "referred" and done["assignee"] == "bob"
+    assert [n["text"] for n in done["notes"]] == ["visited the ward: empty beds 病床空置"]
+    moves = [(h["from"], h["to"], h["user"]) for h in done["history"] if h["action"] == "status"]
+    assert moves == [("new", "reviewing", "alice"), ("reviewing", "confirmed", "bob"),
+                     ("confirmed", "reviewing", "alice"), ("reviewing", "referred", "alice")]
+    assert all(h["at"] is not None for h in done["history"])
+
+
+def test_invalid_transitions_and_unknown_leads_raise(store: LeadStore) -> None:
+    lead = _lead("rule:bed_hanging", ["m1"])
+    store.save_run([lead], ["rule:bed_hanging"])
+    with pytest.raises(InvalidRequestError) as err:
+        store.set_status(lead.lead_id, "confirmed", "u")  # new → confirmed skips review
+    assert err.value.field == "status"
+    with pytest.raises(InvalidRequestError):
+        store.set_status(lead.lead_id, "closed", "u")
+    with pytest.raises(NotFoundError):
+        store.set_status("LNOPE", "reviewing", "u")
+    with pytest.raises(InvalidRequestError):
+        store.add_note(lead.lead_id, "  ", "u")
+    assert store.get("LNOPE") is None
+
+
+def test_rerun_updates_in_place_retires_and_inherits_decisions(store: LeadStore) -> None:
+    kind = "collusion_ring"
+    a, b = _lead(kind, ["m1", "m2", "m3", "m4"]), _lead(kind, ["x1", "x2"], score=0.3)
+    c = _lead("rule:over_quantity", ["q1"])
+    store.save_run([a, b, c], [kind, "rule:over_quantity"])
+    store.set_status(a.lead_id, "reviewing", "alice")
+    store.assign(a.lead_id, "bob", "alice")
+    store.add_note(a.lead_id, "ring members interviewed", "bob")
+    # same evidence again: updated in place, nothing duplicated, decisions kept
+    again = store.save_run([_lead(kind, ["m4", "m3", "m2", "m1"], score=0.95), b], [kind])
+    assert (again["new"], again["updated"], again["retired"]) == (0, 2, 0)
+    rows, total = store.list(active_only=False, limit=100)
+    assert total == 3 and len({r["lead_id"] for r in rows}) == 3
+    kept = store.get(a.lead_id)
+    assert (kept["status"], kept["assignee"], kept["score"]) == ("reviewing", "bob", 0.95)
+    # the ring grew: a new lead id whose evidence mostly overlaps inherits status, assignee and notes
+    grown = _lead(kind, ["m1", "m2", "m3", "m4", "m5"])
+    third = store.save_run([grown], [kind])
+    assert (third["new"], third["retired"], third["inherited"]) == (1, 2, 1)
+    new = store.get(grown.lead_id)
+    assert (new["status"], new["assignee"], new["supersedes"]) == ("reviewing", "bob", [a.lead_id])
+    assert [n["text"] for n in new["notes"]] == ["ring members interviewed"]
+    old = store.get(a.lead_id)
+    assert old["active"] is False and old["status"] == "reviewing"  # retired, decisions kept
+    assert store.get(c.lead_id)["active"] is True  # kinds not run are untouched
+    active, n_active = store.list(limit=100)
+    assert n_active == 2 and {r["lead_id"] for r in active} == {grown.lead_id, c.lead_id}
+
+
+def test_filters_sorting_and_validation(store: LeadStore) -> None:
+    leads = [
+        _lead("rule:split_admission", ["a1"], 0.95, "H1", ("P1",), 500.0, datetime(2025, 1, 5), datetime(2025, 1, 9)),
+        _lead("rule:split_admission", ["a2"], 0.65, "H2", ("P2",), 900.0, datetime(2025, 6, 1), datetime(2025, 6, 3)),
+        _lead("rule:bed_hanging", ["b1"], 0.2, "H1", ("P3",), 50.0, datetime(2025, 9, 1), datetime(2025, 9, 30)),
+    ]
+    store.save_run(leads, ["rule:split_admission", "rule:bed_hanging"])
+    ids = lambda rows: [r["lead_id"] for r in rows]  # noqa: E731
+    rows, total = store.list()
+    assert total == 3 and ids(rows) == [leads[0].lead_id, leads[1].lead_id, leads[2].lead_id]
+    assert ids(store.list(sort="-amount")[0]) == [leads[1].lead_id, leads[0].lead_id, leads[2].lead_id]
+    assert ids(store.list(sort="period_start")[0])[0] == leads[0].lead_id
+    assert ids(store.list(sort="-severity")[0])[-1] == leads[2].lead_id
+    assert store.list(kind="rule:bed_hanging")[1] == 1
+    assert store.list(severity=["red", "orange"])[1] == 2
+    assert store.list(institution="H1")[1] == 2
+    assert store.list(person="P2")[1] == 1
+    assert store.list(practitioner="D1")[1] == 3
+    assert store.list(min_amount=400)[1] == 2
+    assert store.list(date_from=date(2025, 5, 1), date_to=date(2025, 6, 30))[1] == 1
+    assert store.list(date_from="2025-09-15")[1] == 1
+    page, total = store.list(limit=1, offset=1)
+    assert total == 3 and ids(page) == [leads[1].lead_id]
+    assert store.list(status="new")[1] == 3
+    for bad in ({"severity": ["purple"]}, {"sort": "-name"}, {"status": "open"}, {"date_from": "yesterday"},
+                {"min_amount": -1}, {"limit": 0}, {"offset": -5}):
+        with pytest.raises(InvalidRequestError) as err:
+            store.list(**bad)
+        assert err.value.field == next(iter(bad))
+
+
+def test_entity_scores_and_leads_for_entity(store: LeadStore) -> None:
+    a = _lead("rule:split_admission", ["a1"], 0.5, "H1", ("P1",), 100.0)
+    b = _lead("rule:bed_hanging", ["b1"], 0.5, "H1", ("P2",), 200.0)
+    c = _lead("rule:over_quantity", ["c1"], 0.9, "H2", ("P2",), 50.0)
+    store.save_run([a, b, c], ["rule:split_admission", "rule:bed_hanging", "rule:over_quantity"])
+    scores = store.entity_scores().set_index(["entity_type", "entity_id"])
+    assert scores.loc[("Institution", "H1"), "score"] == pytest.approx(0.75)  # 1 − 0.5 × 0.5
+    assert scores.loc[("Institution", "H1"), "leads"] == 2
+    assert scores.loc[("Institution", "H1"), "amount_at_risk"] == pytest.approx(300.0)
+    assert scores.loc[("Person", "P2"), "top_kinds"].split(";")[0] == "rule:over_quantity"
+    assert [r["lead_id"] for r in store.leads_for_entity("Person", "P2")] == [c.lead_id, b.lead_id]
+    store.set_status(c.lead_id, "reviewing", "u")
+    store.set_status(c.lead_id, "dismissed", "u")
+    assert ("Institution", "H2") not in store.entity_scores().set_index(["entity_type", "entity_id"]).index
+    with pytest.raises(InvalidRequestError):
+        store.leads_for_entity("Drug", "X")
+
+
+def test_store_persists_in_a_database_file(tmp_path) -> None:
+    path = tmp_path / "claims.duckdb"
+    con = duckdb.connect(str(path))
+    lead = _lead("rule:duplicate_charge", ["d1", "d2"])
+    LeadStore(con).save_run([lead], ["rule:duplicate_charge"])
+    LeadStore(con).add_note(lead.lead_id, "kept", "u")
+    con.close()
+    ro = duckdb.connect(str(path), read_only=True)
+    got = LeadStore(ro).get(lead.lead_id)  # read-only connections work once the tables exist
+    assert got["notes"][0]["text"] == "kept"
+
+
+def test_incremental_run_does_not_retire(store: LeadStore) -> None:
+    old = _lead("rule:over_standard_price", ["p1", "p2"])
+    store.save_run([old], ["rule:over_standard_price"])
+    new = _lead("rule:over_standard_price", ["p9"], inst="H2")
+    counts = store.save_run([new], ["rule:over_standard_price"], retire=False)
+    assert (counts["new"], counts["retired"]) == (1, 0)
+    assert store.list(kind="rule:over_standard_price")[1] == 2
+    assert store.save_run([new], ["rule:over_standard_price"])["retired"] == 1  # a full run retires
+
+
+def test_incremental_run_does_not_duplicate_evidence_already_held(store: LeadStore) -> None:
+    full = _lead("rule:duplicate_charge", ["d1", "d2", "d3", "d4"])
+    store.save_run([full], ["rule:duplicate_charge"])
+    recent = _lead("rule:duplicate_charge", ["d3", "d4"])  # the same institution's recent hits only
+    counts = store.save_run([recent], ["rule:duplicate_charge"], retire=False)
+    assert (counts["new"], counts["covered"]) == (0, 1)
+    rows, total = store.list(kind="rule:duplicate_charge")
+    assert total == 1 and rows[0]["lead_id"] == full.lead_id
