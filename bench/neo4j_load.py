@@ -110,7 +110,7 @@ def rowwise_load(store: ClaimsStore, settings: Settings, max_seconds: float = 90
 
 
 def run(workspace: Path, settings: Settings, sample_visits: int = 20_000, rowwise_seconds: float = 300.0,
-        batch_size: int = 20_000, rowwise_visits: int | None = None) -> dict[str, Any]:
+        batch_size: int = 20_000, rowwise_visits: int | None = None, workers: int = 2) -> dict[str, Any]:
     """Measure the batched loader (whole graph and sample) and the row-by-row loader (sample); see module doc."""
     workspace = Path(workspace)
     started: Path | None = None
@@ -120,7 +120,7 @@ def run(workspace: Path, settings: Settings, sample_visits: int = 20_000, rowwis
         started = workspace
     try:
         return _run(workspace, settings, sample_visits, rowwise_seconds, batch_size,
-                    rowwise_visits or max(100, sample_visits // 10))
+                    rowwise_visits or max(100, sample_visits // 10), workers)
     finally:
         if started is not None:
             neo4j_server.stop(started)
@@ -153,9 +153,9 @@ def _per_cpu(rows: int, cpu: dict[str, float]) -> float | None:
 
 
 def _run(workspace: Path, settings: Settings, sample_visits: int, rowwise_seconds: float,
-         batch_size: int, rowwise_visits: int) -> dict[str, Any]:
+         batch_size: int, rowwise_visits: int, workers: int) -> dict[str, Any]:
     result: dict[str, Any] = {"workspace": str(workspace), "sample_visits": sample_visits,
-                              "batch_size": batch_size, "cpu_count": os.cpu_count(),
+                              "batch_size": batch_size, "workers": workers, "cpu_count": os.cpu_count(),
                               "load_average_at_start": os.getloadavg()[0]}
     cpu = _Cpu(workspace, neo4j_load.resolve_uri(settings))
     with tempfile.TemporaryDirectory(prefix="fraudnet-bench-neo4j-") as tmp:
@@ -166,7 +166,7 @@ def _run(workspace: Path, settings: Settings, sample_visits: int, rowwise_second
         with make_sample_store(workspace / "claims.duckdb", sample_ws, sample_visits) as sample:
             clear_graph(sample_settings)
             c0 = cpu.now()
-            batched = load_graph(sample, sample_settings, batch_size=batch_size, full=True)
+            batched = load_graph(sample, sample_settings, batch_size=batch_size, full=True, workers=workers)
             batched_cpu = cpu.since(c0)
             clear_graph(sample_settings)
         # The row-by-row loader gets the first `rowwise_visits` visits of the same sample (same mix of parts).
@@ -198,7 +198,7 @@ def _run(workspace: Path, settings: Settings, sample_visits: int, rowwise_second
     with ClaimsStore.open(workspace) as store:
         clear_graph(full_settings)
         c0 = cpu.now()
-        report = load_graph(store, full_settings, batch_size=batch_size, full=True)
+        report = load_graph(store, full_settings, batch_size=batch_size, full=True, workers=workers)
         full_cpu = cpu.since(c0)
         again = load_graph(store, full_settings, batch_size=batch_size)
     result["full"] = {
@@ -233,10 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rowwise-visits", type=int, default=None,
                         help="visits for the row-by-row loader (default: a tenth of --sample)")
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="batches written at once by the batched loader")
     opts = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     figures = run(opts.workspace, load_settings(opts.workspace), opts.sample, opts.rowwise_seconds,
-                  opts.batch_size, opts.rowwise_visits)
+                  opts.batch_size, opts.rowwise_visits, opts.workers)
     json.dump(figures, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
     return 0

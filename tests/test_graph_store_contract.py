@@ -283,10 +283,18 @@ def city_stores(small_claims: ClaimsStore, neo4j_server: tuple[str, str, str],
     # Depends on handbuilt_stores so the hand-built graph is loaded first and replaced once, here.
     settings = _settings(neo4j_server, Path(small_claims.workspace))
     _ensure_loaded("city", small_claims, settings)
-    stores = {"embedded": EmbeddedStore(small_claims), "neo4j": Neo4jStore(settings)}
+    stores = {"embedded": EmbeddedStore(small_claims), "neo4j": Neo4jStore(settings), "_claims": small_claims,
+              "_settings": settings}
     yield stores
     stores["embedded"].close()
     stores["neo4j"].close()
+
+
+@pytest.fixture
+def city(city_stores: dict[str, Any]) -> dict[str, Any]:
+    """Both stores on the small city, with the city (again) in Neo4j whatever ran before."""
+    _ensure_loaded("city", city_stores["_claims"], city_stores["_settings"])
+    return city_stores
 
 
 def _sample(claims: ClaimsStore) -> dict[str, list[str]]:
@@ -317,8 +325,8 @@ def _ids(sample: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def test_city_profiles_and_timelines_equal(city_stores: dict[str, Any], small_claims: ClaimsStore) -> None:
-    emb, neo = city_stores["embedded"], city_stores["neo4j"]
+def test_city_profiles_and_timelines_equal(city: dict[str, Any], small_claims: ClaimsStore) -> None:
+    emb, neo = city["embedded"], city["neo4j"]
     ids = _ids(_sample(small_claims))
     assert len(ids) >= 10
     lo, hi = small_claims.data_period()
@@ -330,8 +338,8 @@ def test_city_profiles_and_timelines_equal(city_stores: dict[str, Any], small_cl
 
 
 @pytest.mark.slow
-def test_city_ego_networks_equal(city_stores: dict[str, Any], small_claims: ClaimsStore) -> None:
-    emb, neo = city_stores["embedded"], city_stores["neo4j"]
+def test_city_ego_networks_equal(city: dict[str, Any], small_claims: ClaimsStore) -> None:
+    emb, neo = city["embedded"], city["neo4j"]
     sample = _sample(small_claims)
     lo, hi = small_claims.data_period()
     window = (lo + (hi - lo) / 3, lo + 2 * (hi - lo) / 3)
@@ -350,8 +358,8 @@ def test_city_ego_networks_equal(city_stores: dict[str, Any], small_claims: Clai
     assert checked >= 40 and truncated >= 5  # the caps were exercised
 
 
-def test_city_co_admission_window_equal(city_stores: dict[str, Any], small_claims: ClaimsStore) -> None:
-    emb, neo = city_stores["embedded"], city_stores["neo4j"]
+def test_city_co_admission_window_equal(city: dict[str, Any], small_claims: ClaimsStore) -> None:
+    emb, neo = city["embedded"], city["neo4j"]
     pairs = small_claims.sql(
         "WITH adm AS (SELECT DISTINCT psn_no, fixmedins_code, CAST(begntime AS DATE) d FROM visit_fact "
         "WHERE is_inpatient) SELECT a.psn_no, min(a.d) FROM adm a JOIN adm b ON a.fixmedins_code = b.fixmedins_code "
@@ -367,8 +375,8 @@ def test_city_co_admission_window_equal(city_stores: dict[str, Any], small_claim
         assert any(e.type == "CO_ADMITTED" for e in full.edges)
 
 
-def test_city_paths_and_subgraphs_equal(city_stores: dict[str, Any], small_claims: ClaimsStore) -> None:
-    emb, neo = city_stores["embedded"], city_stores["neo4j"]
+def test_city_paths_and_subgraphs_equal(city: dict[str, Any], small_claims: ClaimsStore) -> None:
+    emb, neo = city["embedded"], city["neo4j"]
     sample = _sample(small_claims)
     ids = _ids(sample)
     rng = random.Random(3)

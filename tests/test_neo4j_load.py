@@ -307,3 +307,13 @@ def test_generated_city_counts_match_claims_store(small_claims_workspace: Path, 
         assert agg["amount"] == pytest.approx(float(known[1]), abs=0.05)
         again = load_graph(store, settings)
         assert again.rows_sent == 0 and graph_counts(settings) == counts
+
+
+def test_parallel_workers_load_the_same_graph(handmade: tuple[ClaimsStore, Settings]) -> None:
+    store, settings = handmade
+    report = load_graph(store, settings, batch_size=2, workers=3)  # many tiny batches written at once
+    assert _model_counts(graph_counts(settings)) == EXPECTED
+    assert report.relationships_created == sum(EXPECTED[p.name] for p in PARTS if p.kind == "rel")
+    forced = load_graph(store, settings, batch_size=2, workers=3, full=True)
+    assert forced.nodes_created == 0 and forced.relationships_created == 0
+    assert _model_counts(graph_counts(settings)) == EXPECTED

@@ -129,9 +129,11 @@ def _print_load(report: Any, console: Console) -> None:
 @neo4j.command("load")
 @click.option("--full", is_flag=True, help="Send every row again (default: only new or changed rows).")
 @click.option("--batch-size", type=click.IntRange(100, 200_000), default=20_000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 8), default=2, show_default=True,
+              help="Batches written at once (separate sessions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the load report as JSON.")
 @click.pass_context
-def load_cmd(ctx: click.Context, full: bool, batch_size: int, as_json: bool) -> None:
+def load_cmd(ctx: click.Context, full: bool, batch_size: int, workers: int, as_json: bool) -> None:
     """Load the graph from the claims store into Neo4j (NEO4J_URI or our running launcher) / 加载图数据."""
     from fraudnet.claims.store import ClaimsStore
     from fraudnet.graph.neo4j_load import load_graph
@@ -154,7 +156,8 @@ def load_cmd(ctx: click.Context, full: bool, batch_size: int, as_json: bool) -> 
                         tasks[stage] = bar.add_task(stage, total=max(total, 1))
                     bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
 
-                report = load_graph(store, settings, progress=progress, batch_size=batch_size, full=full)
+                report = load_graph(store, settings, progress=progress, batch_size=batch_size, full=full,
+                                    workers=workers)
         except Neo4jUnavailableError as exc:
             console.print(f"[red]Neo4j unavailable:[/red] {exc}", markup=False)
             console.print("the claims store is intact / 理赔库未受影响")

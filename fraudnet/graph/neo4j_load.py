@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -543,14 +544,16 @@ def load_graph(
     progress: ProgressFn | None = None,
     batch_size: int = 20_000,
     full: bool = False,
+    workers: int = 1,
 ) -> LoadReport:
     """Load (or bring up to date) the Neo4j graph from the claims store; see the module docstring.
 
     `claims` is a `ClaimsStore` (only its `.con` DuckDB connection is used; a read-only store works but then
     keeps no snapshot, so every load sends everything). `full=True` sends every row again. `progress` is called
-    as `progress(stage, done, total)`. Raises `Neo4jUnavailableError` (naming the URI) when Neo4j cannot be
-    reached — before or during the load — and `StoreError` for other Neo4j failures; in both cases the claims
-    store is unchanged.
+    as `progress(stage, done, total)`. `workers` > 1 writes that many batches at once through separate
+    sessions (worth it only when Neo4j has idle cores). Raises `Neo4jUnavailableError` (naming the URI) when
+    Neo4j cannot be reached — before or during the load — and `StoreError` for other Neo4j failures; in both
+    cases the claims store is unchanged.
     """
     t0 = time.monotonic()
     con: duckdb.DuckDBPyConnection = claims.con
@@ -567,7 +570,8 @@ def load_graph(
             incremental = (not full and not read_only and state is not None and token_neo is not None
                            and state["token"] == token_neo)
             report.full = not incremental
-            token = token_neo or uuid.uuid4().hex
+            # A full load takes a new token: any other claims store synced to this database must resend all.
+            token = token_neo if incremental and token_neo else uuid.uuid4().hex
             _prepare(con, progress)
             report.prepare_seconds = time.monotonic() - t0
             tw = time.monotonic()
@@ -578,7 +582,8 @@ def load_graph(
                     for part in reversed(PARTS):
                         _delete_part(con, session, part, reports[part.name], batch_size, progress)
                 for part in PARTS:
-                    _upsert_part(con, session, part, reports[part.name], incremental, batch_size, progress)
+                    _upsert_part(con, session, part, reports[part.name], incremental, batch_size, progress,
+                                 workers, lambda: driver.session(database=db))
                 report.parts = [reports[p.name] for p in PARTS]
                 session.execute_write(_write_tx, f"UNWIND $rows AS row MERGE (s:{SYNC_LABEL} {{id: row.id}}) "
                                       "SET s.token = row.token, s.loaded_at = row.at",
@@ -618,7 +623,8 @@ def _key_join(part: Part, left: str, right: str) -> str:
 
 
 def _upsert_part(con: duckdb.DuckDBPyConnection, session: Any, part: Part, rep: PartReport, incremental: bool,
-                 batch_size: int, progress: ProgressFn | None) -> None:
+                 batch_size: int, progress: ProgressFn | None, workers: int = 1,
+                 session_factory: Callable[[], Any] | None = None) -> None:
     t = time.monotonic()
     rep.rows = int(con.execute(f"SELECT count(*) FROM {part.temp}").fetchall()[0][0])
     select, props, conv = send_plan(con, part)
@@ -635,15 +641,55 @@ def _upsert_part(con: duckdb.DuckDBPyConnection, session: Any, part: Part, rep: 
     if progress:
         progress(part.name, 0, total)
     done = 0
-    for rows in _Prefetch(_batches(con, sql, batch_size)):
+
+    def write(sess: Any, rows: list[dict[str, Any]]) -> tuple[int, int, int, int, int]:
         if fresh:
-            counters = session.execute_write(_create_tx, exists, cypher, rows)
-        else:
-            counters = session.execute_write(_write_tx, cypher, rows)
-        _add_counters(rep, counters)
-        done += len(rows)
-        if progress:
-            progress(part.name, done, total)
+            return sess.execute_write(_create_tx, exists, cypher, rows)
+        return sess.execute_write(_write_tx, cypher, rows)
+
+    if workers <= 1 or total <= batch_size or session_factory is None:
+        for rows in _Prefetch(_batches(con, sql, batch_size)):
+            _add_counters(rep, write(session, rows))
+            done += len(rows)
+            if progress:
+                progress(part.name, done, total)
+    else:
+        # Several sessions write disjoint batches at once; lock conflicts on shared end nodes surface as
+        # transient deadlock errors, which execute_write retries (the transaction functions are idempotent).
+        local = threading.local()
+        sessions: list[Any] = []
+        lock = threading.Lock()
+
+        def task(rows: list[dict[str, Any]]) -> tuple[int, int, int, int, int, int]:
+            sess = getattr(local, "session", None)
+            if sess is None:
+                sess = local.session = session_factory()
+                with lock:
+                    sessions.append(sess)
+            return (*write(sess, rows), len(rows))
+
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fraudnet-neo4j-write") as pool:
+                pending: set[Future[tuple[int, int, int, int, int, int]]] = set()
+                for rows in _Prefetch(_batches(con, sql, batch_size)):
+                    pending.add(pool.submit(task, rows))
+                    if len(pending) >= workers:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            *c, n = f.result()
+                            _add_counters(rep, tuple(c))  # type: ignore[arg-type]
+                            done += n
+                            if progress:
+                                progress(part.name, done, total)
+                for f in pending:
+                    *c, n = f.result()
+                    _add_counters(rep, tuple(c))  # type: ignore[arg-type]
+                    done += n
+                    if progress:
+                        progress(part.name, done, total)
+        finally:
+            for sess in sessions:
+                sess.close()
     rep.sent = done
     rep.seconds += time.monotonic() - t
 
@@ -854,6 +900,9 @@ def clear_graph(settings: Settings, batch_size: int = 10_000) -> int:
     driver = open_driver(settings)
     try:
         with driver.session(database=settings.neo4j_database) as session:
+            # Relationships first, then nodes: each inner transaction stays small even around dense nodes.
+            session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF $b ROWS",
+                        b=batch_size * 5).consume()
             result = session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF $b ROWS",
                                  b=batch_size)
             return result.consume().counters.nodes_deleted

@@ -129,6 +129,13 @@ class Neo4jStore(BaseGraphStore):
     def close(self) -> None:
         self._driver.close()
 
+    def run_read_cypher(self, query: str, params: dict[str, Any] | None = None, limit: int = 1000,
+                        timeout: float = 15.0) -> dict[str, Any]:
+        """An investigator's read-only Cypher (READ session, row limit, timeout); see `graph.neo4j_cypher`."""
+        from fraudnet.graph.neo4j_cypher import run_read_cypher
+
+        return run_read_cypher(self._driver, self._db, query, params, limit=limit, timeout=timeout)
+
     # ---- nodes -----------------------------------------------------------------------------------------------
     def _nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         keys = _group(ids)
@@ -371,50 +378,57 @@ class Neo4jStore(BaseGraphStore):
              "ORDER BY v.begntime, v.mdtrt_id LIMIT $limit " + self._VISIT_RETURN)
         return self._visit_rows(self._rows(q, _VISIT_COLS, key=key, lo=since or _LO, hi=until or _HI, limit=limit))
 
+    # Extra profile figures per type: (name, subquery over the bound `n` returning one count as that name).
+    _STAT_COUNTS: dict[str, tuple[tuple[str, str], ...]] = {
+        "Person": (("institutions", "MATCH (n)-[r:VISITED]->() RETURN count(r) AS institutions"),
+                   ("practitioners", "MATCH (n)-[r:TREATED_BY]->() RETURN count(r) AS practitioners"),
+                   ("co_admitted", "MATCH (n)-[r:CO_ADMITTED]-() RETURN count(r) AS co_admitted")),
+        "Institution": (("persons", "MATCH (n)<-[r:VISITED]-() RETURN count(r) AS persons"),
+                        ("practitioners", "MATCH (n)<-[:AT]-(:Visit)-[:ATTENDED_BY]->(d:Practitioner) "
+                                          "RETURN count(DISTINCT d) AS practitioners"),
+                        ("staff", "MATCH (n)<-[r:WORKS_AT]-() RETURN count(r) AS staff")),
+        "Practitioner": (("persons", "MATCH (n)<-[r:TREATED_BY]-() RETURN count(r) AS persons"),
+                         ("institutions", "MATCH (n)<-[:ATTENDED_BY]-(:Visit)-[:AT]->(i) "
+                                          "RETURN count(DISTINCT i) AS institutions")),
+        "Drug": (("amount_c", "MATCH (n)<-[r:DISPENSED]-(:Visit) RETURN sum(round(coalesce(r.amount, 0.0) * 100)) "
+                              "AS amount_c"),
+                 ("quantity", "MATCH (n)<-[r:DISPENSED]-(:Visit) RETURN sum(coalesce(r.cnt, 0.0)) AS quantity"),
+                 ("persons", "MATCH (n)<-[:DISPENSED]-(:Visit)<-[:HAD]-(p:Person) RETURN count(DISTINCT p) AS persons"),
+                 ("institutions", "MATCH (n)<-[:DISPENSED]-(:Visit)-[:AT]->(i) "
+                                  "RETURN count(DISTINCT i) AS institutions")),
+        "Phone": (("person_keys", "MATCH (n)<-[:USES_PHONE]-(p:Person) RETURN collect(DISTINCT p.psn_no) "
+                                  "AS person_keys"),),
+        "Address": (("person_keys", "MATCH (n)<-[:LIVES_AT]-(p:Person) RETURN collect(DISTINCT p.psn_no) "
+                                    "AS person_keys"),),
+    }
+    _STAT_COUNTS["Pharmacy"] = _STAT_COUNTS["Institution"]
+
     def _stats(self, node_type: str, key: str) -> dict[str, Any]:
-        match = f"MATCH (n:{node_type} {{{NODE_KEYS[node_type]}: $key}})"
-        r = self._run(
-            f"{match} {self._visit_match(node_type)} WITH DISTINCT v "
-            "RETURN count(v) AS visits, sum(round(coalesce(v.medfee_sumamt, 0.0) * 100)) AS c, "
-            "sum(round(coalesce(v.fund_pay_sumamt, 0.0) * 100)) AS fc, min(v.begntime) AS first, "
-            "max(v.begntime) AS last", key=key)[0]
+        extra = self._STAT_COUNTS.get(node_type, ())
+        q = (f"MATCH (n:{node_type} {{{NODE_KEYS[node_type]}: $key}}) "
+             f"CALL (n) {{ {self._visit_match(node_type)} WITH DISTINCT v "
+             "RETURN count(v) AS visits, sum(round(coalesce(v.medfee_sumamt, 0.0) * 100)) AS c, "
+             "sum(round(coalesce(v.fund_pay_sumamt, 0.0) * 100)) AS fc, min(v.begntime) AS first, "
+             "max(v.begntime) AS last } "
+             + " ".join(f"CALL (n) {{ {sub} }}" for _, sub in extra)
+             + " RETURN visits, c, fc, first, last" + "".join(f", {name}" for name, _ in extra))
+        r = self._run(q, key=key)[0]
         stats: dict[str, Any] = {
             "visits": int(r["visits"]), "amount": round(int(r["c"] or 0) / 100, 2),
             "fund_amount": round(int(r["fc"] or 0) / 100, 2),
             "first": normalize_value(r["first"]), "last": normalize_value(r["last"]),
         }
-
-        def count(q: str) -> int:
-            return int(self._run(f"{match} {q}", key=key)[0][0])
-
-        if node_type == "Person":
-            stats["institutions"] = count("OPTIONAL MATCH (n)-[r:VISITED]->() RETURN count(r)")
-            stats["practitioners"] = count("OPTIONAL MATCH (n)-[r:TREATED_BY]->() RETURN count(r)")
-            stats["co_admitted"] = count("OPTIONAL MATCH (n)-[r:CO_ADMITTED]-() RETURN count(r)")
-        elif node_type in ("Institution", "Pharmacy"):
-            stats["persons"] = count("OPTIONAL MATCH (n)<-[r:VISITED]-() RETURN count(r)")
-            stats["practitioners"] = count(
-                "OPTIONAL MATCH (n)<-[:AT]-(:Visit)-[:ATTENDED_BY]->(d:Practitioner) RETURN count(DISTINCT d)")
-            stats["staff"] = count("OPTIONAL MATCH (n)<-[r:WORKS_AT]-() RETURN count(r)")
-        elif node_type == "Practitioner":
-            stats["persons"] = count("OPTIONAL MATCH (n)<-[r:TREATED_BY]-() RETURN count(r)")
-            stats["institutions"] = count(
-                "OPTIONAL MATCH (n)<-[:ATTENDED_BY]-(:Visit)-[:AT]->(i) RETURN count(DISTINCT i)")
-        elif node_type == "Drug":
-            d = self._run(f"{match} OPTIONAL MATCH (n)<-[r:DISPENSED]-(v:Visit) "
-                          "RETURN sum(round(coalesce(r.amount, 0.0) * 100)) AS c, sum(coalesce(r.cnt, 0.0)) AS q",
-                          key=key)[0]
-            stats["amount"] = round(int(d["c"] or 0) / 100, 2)
-            stats["quantity"] = round(float(d["q"] or 0), 2)
-            stats["persons"] = count("OPTIONAL MATCH (n)<-[:DISPENSED]-(:Visit)<-[:HAD]-(p:Person) "
-                                     "RETURN count(DISTINCT p)")
-            stats["institutions"] = count("OPTIONAL MATCH (n)<-[:DISPENSED]-(:Visit)-[:AT]->(i) "
-                                          "RETURN count(DISTINCT i)")
-        else:
-            rel = "USES_PHONE" if node_type == "Phone" else "LIVES_AT"
-            persons = sorted(str(x[0]) for x in self._run(
-                f"{match} MATCH (n)<-[:{rel}]-(p:Person) RETURN DISTINCT p.psn_no", key=key))
+        if node_type == "Drug":
+            stats["amount"] = round(int(r["amount_c"] or 0) / 100, 2)
+            stats["quantity"] = round(float(r["quantity"] or 0), 2)
+            stats["persons"] = int(r["persons"])
+            stats["institutions"] = int(r["institutions"])
+        elif node_type in ("Phone", "Address"):
+            persons = sorted(str(x) for x in r["person_keys"])
             stats["persons"] = len(persons)
             stats["person_keys"] = persons[:MAX_PERSON_KEYS]
+        else:
+            for name, _ in extra:
+                stats[name] = int(r[name])
         return stats
 
