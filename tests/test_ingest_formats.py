@@ -112,3 +112,37 @@ def test_parquet_typed_columns_are_converted(tmp_path: Path) -> None:
         assert (m.rows_loaded, m.rows_invalid) == (3, 1)
         assert str(store.sql("SELECT begntime FROM mdtrt WHERE mdtrt_id = 'MD002'")["begntime"][0]) == \
             "2025-03-02 08:00:00"
+
+
+def test_pipe_delimited_crlf_file_and_phar_inv_aliases(tmp_path: Path) -> None:
+    src = write_minimal_city(tmp_path / "in")
+    lines = [
+        "FIXMEDINS_CODE|MED_LIST_CODG|INV_DATA_TYPE|PURC_RETN_CNT|PURC_RETN_STOIN_TIME|SPLER_NAME",
+        "P310100002|XC09AAA|3|100|2025-03-01 09:00:00|国药控股",          # row 2 purchase
+        "P310100002|XC09AAA|3|-5|2025-03-02 09:00:00|国药控股",            # row 3 return to supplier: fine
+        "P310100002|XC09AAA|4|2|2025-03-03 10:15:00|",                    # row 4 sale, no supplier
+        "P310100002|XC09AAA|4|2|2025-03-03 10:15:00|",                    # row 5 same key (NULL supplier): dup
+        "P310100002|XC09AAA|4|two|2025-03-03 11:00:00|",                  # row 6 bad number
+    ]
+    (src / "inv_list.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    with ClaimsStore.open(tmp_path / "ws") as store:
+        report = ingest_folder(src, store)
+        assert report.ok, report.errors
+        inv = store.sql("SELECT inv_data_type, cnt, spler_name, _source_row FROM phar_inv ORDER BY _source_row")
+        assert inv["cnt"].tolist() == [100.0, -5.0, 2.0] and inv["_source_row"].tolist() == [2, 3, 4]
+        assert inv["spler_name"].isna().tolist() == [False, False, True]
+        q = store.sql("SELECT row_number, field, value FROM quarantine WHERE table_name = 'phar_inv' "
+                      "ORDER BY row_number")
+        assert q.values.tolist() == [
+            [5, "fixmedins_code+hilist_code+inv_data_type+occur_time+cnt+spler_name",
+             "P310100002|XC09AAA|4|2025-03-03 10:15:00|2.0|"],
+            [6, "cnt", "two"],
+        ]
+        # Re-sending the same rows in another file adds nothing (NULL supplier compares equal).
+        lines[0] = lines[0].replace("|", ",")
+        (src / "phar_inv_20250304.csv").write_text("\n".join(r.replace("|", ",") for r in lines[:4]) + "\n",
+                                                    encoding="utf-8")
+        again = ingest_folder(src, store)
+        inv2 = [f for f in again.files if f.file_name == "phar_inv_20250304.csv"][0]
+        assert (inv2.rows_loaded, inv2.rows_already_present) == (0, 3)
+        assert store.table_counts()["phar_inv"] == 3

@@ -130,3 +130,24 @@ def test_a_load_interrupted_inside_its_transaction_leaves_nothing_behind(tmp_pat
         report = ingest_folder(src, store)
         assert report.ok and report.tables["fee_list"].rows_loaded == 6
         assert len(report.already_ingested) == 4 and store.table_counts()["fee_list"] == 6
+
+
+def test_visit_fact_follows_later_settlements(tmp_path: Path) -> None:
+    day1 = write_minimal_city(tmp_path / "day1")
+    day2 = tmp_path / "day2"
+    sh, _ = MINIMAL_ROWS["setl"]
+    # MD001 (8000.00) is refunded in full a day later; nothing else arrives.
+    write_table(day2 / "setl.csv", sh, [["ST099", "MD001", "PSN0000000000000000001", "H310100001",
+                                         "2025-03-07 09:00:00", "-8000.00", "-6000.00", "-6000.00", "-500.00",
+                                         "-1500.00", "1", "1"]])
+    with ClaimsStore.open(tmp_path / "ws") as store:
+        ingest_folder(day1, store)
+        before = store.sql("SELECT * FROM visit_fact WHERE mdtrt_id <> 'MD001' ORDER BY mdtrt_id")
+        report = ingest_folder(day2, store)
+        assert report.ok and report.tables["setl"].rows_loaded == 1
+        vf = store.sql("SELECT medfee_sumamt, fund_pay_sumamt, setl_count, refunded, fixmedins_type, los_days "
+                       "FROM visit_fact WHERE mdtrt_id = 'MD001'")
+        assert vf.iloc[0].tolist() == [0.0, 0.0, 2, True, "1", 5]
+        after = store.sql("SELECT * FROM visit_fact WHERE mdtrt_id <> 'MD001' ORDER BY mdtrt_id")
+        assert after.equals(before)
+        assert store.sql("SELECT count(*) AS n FROM visit_fact")["n"][0] == 4

@@ -36,6 +36,7 @@ __all__ = [
     "ensure_tables",
     "create_token",
     "revoke_token",
+    "revoke",
     "list_tokens",
     "verify_token",
     "touch_token",
@@ -393,3 +394,7 @@ def verify_audit_chain(con: Any) -> tuple[bool, int | None]:
             if hashlib.sha256((prev + body).encode()).hexdigest() != r[11]:
                 return False, r[0]
             prev, expected = r[11], expected + 1
+
+
+# Short name used in the project notes (`list` is `list_tokens`: a module-level `list` would shadow the builtin).
+revoke = revoke_token

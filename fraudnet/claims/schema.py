@@ -6,8 +6,9 @@ columns `_batch_id`, `_source_file`, `_source_row` and `_extra` (JSON of unknown
 `psn_info` never holds a raw `certno` or `mob`: it has `certno_hash`, `certno_masked`, `mob_hash`,
 `mob_masked` and, next to `live_addr`, `addr_key` (keyed hash of the normalised address).
 
-`visit_fact` is a table rebuilt at the end of every ingest (faster than a view for repeated detector
-queries); one row per loaded visit (mdtrt; rows with vali_flag 0 are never loaded) with:
+`visit_fact` is a table (faster than a view for repeated detector queries) brought up to date at the end of
+every ingest: the visits that new mdtrt/setl rows touch are recomputed, and a change to medins_info rebuilds
+it. One row per loaded visit (mdtrt; rows with vali_flag 0 are never loaded) with:
 mdtrt_id, psn_no, fixmedins_code, fixmedins_type, medins_admdvs, med_type, begntime, endtime,
 mdtrt_cert_type, atddr_no, dept_code, dise_codg, dise_name, insuplc_admdvs, opter_id,
 medfee_sumamt, fund_pay_sumamt, hifp_pay, acct_pay, psn_cash_pay (DOUBLE, net over the visit's settlements
@@ -140,7 +141,7 @@ def _sql_list(values: frozenset[str] | set[str]) -> str:
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) + ")"
 
 
-VISIT_FACT_SELECT = f"""
+_VISIT_FACT_SELECT = """
 WITH s AS (
     SELECT mdtrt_id,
            sum(medfee_sumamt)::DOUBLE AS medfee_sumamt,
@@ -153,6 +154,7 @@ WITH s AS (
            min(setl_time) AS first_setl_time,
            max(setl_time) AS last_setl_time
     FROM setl
+    {setl_filter}
     GROUP BY mdtrt_id
 )
 SELECT m.mdtrt_id, m.psn_no, m.fixmedins_code, i.fixmedins_type, i.admdvs AS medins_admdvs,
@@ -166,18 +168,53 @@ SELECT m.mdtrt_id, m.psn_no, m.fixmedins_code, i.fixmedins_type, i.admdvs AS med
        coalesce(s.setl_count, 0)::BIGINT AS setl_count,
        coalesce(s.has_refund AND s.medfee_sumamt <= 0, false) AS refunded,
        s.first_setl_time, s.last_setl_time,
-       m.med_type IN {_sql_list(INPATIENT_MED_TYPES)} AS is_inpatient,
+       m.med_type IN {inpatient} AS is_inpatient,
        date_diff('day', m.begntime::DATE, coalesce(m.endtime, m.begntime)::DATE)::BIGINT AS los_days,
-       (m.med_type IN {_sql_list(PHARMACY_MED_TYPES)} OR coalesce(i.fixmedins_type = '2', false)) AS is_pharmacy
+       (m.med_type IN {pharmacy} OR coalesce(i.fixmedins_type = '2', false)) AS is_pharmacy
 FROM mdtrt m
 LEFT JOIN s ON s.mdtrt_id = m.mdtrt_id
 LEFT JOIN medins_info i ON i.fixmedins_code = m.fixmedins_code
+{mdtrt_filter}
 """
 
 
-def refresh_visit_fact(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild the materialised `visit_fact` table from mdtrt, setl and medins_info."""
-    con.execute("CREATE OR REPLACE TABLE visit_fact AS " + VISIT_FACT_SELECT)
+def _visit_fact_select(only_ids_table: str | None = None) -> str:
+    """The SELECT behind visit_fact, for every visit or only those whose mdtrt_id is in `only_ids_table`."""
+    ids = f"(SELECT mdtrt_id FROM {only_ids_table})" if only_ids_table else ""
+    return _VISIT_FACT_SELECT.format(
+        setl_filter=f"WHERE mdtrt_id IN {ids}" if ids else "",
+        mdtrt_filter=f"WHERE m.mdtrt_id IN {ids}" if ids else "",
+        inpatient=_sql_list(INPATIENT_MED_TYPES),
+        pharmacy=_sql_list(PHARMACY_MED_TYPES),
+    )
+
+
+def refresh_visit_fact(con: duckdb.DuckDBPyConnection, batch_ids: list[int] | None = None) -> None:
+    """Bring the materialised `visit_fact` table up to date with mdtrt, setl and medins_info.
+
+    With `batch_ids` (the ingest batches of mdtrt/setl rows just loaded) only the visits those rows touch are
+    recomputed, in one transaction; without, the table is rebuilt (needed when institutions changed).
+    """
+    if batch_ids is None:
+        con.execute("CREATE OR REPLACE TABLE visit_fact AS " + _visit_fact_select())
+        return
+    if not batch_ids:
+        return
+    ids = ", ".join(str(int(b)) for b in batch_ids)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _vf_ids AS
+                SELECT mdtrt_id FROM mdtrt WHERE _batch_id IN ({ids})
+                UNION SELECT mdtrt_id FROM setl WHERE _batch_id IN ({ids})"""
+        )
+        con.execute("DELETE FROM visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM _vf_ids)")
+        con.execute("INSERT INTO visit_fact " + _visit_fact_select("_vf_ids"))
+        con.execute("DROP TABLE _vf_ids")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -6,7 +6,7 @@ staged as text in DuckDB, converted and checked in SQL (see `fraudnet.ingest.val
 fact tables (mdtrt, setl, fee_list, phar_inv) only gain new keys (an identical re-sent row counts as already
 present, a different one is quarantined as a conflict); reference tables (psn_info, medins_info, prac_info,
 hilist) are upserted, latest wins. Orphans (a visit for an unknown person…) are counted, not rejected.
-`visit_fact` is rebuilt at the end.
+`visit_fact` is brought up to date at the end (see `fraudnet.claims.schema`).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def ingest_folder(folder: Path, store: ClaimsStore, progress: ProgressCallback |
         report.seconds = time.perf_counter() - started
         return report
 
-    changed = False
+    changed: dict[str, list[int]] = {}  # table -> batches that loaded or updated rows
     for n, (f, cmap) in enumerate(usable):
         if _already_ingested(store, f) is not None:
             report.files.append(FileResult(f.name, f.spec.name, f.format, f.encoding, f.file_hash,
@@ -147,11 +147,16 @@ def ingest_folder(folder: Path, store: ClaimsStore, progress: ProgressCallback |
         report.files.append(result)
         if result.status == "failed":
             report.errors.append(result.message)
-        changed = changed or result.rows_loaded + result.rows_updated > 0
-    if changed or store.con.execute("SELECT count(*) FROM visit_fact").fetchall()[0][0] == 0:
-        t0 = time.perf_counter()
-        refresh_visit_fact(store.con)
+        if result.batch_id is not None and result.rows_loaded + result.rows_updated > 0:
+            changed.setdefault(f.spec.name, []).append(result.batch_id)
+    t0 = time.perf_counter()
+    vf_rows = store.con.execute("SELECT count(*) FROM visit_fact").fetchall()[0][0]
+    if "medins_info" in changed or (vf_rows == 0 and store.table_counts()["mdtrt"] > 0):
+        refresh_visit_fact(store.con)  # institutions changed (or first load): rebuild
         log.info("visit_fact rebuilt in %.2fs", time.perf_counter() - t0)
+    elif "mdtrt" in changed or "setl" in changed:
+        refresh_visit_fact(store.con, changed.get("mdtrt", []) + changed.get("setl", []))
+        log.info("visit_fact refreshed for new visits/settlements in %.2fs", time.perf_counter() - t0)
     report.visit_fact_rows = int(store.con.execute("SELECT count(*) FROM visit_fact").fetchall()[0][0])
     _drop_temps(store.con)
     report.seconds = time.perf_counter() - started
@@ -272,8 +277,8 @@ def _load(
     all_cols = ", ".join(qident(c) for c in cols + [b for b, _ in BOOKKEEPING_COLUMNS])
     existing = con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0]
     if not existing:
-        con.execute(f"INSERT INTO {table} ({all_cols}) SELECT {all_cols} FROM _good")
-        res.rows_loaded = con.execute(f"SELECT count(*) FROM {table} WHERE _batch_id = ?", [batch_id]).fetchall()[0][0]
+        inserted = con.execute(f"INSERT INTO {table} ({all_cols}) SELECT {all_cols} FROM _good").fetchall()
+        res.rows_loaded = int(inserted[0][0]) if inserted else 0
         res.quarantine_rows = _quarantine_count(con, batch_id)
         return
 
