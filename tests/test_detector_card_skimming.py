@@ -145,6 +145,23 @@ def test_cards_co_swiped_at_two_pharmacies_form_one_cluster() -> None:
     assert lead.features["episodes"] == 3
 
 
+def test_skimming_in_small_night_runs_is_found_per_operator() -> None:
+    rng = np.random.default_rng(5)
+    city = City()
+    city.background("P1", "310101", ["OP1", "OP2"], 12, 60, rng)
+    cards = far_cards(city, 24)
+    ids = []
+    for k in range(8):  # eight nights, three cards each: never a burst of min_cards
+        ids += skim(city, "P1", "OP1", cards[3 * k:3 * k + 3], START + timedelta(days=5 + 7 * k, hours=23), 20)
+    leads = CardSkimmingDetector().run(city.context())
+    assert len(leads) == 1
+    lead = leads[0]
+    assert lead.features["pathway"] == "stranger_runs"
+    assert lead.severity in {"red", "orange"}
+    assert lead.evidence == sorted(ids)
+    assert lead.features["operators"] == ["P1|OP1"]
+
+
 def test_invalid_parameter_raises_detector_error() -> None:
     with pytest.raises(DetectorError, match="min_cards"):
         CardSkimmingDetector(min_cards=1).run(make_context([]))

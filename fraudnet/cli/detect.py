@@ -125,8 +125,9 @@ def _print_summary(console: Console, run: Any, saved: dict, seconds: float) -> N
                   f"[bold]{run.seconds:.2f}")
     console.print(table)
     console.print(f"lead store 线索库: {saved['new']} new 新增, {saved['updated']} updated 更新, "
-                  f"{saved['retired']} retired 失效, {saved['inherited']} inherited decisions 继承处理结果 "
-                  f"(run {saved['run_id']}); total {seconds:.1f} s")
+                  f"{saved['retired']} retired 失效, {saved['inherited']} inherited decisions 继承处理结果"
+                  + (f", {saved['covered']} already held by active leads 已有线索涵盖" if saved.get("covered") else "")
+                  + f" (run {saved['run_id']}); total {seconds:.1f} s")
 
 
 def _sync_neo4j(console: Console, ctx: click.Context, store: Any) -> None:

@@ -70,6 +70,9 @@ class CardSkimmingDetector:
         Identical baskets count only when at least this share of the episode's visits has the modal basket.
     basket_min_count : int, default 5
         ... and at least this many households with it (a few identical baskets happen by chance).
+    min_run_cards : int, default 10
+        Skimming in small runs (two or three cards at a time, below `min_cards`) is looked for per operator when
+        at least this many households' far-stranger visits come in runs (see `_stranger_run_leads`).
     link_min : float, default 4.0
         Episodes with less total evidence (or whose evidence is all burst) only join a cluster through shared
         cards; clusters need at least one episode above it.
@@ -96,6 +99,7 @@ class CardSkimmingDetector:
         strong_signal: float = 2.0,
         basket_min_share: float = 0.5,
         basket_min_count: int = 5,
+        min_run_cards: int = 10,
         link_min: float = 4.0,
         min_shared_cards: int = 3,
         score_midpoint: float = 8.0,
@@ -111,6 +115,7 @@ class CardSkimmingDetector:
         self.strong_signal = strong_signal
         self.basket_min_share = basket_min_share
         self.basket_min_count = basket_min_count
+        self.min_run_cards = min_run_cards
         self.link_min = link_min
         self.min_shared_cards = min_shared_cards
         self.score_midpoint = score_midpoint
@@ -128,6 +133,7 @@ class CardSkimmingDetector:
             ("min_shared_cards", self.min_shared_cards, self.min_shared_cards >= 1),
             ("basket_min_share", self.basket_min_share, 0 <= self.basket_min_share <= 1),
             ("basket_min_count", self.basket_min_count, self.basket_min_count >= 1),
+            ("min_run_cards", self.min_run_cards, self.min_run_cards >= 2),
             ("score_scale", self.score_scale, self.score_scale > 0),
             ("min_score", self.min_score, 0 <= self.min_score <= 1),
         ]
@@ -146,6 +152,7 @@ class CardSkimmingDetector:
     # ------------------------------------------------------------------ SQL
     _TEMP = "_fraudnet_skim_bursts"
     _TEMP_PI = "_fraudnet_skim_psn_inst"
+    _TEMP_RUNS = "_fraudnet_skim_runs"
 
     def _make_person_table(self, context: Any) -> None:
         """Temp table per (institution, person) over outpatient/pharmacy visits: visits, visit days, off-hours
@@ -300,10 +307,14 @@ class CardSkimmingDetector:
             self.timings_["evidence"] = time.perf_counter() - t0 - sum(self.timings_.values())
             leads = self._clusters(context, ep)
             self.timings_["clusters"] = time.perf_counter() - t0 - sum(self.timings_.values())
+            covered = {o for ld in leads for o in ld.features["operators"]}
+            leads += self._stranger_run_leads(context, covered, int(ep.index.max()) + 1)
+            self.timings_["stranger_runs"] = time.perf_counter() - t0 - sum(self.timings_.values())
             log.debug("card_skimming timings: %s", self.timings_)
         finally:
             context.con.execute(f"DROP TABLE IF EXISTS {self._TEMP}")
             context.con.execute(f"DROP TABLE IF EXISTS {self._TEMP_PI}")
+            context.con.execute(f"DROP TABLE IF EXISTS {self._TEMP_RUNS}")
         since = getattr(context, "since", None)
         if since is not None:
             leads = [ld for ld in leads if ld.period_end is None or ld.period_end >= since]
@@ -365,17 +376,20 @@ class CardSkimmingDetector:
     def _operator_hour_counts(context: Any, ops: list[str]) -> dict[tuple[str, int], int]:
         df = context.sql(
             """
-            SELECT fixmedins_code || '|' || opter_id AS op, hour(begntime) AS h, count(*) AS n
-            FROM visit_fact
-            WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE)
-              AND fixmedins_code || '|' || opter_id IN (SELECT unnest($ops))
-            GROUP BY ALL
+            WITH c AS (
+                SELECT fixmedins_code, opter_id, hour(begntime) AS h, count(*) AS n
+                FROM visit_fact
+                WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE) AND opter_id IS NOT NULL
+                GROUP BY ALL
+            )
+            SELECT fixmedins_code || '|' || opter_id AS op, h, n FROM c
+            WHERE fixmedins_code || '|' || opter_id IN (SELECT unnest($ops))
             """,
             {"ops": ops},
         )
         return {(o, int(h)): int(n) for o, h, n in zip(df["op"], df["h"], df["n"], strict=True)}
 
-    def _basket_evidence(self, context: Any, ep: pd.DataFrame, need: pd.Series) -> None:
+    def _basket_evidence(self, context: Any, ep: pd.DataFrame, need: pd.Series, min_share: float | None = None) -> None:
         """Identical baskets: the episode's most common basket (set of items) vs. its rate on the operator's and
         the institution's other visits. Baskets are compared by an order-free hash of their distinct items."""
         cap = float(self.component_cap)
@@ -401,7 +415,8 @@ class CardSkimmingDetector:
         ep.loc[top.index, "same_basket_share"] = top["share"].to_numpy(dtype=float)
         ep.loc[top.index, "top_item_visits"] = top["x"].astype(int).to_numpy()
         # Only near-identical baskets count: the baseline is looked up for those episodes alone.
-        top = top[(top["share"] >= float(self.basket_min_share)) & (top["x"] >= int(self.basket_min_count))].copy()
+        share_floor = float(self.basket_min_share if min_share is None else min_share)
+        top = top[(top["share"] >= share_floor) & (top["x"] >= int(self.basket_min_count))].copy()
         if top.empty:
             return
         top["fixmedins_code"] = ep.loc[top.index, "fixmedins_code"]
@@ -471,6 +486,111 @@ class CardSkimmingDetector:
         any_strong |= far_s | off_s | bas_s
         mask |= ~any_strong  # no strong signal: the whole episode is the (weak) evidence
         return bv[mask]
+
+    def _stranger_run_leads(self, context: Any, covered: set[str], first_episode: int) -> list[Lead]:
+        """Skimming in many small runs: an operator's far-stranger visits that come in runs (another far stranger
+        within `window_minutes`), pooled over the year into one operator-level episode. Evidence: more such
+        visits than the operator's far-stranger rate gives by chance (Poisson), off hours and identical baskets
+        (as for bursts), less log10 of the operators looked at."""
+        w = int(self.window_minutes)
+        cap = float(self.component_cap)
+        context.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {self._TEMP_RUNS} AS
+            WITH fs AS (
+                SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.opter_id,
+                       v.fixmedins_code || '|' || v.opter_id AS op, v.begntime, v.fund_pay_sumamt, d.household,
+                       (hour(v.begntime) >= $hs OR hour(v.begntime) < $he) AS off
+                FROM visit_fact v
+                JOIN {self._TEMP_PI} d ON d.fixmedins_code = v.fixmedins_code AND d.psn_no = v.psn_no
+                WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, FALSE) AND d.far AND d.n_days <= 1
+                  AND v.opter_id IS NOT NULL AND v.opter_id <> ''
+            ),
+            r AS (
+                SELECT *, count(*) OVER (PARTITION BY op) AS n_fs,
+                       coalesce(begntime - lag(begntime) OVER o <= INTERVAL {w} MINUTE, FALSE)
+                       OR coalesce(lead(begntime) OVER o - begntime <= INTERVAL {w} MINUTE, FALSE) AS in_run
+                FROM fs
+                WINDOW o AS (PARTITION BY op ORDER BY begntime, mdtrt_id)
+            ),
+            k AS (
+                SELECT op FROM r WHERE in_run GROUP BY op
+                HAVING count(DISTINCT household) >= $u
+            )
+            SELECT r.*, $first + dense_rank() OVER (ORDER BY r.op) - 1 AS episode
+            FROM r JOIN k USING (op)
+            WHERE r.in_run AND r.op NOT IN (SELECT unnest($covered))
+            """,
+            {"hs": int(self.offhours_start), "he": int(self.offhours_end), "u": int(self.min_run_cards),
+             "first": int(first_episode), "covered": sorted(covered) or [""]},
+        )
+        ep = context.sql(
+            f"""
+            SELECT episode, any_value(op) AS op, any_value(fixmedins_code) AS fixmedins_code,
+                   any_value(opter_id) AS opter_id, min(begntime) AS start, max(begntime) AS "end",
+                   count(*) AS visits, count(DISTINCT psn_no) AS cards, count(DISTINCT household) AS units,
+                   count(*) AS far_strangers, sum(CASE WHEN off THEN 1 ELSE 0 END) AS "off",
+                   count(DISTINCT household) AS far_units,
+                   count(DISTINCT CASE WHEN off THEN household END) AS off_units, any_value(n_fs) AS n_fs
+            FROM {self._TEMP_RUNS} GROUP BY episode ORDER BY episode
+            """
+        )
+        if ep.empty:
+            return []
+        ep = ep.set_index("episode")
+        ep["start"] = pd.to_datetime(ep["start"])
+        ep["end"] = pd.to_datetime(ep["end"])
+        base = self._institution_baselines(context, sorted(ep["fixmedins_code"].unique())).set_index("fixmedins_code")
+        b = base.reindex(ep["fixmedins_code"])
+        n_out = (b["n_visits"].to_numpy(dtype=float) - ep["visits"].to_numpy(dtype=float)).clip(min=0)
+        open_days = b["open_days"].to_numpy(dtype=float).clip(min=1)
+        n_fs = ep["n_fs"].to_numpy(dtype=float)
+        # Far strangers spread over 12 opening hours a day: the chance one has another within ±w minutes.
+        rate = n_fs / (open_days * 720.0)
+        expected = n_fs * (1.0 - np.exp(-2.0 * w * rate))
+        x = ep["visits"].to_numpy(dtype=float)
+        units = ep["units"].to_numpy(dtype=float)
+        ep["minutes"] = (ep["end"] - ep["start"]).dt.total_seconds() / 60.0
+        ep["expected_cards"] = expected
+        ep["ev_burst"] = np.minimum(cap, _tail_log10(poisson.sf(x - 1, np.maximum(expected, 1e-9))))
+        ep["ev_far"] = 0.0
+        off_out = (b["n_off"].to_numpy(dtype=float) - ep["off"].to_numpy(dtype=float)).clip(min=0)
+        p_off = np.clip((off_out + 0.5) / (n_out + 10.0), 0.01, 0.99)
+        ep["ev_off"] = np.minimum(cap, _tail_log10(binom.sf(ep["off_units"].to_numpy() - 1, units, p_off)))
+        ep["ev_basket"] = 0.0
+        ep["top_item"] = None
+        ep["top_item_visits"] = 0
+        ep["top_item_rate"] = np.nan
+        ep["inst_visits"] = b["n_visits"].to_numpy(dtype=float)
+        ep["same_basket_share"] = np.nan
+        ep["look_elsewhere"] = math.log10(max(1, len(ep)))
+        # Basket evidence reads the burst table: add the runs to it as their own episodes.
+        context.con.execute(
+            f"""
+            INSERT INTO {self._TEMP} (mdtrt_id, psn_no, fixmedins_code, opter_id, op, episode, begntime,
+                                      fund_pay_sumamt, household, far_stranger, off)
+            SELECT mdtrt_id, psn_no, fixmedins_code, opter_id, op, episode, begntime, fund_pay_sumamt, household,
+                   TRUE, off
+            FROM {self._TEMP_RUNS}
+            """
+        )
+        pre = ep["ev_burst"] + ep["ev_off"] - ep["look_elsewhere"]
+        need = pre + cap >= self._evidence_floor()
+        if need.any():
+            burst_basket = self._basket_visits_
+            # Runs pool the operator's ordinary far strangers too: the modal basket need not be the majority.
+            self._basket_evidence(context, ep, need, min_share=0.0)
+            self._basket_visits_ = burst_basket | self._basket_visits_
+        ep["evidence_total"] = pre + ep["ev_basket"]
+        self.runs_ = ep
+        leads = []
+        for e in ep.index[self._strong(ep)]:
+            visits = self._skimmed(self._episode_visits(context, [int(e)]), ep)
+            lead = self._lead(visits, ep.loc[[e]], 0)
+            if lead is not None and lead.score >= self.min_score:
+                lead.features["pathway"] = "stranger_runs"
+                leads.append(lead)
+        return leads
 
     def _strong(self, eps: pd.DataFrame) -> pd.Series:
         """Episodes that can anchor a cluster: enough evidence, and some of it besides the burst itself."""
@@ -589,14 +709,14 @@ class CardSkimmingDetector:
         explanation_en = (
             f"Operator(s) {', '.join(opters)} at {place} settled {cards} distinct cards in {n} visits over "
             f"{len(eps)} burst(s){small_en} (largest: {burst_cards} cards in {burst_minutes:.0f} min, expected "
-            f"{expected:.1f}); {far_share:.0%} by cardholders from other districts who come there on that day "
+            f"{expected:.2g}); {far_share:.0%} by cardholders from other districts who come there on that day "
             f"only; {off_share:.0%} off hours{basket_en}"
             + (f"; {shared} cards co-swiped across {len(ops)} operators" if len(ops) > 1 else "")
             + "."
         )
         explanation_zh = (
             f"{place}的经办人{'、'.join(opters)}在{len(eps)}个时段内集中结算{cards}张不同社保卡共{n}次{small_zh}（最多"
-            f"{burst_minutes:.0f}分钟内{burst_cards}张，常态期望{expected:.1f}张）；"
+            f"{burst_minutes:.0f}分钟内{burst_cards}张，常态期望{expected:.2g}张）；"
             f"{far_share:.0%}为外区且仅当天来此的参保人；{off_share:.0%}在非营业时段{basket_zh}"
             + (f"；{shared}张卡在{len(ops)}个经办点被交叉刷卡" if len(ops) > 1 else "")
             + "。"

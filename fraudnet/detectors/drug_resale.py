@@ -324,8 +324,8 @@ class DrugResaleDetector:
         persons = sorted(set(members) | set(connectors))
         w = int(self.window_days)
         chain_en = (
-            f"{len(members)} persons linked through {n_keys} shared phone(s)/address(es)"
-            + (f" to {leader}" if leader else "")
+            f"{len(members)} persons, linked through {n_keys} shared phone(s)/address(es)"
+            + (f" to {leader}," if leader else ",")
             if len(members) > 1 else f"Person {members[0]}"
         )
         chain_zh = (
@@ -337,11 +337,12 @@ class DrugResaleDetector:
         explanation_en = (
             f"{chain_en} obtained key drug {top_drug} in {len(visits)} fills from {len(prescribers)} prescribers "
             f"and {len(institutions)} institutions; within {w} days up to {max_p} prescribers and {max_ph} "
-            f"pharmacies per person, and up to {max_ratio:.1f}× the days of supply the period needs{over_en}."
+            f"dispensing institutions per person, and up to {max_ratio:.1f}× the days of supply the period "
+            f"needs{over_en}."
         )
         explanation_zh = (
             f"{chain_zh}，共{len(visits)}次取得重点药品{top_drug}，涉及{len(prescribers)}名开方医师、"
-            f"{len(institutions)}家机构；{w}天内单人最多{max_p}名医师、{max_ph}家药店，"
+            f"{len(institutions)}家机构；{w}天内单人最多{max_p}名医师、{max_ph}家取药机构，"
             f"取药天数最高达所需的{max_ratio:.1f}倍{over_zh}。"
         )
         features = {
