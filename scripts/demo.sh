@@ -39,7 +39,7 @@ $FN leads export --format csv --out "$WS/leads.csv" --min-severity orange
 $FN leads export --format xlsx --out "$WS/leads.xlsx"
 
 echo; echo "==> 5/5 serve on http://127.0.0.1:$PORT  (API docs /docs, link chart /)"
-TOKEN=$($FN tokens create --user demo-admin --role admin --quiet)
+TOKEN=$($FN tokens create --user demo-admin --role admin)
 echo "Admin token for the browser login and API (Authorization: Bearer ...):"
 echo "  $TOKEN"
 exec $FN serve --port "$PORT"

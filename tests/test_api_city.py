@@ -103,7 +103,7 @@ def test_entity_panels_for_a_flagged_institution(city: tuple[TestClient, ApiWork
     assert e["profile"]["stats"]["visits"] > 0
     t = client.get(f"/api/entities/{nid}/timeline?limit=50", headers=ws.headers("viewer")).json()
     begins = [x["begntime"] for x in t["items"]]
-    assert len(begins) == 50 and begins == sorted(begins)
+    assert len(begins) == min(50, e["profile"]["stats"]["visits"]) and begins == sorted(begins)
     leads = client.get(f"/api/entities/{nid}/leads", headers=ws.headers("viewer")).json()["items"]
     assert lead["lead_id"] in {x["lead_id"] for x in leads}
 

@@ -10,7 +10,6 @@ from fraudnet.api.schemas import CypherIn, CypherOut
 from fraudnet.api.security import AdminDep, record_audit
 from fraudnet.errors import ConfigError
 from fraudnet.graph.cypher_guard import check_read_only
-from fraudnet.graph.neo4j_cypher import run_read_cypher
 
 __all__ = ["router", "CYPHER_TIMEOUT_S"]
 
@@ -27,12 +26,8 @@ def cypher(body: CypherIn, ctx: CtxDep, store: StoreDep, principal: AdminDep, re
         raise ConfigError("Cypher needs the Neo4j graph store; this server uses the embedded store "
                           "(set NEO4J_URI or start `fraudnet neo4j start`) / 仅 Neo4j 模式支持 Cypher 查询")
     check_read_only(body.query)
-    run = getattr(store, "run_read_cypher", None)
-    if run is not None:
-        result = run(body.query, body.params, limit=body.limit, timeout=CYPHER_TIMEOUT_S)
-    else:
-        result = run_read_cypher(store._driver, store._db, body.query, body.params,  # type: ignore[attr-defined]
-                                 limit=body.limit, timeout=CYPHER_TIMEOUT_S)
+    result = store.run_read_cypher(body.query, body.params, limit=body.limit,  # type: ignore[attr-defined]
+                                   timeout=CYPHER_TIMEOUT_S)
     record_audit(ctx, request, principal, "cypher", [],
                  {"query": body.query[:2000], "params": sorted(body.params), "rows": len(result["rows"]),
                   "truncated": result["truncated"]})
