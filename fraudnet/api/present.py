@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import pydantic_core
 from fastapi import Response
 
@@ -94,10 +95,15 @@ def edge_out(edge: Edge) -> dict[str, Any]:
 
 
 def subgraph_out(sub: Subgraph, principal: Principal, ctx: ApiContext, con: Any) -> dict[str, Any]:
-    """`{nodes, edges, truncated}` for the caller."""
+    """`{nodes, edges, truncated}` for the caller: nodes as `node_out` dicts, edges as the `Edge` values
+    themselves (for `json_response`, which writes a dataclass as the dict `edge_out` would give)."""
     risk = ctx.risk.table(con)
-    return {"nodes": [node_out(n, principal, ctx, con, risk) for n in sub.nodes],
-            "edges": [edge_out(e) for e in sub.edges], "truncated": bool(sub.truncated)}
+    nodes = []
+    for n in sub.nodes:
+        shown = mask_node(n, principal)
+        nodes.append({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
+                      "props": shown.props, "risk": _risk(risk, n)})
+    return {"nodes": nodes, "edges": list(sub.edges), "truncated": bool(sub.truncated)}
 
 
 def _json_default(value: Any) -> Any:
@@ -111,8 +117,15 @@ def _json_default(value: Any) -> Any:
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
-    """A JSON response serialised directly (large graph answers; their shape is the route's response model)."""
-    body = pydantic_core.to_json(content, fallback=_json_default, inf_nan_mode="null")  # datetimes ISO 8601
+    """A JSON response serialised directly (large graph answers; their shape is the route's response model).
+
+    orjson writes dicts, lists, dataclasses (fields in order), ISO 8601 datetimes and NaN/inf as null; what it
+    cannot (e.g. integers beyond 64 bits) goes through pydantic-core, which gives the same JSON otherwise.
+    """
+    try:
+        body = orjson.dumps(content, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # orjson.JSONEncodeError
+        body = pydantic_core.to_json(content, fallback=_json_default, inf_nan_mode="null")
     return Response(body, status_code=status_code, media_type="application/json")
 
 

@@ -22,11 +22,12 @@ import pyarrow as pa
 
 from fraudnet.contract import INPATIENT_MED_TYPES
 from fraudnet.errors import StoreError
-from fraudnet.graph.model import EDGE_TYPES, NODE_TYPES, Edge, Node, node_id, split_node_id
+from fraudnet.graph.model import EDGE_TYPES, NODE_TYPES, Edge, Node, Subgraph, node_id, split_node_id
 from fraudnet.graph.query_base import (
     LABEL_PROP,
     MAX_PERSON_KEYS,
     NODE_PROPS,
+    TRAVERSED_TYPES,
     TYPE_ORDER,
     BaseGraphStore,
     VisitRow,
@@ -105,7 +106,7 @@ class EmbeddedStore(BaseGraphStore):
         ids: list[str] = []
         types: list[int] = []
         keys: list[str] = []
-        self._props: dict[str, dict[str, Any]] = {}  # node type -> {"pos": {key: i}, "cols": {col: list}}
+        self._props: dict[str, dict[str, Any]] = {}  # type -> {"pos": {key: i}, "names": props, "rows": [tuple]}
 
         def add_type(node_type: str, query: str) -> None:
             cur = self._cur().execute(query)
@@ -114,7 +115,7 @@ class EmbeddedStore(BaseGraphStore):
             rows.sort(key=lambda r: str(r[0]))
             wanted = NODE_PROPS[node_type]
             colpos = {c: i for i, c in enumerate(cols)}
-            data = {p: [normalize_value(r[colpos[p]]) if p in colpos else None for r in rows] for p in wanted}
+            data = [tuple(normalize_value(r[colpos[p]]) if p in colpos else None for p in wanted) for r in rows]
             pos = {}
             for i, r in enumerate(rows):
                 k = str(r[0])
@@ -122,7 +123,7 @@ class EmbeddedStore(BaseGraphStore):
                 ids.append(node_id(node_type, k))
                 types.append(TYPE_ORDER[node_type])
                 keys.append(k)
-            self._props[node_type] = {"pos": pos, "cols": data}
+            self._props[node_type] = {"pos": pos, "names": wanted, "rows": data}
 
         add_type("Person", "SELECT psn_no AS key, * FROM psn_info")
         add_type("Practitioner", "SELECT prac_psn_code AS key, * FROM prac_info" if self._table_exists("prac_info")
@@ -208,9 +209,13 @@ class EmbeddedStore(BaseGraphStore):
         ends = np.concatenate([self._src, self._dst])
         others = np.concatenate([self._dst, self._src])
         eidx = np.concatenate([np.arange(m, dtype=np.int64), np.arange(m, dtype=np.int64)])
-        order_e = np.argsort(ends, kind="stable")
+        # Each node's neighbours sorted by index: a layer's neighbour list is then a few sorted runs (cheap to merge).
+        order_e = np.lexsort((others, ends))
         self._nbr = others[order_e]
         self._eidx = eidx[order_e]
+        # Per CSR position: the neighbour's type and the edge's cents (contiguous reads during expansion).
+        self._ntype = self._type[self._nbr]
+        self._ncents = self._cents[self._eidx]
         counts = np.bincount(ends, minlength=n) if m else np.zeros(n, dtype=np.int64)
         self._indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=self._indptr[1:])
@@ -220,7 +225,7 @@ class EmbeddedStore(BaseGraphStore):
         """Visits in memory (Arrow columns, ordered by begntime, mdtrt_id) with a CSR index per entity."""
         table = self._cur().sql(
             f"SELECT {self._VISIT_COLS} FROM visit_fact ORDER BY begntime, mdtrt_id").to_arrow_table()
-        table = table.rename_columns(list(_VISIT_NAMES))
+        table = table.rename_columns(list(_VISIT_NAMES)).combine_chunks()
         self._vt = table
         self._vbegn = table.column("begntime").to_numpy().astype("datetime64[us]")
         self._vmc = table.column("mc").fill_null(0).to_numpy().astype(np.int64)
@@ -346,6 +351,17 @@ class EmbeddedStore(BaseGraphStore):
         pos = offsets + np.arange(total, dtype=np.int64)
         return pos, np.repeat(idx, lengths)
 
+    def _positions(self, idx: np.ndarray) -> np.ndarray:
+        """The CSR positions of the edges incident to the nodes `idx` (`_incident` without the owners)."""
+        if len(idx) <= 64:
+            starts = self._indptr[idx].tolist()
+            ends = self._indptr[idx + 1].tolist()
+            if len(starts) == 1:
+                return np.arange(starts[0], ends[0], dtype=np.int64)
+            return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(starts, ends, strict=True)]
+                                  or [np.empty(0, dtype=np.int64)])
+        return self._incident(idx)[0]
+
     def _edges_at(self, sel: np.ndarray) -> list[Edge]:
         """`Edge` objects (fresh on every call) for the edge indices `sel`."""
         ids = self._ids
@@ -369,7 +385,7 @@ class EmbeddedStore(BaseGraphStore):
             i = table["pos"].get(k)
             if i is None:
                 continue
-            props = {c: vals[i] for c, vals in table["cols"].items()}  # normalised when loaded
+            props = dict(zip(table["names"], table["rows"][i], strict=True))  # normalised when loaded
             label_value = props.get(LABEL_PROP.get(t, ""))
             out[nid] = Node(id=nid, type=t, key=k, label=str(label_value) if label_value not in (None, "") else k,
                             props=props)
@@ -377,35 +393,92 @@ class EmbeddedStore(BaseGraphStore):
 
     def _candidates_static(self, frontier: Sequence[str], exclude: set[str], types: Sequence[str],
                            limit: int) -> list[str]:
+        taken = np.zeros(len(self._ids), dtype=bool)
+        excl = self._idx(list(exclude))
+        if len(excl):
+            taken[excl] = True
+        found = self._candidate_idx(self._idx(frontier), taken, self._allowed(types), limit)
+        return [self._ids[i] for i in found.tolist()]
+
+    @staticmethod
+    def _allowed(types: Sequence[str]) -> np.ndarray:
         allowed = np.zeros(len(NODE_TYPES), dtype=bool)
         allowed[[TYPE_ORDER[t] for t in types]] = True
-        fidx = self._idx(frontier)
-        pos, _ = self._incident(fidx)
+        return allowed
+
+    def _candidate_idx(self, fidx: np.ndarray, taken: np.ndarray, allowed: np.ndarray, limit: int) -> np.ndarray:
+        """Node indices adjacent to `fidx`, of an allowed type, not `taken`, in candidate order, at most `limit`."""
+        pos = self._positions(fidx)
         nb = self._nbr[pos]
-        cents = self._cents[self._eidx[pos]]
-        excl = self._idx(list(exclude))
-        mask = allowed[self._type[nb]]
-        if len(excl):
-            ex = np.zeros(len(self._ids), dtype=bool)
-            ex[excl] = True
-            mask &= ~ex[nb]
+        mask = ~taken[nb]
+        if not allowed[[TYPE_ORDER[t] for t in TRAVERSED_TYPES]].all():  # entity edges join only these types
+            mask &= allowed[self._ntype[pos]]
         nb = nb[mask]
-        cents = cents[mask]
         if not len(nb):
-            return []
-        if len(nb) <= 4096:
-            uniq, inv = np.unique(nb, return_inverse=True)
-            score = np.bincount(inv, weights=cents, minlength=len(uniq))
-        else:  # hubs: aggregate over the whole node range instead of sorting
-            n = len(self._ids)
-            uniq = np.flatnonzero(np.bincount(nb, minlength=n))
-            score = np.bincount(nb, weights=cents, minlength=n)[uniq]
+            return nb
+        cents = self._ncents[pos[mask]]
+        if len(nb) > 1 and not (nb[1:] >= nb[:-1]).all():
+            order = np.argsort(nb, kind="stable")  # merges the sorted runs of the frontier nodes
+            nb, cents = nb[order], cents[order]
+        starts = np.flatnonzero(np.concatenate(([True], nb[1:] != nb[:-1])))
+        uniq = nb[starts]
+        score = np.add.reduceat(cents, starts)
         # One int64 key: score desc, then the (type order, key) rank; keys are unique, so the order is total.
-        key = -np.rint(score).astype(np.int64) * len(self._ids) + self._rank[uniq]
+        key = -score.astype(np.int64) * len(self._ids) + self._rank[uniq]
         if len(key) > limit:
             part = np.argpartition(key, limit - 1)[:limit]
             uniq, key = uniq[part], key[part]
-        return [self._ids[i] for i in uniq[np.argsort(key)].tolist()]
+        return uniq[np.argsort(key)]
+
+    def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
+        """The ego network without a window, in node-index space (the base class's layer rule, vectorised)."""
+        c = self._index.get(centre.id)
+        if c is None:
+            return None
+        taken = np.zeros(len(self._ids), dtype=bool)
+        taken[c] = True
+        parts = [np.asarray([c], dtype=np.int64)]
+        count = 1
+        frontier = parts[0]
+        truncated = False
+        if centre.type in TRAVERSED_TYPES and types:
+            allowed = self._allowed(types)
+            for _ in range(depth):
+                room = max_nodes - count
+                if room <= 0 or not len(frontier):
+                    # No room left: any further neighbour would be cut, so check whether one exists.
+                    if room <= 0 and len(frontier) and len(self._candidate_idx(frontier, taken, allowed, 1)):
+                        truncated = True
+                    break
+                cands = self._candidate_idx(frontier, taken, allowed, room + 1)
+                if len(cands) > room:
+                    truncated = True
+                    cands = cands[:room]
+                parts.append(cands)
+                taken[cands] = True
+                count += len(cands)
+                frontier = cands
+                if truncated:
+                    break
+        idx = np.concatenate(parts)
+        pos = self._positions(idx)
+        sel = np.unique(self._eidx[pos[taken[self._nbr[pos]]]])
+        edges = self._edges_at(sel[np.argsort(self._erank[sel])])
+        return Subgraph(nodes=self._nodes_at(idx), edges=edges, truncated=truncated)
+
+    def _nodes_at(self, idx: np.ndarray) -> list[Node]:
+        """`Node` objects (fresh on every call) for the node indices `idx`, in that order."""
+        out = []
+        ids, keys, props_by_type = self._ids, self._keys, self._props
+        for i, t in zip(idx.tolist(), self._type[idx].tolist(), strict=True):
+            tname = NODE_TYPES[t]
+            table = props_by_type[tname]
+            k = keys[i]
+            props = dict(zip(table["names"], table["rows"][table["pos"][k]], strict=True))
+            label_value = props.get(LABEL_PROP.get(tname, ""))
+            out.append(Node(id=ids[i], type=tname, key=k,
+                            label=str(label_value) if label_value not in (None, "") else k, props=props))
+        return out
 
     def _window_incident(self, ids: Sequence[str], since: datetime | None, until: datetime | None,
                          mode: str) -> list[Edge]:

@@ -280,6 +280,10 @@ class BaseGraphStore(ABC):
         return sort_edges([e for e in self._window_incident(ids, since, until, "both")
                            if e.source in idset and e.target in idset])
 
+    def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
+        """Optional backend fast path for an ego network without a window (same answer); None = not offered."""
+        return None
+
     @abstractmethod
     def _adjacent(self, ids: Sequence[str]) -> list[Edge]:
         """Entity edges (no window) with at least one end in `ids`."""
@@ -351,6 +355,10 @@ class BaseGraphStore(ABC):
         else:
             types = TRAVERSED_TYPES
         centre = self._require(node_id)
+        if since is None and until is None:
+            fast = self._ego_static(centre, depth, types, max_nodes)
+            if fast is not None:
+                return fast
         taken: list[str] = [centre.id]
         taken_set = {centre.id}
         frontier = [centre.id]
