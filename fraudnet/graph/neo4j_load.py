@@ -29,7 +29,11 @@ it was, and the next load sends again what may be missing.
 
 **Writes.** `UNWIND $rows AS row MERGE …` in batches of `batch_size` rows, each in `session.execute_write` (the
 transaction function is idempotent, consumes its result and returns plain counters). Rows come out of DuckDB as
-Arrow record batches and become lists of dicts (timestamps → LocalDateTime, dates → Date).
+Arrow record batches and become lists of dicts (timestamps → LocalDateTime, dates → Date). While a label or
+relationship type is still empty (a first load), batches are `CREATE`d instead, sent column-wise, and
+relationships find their end nodes by the internal ids read back right after this load created them — each
+batch first checks its first row, so a driver retry of a committed batch creates nothing twice. On the S tier
+this path writes ≈ 65k relationships/s against ≈ 35k with key lookups (see `bench/neo4j_load.py`).
 """
 
 from __future__ import annotations
@@ -140,23 +144,46 @@ class Part:
         return (f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.{self.keys[0]}}}) "
                 f"MATCH (b:{tl} {{{tk}: row.{self.keys[1]}}}) MERGE (a)-[r:{self.label}]->(b){set_clause}")
 
-    def create_cypher(self, props: list[str], conv: dict[str, str] | None = None) -> str:
-        """CREATE instead of MERGE: only used while the label / relationship type is still empty."""
+    def create_cypher(self, props: list[str], conv: dict[str, str] | None = None, by_id: bool = False) -> str:
+        """CREATE instead of MERGE: only used while the label / relationship type is still empty.
+
+        The batch travels column-wise (`$cols`: column → list of values; row i is `$cols.<column>[i]`): a map
+        of lists costs the driver and Bolt far less than a list of maps. Properties go inline in the CREATE
+        pattern (a `SET` after `CREATE` makes the planner add an Eager barrier). With `by_id` the columns hold
+        the end nodes' internal ids (`_a`, `_b`, read back after this load created those nodes) instead of their
+        keys: a lookup by id skips the locking unique-index seek. Measured on the S tier: ≈ 1.5× less Neo4j CPU
+        per relationship than key lookups with `SET`.
+        """
         conv = conv or {}
+        first = self.keys[0] if not by_id else "_a"
+        head = f"UNWIND range(0, size($cols.`{first}`) - 1) AS i "
         if self.kind == "node":
-            return f"UNWIND $rows AS row CREATE (n:{self.label}) SET n = {self._props_map(props, conv)}"
+            cols = [*self.keys, *props]
+            return f"{head}CREATE (n:{self.label} {self._column_map(cols, conv)})"
         assert self.ends is not None
         (sl, sk), (tl, tk) = self.ends
-        set_clause = f" SET r = {self._props_map(props, conv)}" if props else ""
-        return (f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.{self.keys[0]}}}) "
-                f"MATCH (b:{tl} {{{tk}: row.{self.keys[1]}}}) CREATE (a)-[r:{self.label}]->(b){set_clause}")
+        rel = f"(a)-[r:{self.label}{' ' + self._column_map(props, conv) if props else ''}]->(b)"
+        if by_id:
+            return f"{head}MATCH (a) WHERE id(a) = $cols._a[i] MATCH (b) WHERE id(b) = $cols._b[i] CREATE {rel}"
+        return (f"{head}MATCH (a:{sl} {{{sk}: $cols.`{self.keys[0]}`[i]}}) "
+                f"MATCH (b:{tl} {{{tk}: $cols.`{self.keys[1]}`[i]}}) CREATE {rel}")
 
-    def exists_cypher(self) -> str:
+    @staticmethod
+    def _column_map(cols: list[str], conv: dict[str, str]) -> str:
+        def value(c: str) -> str:
+            return f"{conv[c]}($cols.`{c}`[i])" if c in conv else f"$cols.`{c}`[i]"
+
+        return "{" + ", ".join(f"`{c}`: {value(c)}" for c in cols) + "}"
+
+    def exists_cypher(self, by_id: bool = False) -> str:
         """Whether the first row of a batch is already in the graph (a batch commits as a whole)."""
         if self.kind == "node":
             return f"MATCH (n:{self.label} {{{self.key_prop}: $row.{self.keys[0]}}}) RETURN count(n) AS c"
         assert self.ends is not None
         (sl, sk), (tl, tk) = self.ends
+        if by_id:
+            return (f"MATCH (a)-[r:{self.label}]->(b) WHERE id(a) = $row._a AND id(b) = $row._b "
+                    "RETURN count(r) AS c")
         return (f"MATCH (a:{sl} {{{sk}: $row.{self.keys[0]}}})-[r:{self.label}]->"
                 f"(b:{tl} {{{tk}: $row.{self.keys[1]}}}) RETURN count(r) AS c")
 
@@ -426,11 +453,14 @@ def _write_tx(tx: Any, query: str, rows: list[dict[str, Any]]) -> tuple[int, int
             counters.relationships_deleted, counters.properties_set)
 
 
-def _create_tx(tx: Any, exists_query: str, query: str, rows: list[dict[str, Any]]) -> tuple[int, int, int, int, int]:
-    """CREATE a batch unless its first row already exists (then the batch committed before: a driver retry)."""
-    if tx.run(exists_query, row=rows[0]).single(strict=True)["c"]:
+def _create_tx(tx: Any, exists_query: str, query: str, cols: dict[str, list[Any]]) -> tuple[int, int, int, int, int]:
+    """CREATE a column-wise batch unless its first row already exists (then the batch committed before: a driver
+    retry)."""
+    if tx.run(exists_query, row={k: v[0] for k, v in cols.items()}).single(strict=True)["c"]:
         return (0, 0, 0, 0, 0)
-    return _write_tx(tx, query, rows)
+    counters = tx.run(query, cols=cols).consume().counters
+    return (counters.nodes_created, counters.nodes_deleted, counters.relationships_created,
+            counters.relationships_deleted, counters.properties_set)
 
 
 class _Prefetch:
@@ -483,11 +513,17 @@ class _Prefetch:
         self._thread.join()
 
 
-def _batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+def _batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int, columnar: bool = False
+             ) -> Iterator[Any]:
+    """The query's rows in batches: lists of row dicts, or (`columnar`) dicts of column lists."""
     reader = con.sql(sql).to_arrow_reader(batch_size)
     for batch in reader:
         if batch.num_rows:
-            yield batch.to_pylist()
+            yield batch.to_pydict() if columnar else batch.to_pylist()
+
+
+def _batch_len(batch: Any) -> int:
+    return len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -500,15 +536,25 @@ _TIME_TYPES = {"TIMESTAMP": ("strftime({c}, '%Y-%m-%dT%H:%M:%S.%f')", "localdate
                "DATE": ("strftime({c}, '%Y-%m-%d')", "date")}
 
 
-def send_plan(con: duckdb.DuckDBPyConnection, part: Part) -> tuple[str, list[str], dict[str, str]]:
-    """How a part's rows are sent: SELECT list over its temp table, property columns, time conversions."""
+def send_plan(con: duckdb.DuckDBPyConnection, part: Part, id_tables: dict[str, str] | None = None
+              ) -> tuple[str, list[str], dict[str, str]]:
+    """How a part's rows are sent: SELECT list over its temp table, property columns, time conversions.
+
+    With `id_tables` (label → temp table of key, internal id) a relationship's end keys are replaced by the end
+    nodes' ids `_a` and `_b` (joined in as `ia` / `ib`, see `_ids_join`).
+    """
     select: list[str] = []
     props: list[str] = []
     conv: dict[str, str] = {}
+    if id_tables is not None:
+        select += ['ia.id AS "_a"', 'ib.id AS "_b"']
     for name, typ, *_ in con.execute(f"DESCRIBE {part.temp}").fetchall():
         if name == "_h":
             continue
-        if name not in part.keys:
+        if name in part.keys:
+            if id_tables is not None:
+                continue
+        else:
             props.append(name)
         if typ in _TIME_TYPES:
             expr, fn = _TIME_TYPES[typ]
@@ -517,6 +563,34 @@ def send_plan(con: duckdb.DuckDBPyConnection, part: Part) -> tuple[str, list[str
         else:
             select.append(f't."{name}"')
     return ", ".join(select), props, conv
+
+
+def _ids_join(part: Part, id_tables: dict[str, str]) -> str:
+    """JOIN clauses adding the end nodes' internal ids of a relationship part's rows (temp table alias `t`)."""
+    assert part.ends is not None
+    (sl, _), (tl, _) = part.ends
+    return (f' JOIN {id_tables[sl]} ia ON ia.key = t."{part.keys[0]}"'
+            f' JOIN {id_tables[tl]} ib ON ib.key = t."{part.keys[1]}"')
+
+
+def _capture_ids(con: duckdb.DuckDBPyConnection, session: Any, part: Part) -> str:
+    """Read back the internal ids of a label this load just created, into a temp table (key, id); its name.
+
+    One aggregated record (two aligned lists) instead of a record per node: 0.2 s for 150k nodes against
+    2.7 s record by record (measured on the S tier).
+    """
+    import pyarrow as pa
+
+    rec = session.run(f"MATCH (n:{part.label}) RETURN collect(n.{part.key_prop}) AS k, collect(id(n)) AS i"
+                      ).single(strict=True)
+    table = pa.table({"key": pa.array(rec["k"]), "id": pa.array(rec["i"], pa.int64())})
+    name = "_gid_" + part.label.lower()
+    con.register("_gid_arrow", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _gid_arrow")
+    finally:
+        con.unregister("_gid_arrow")
+    return name
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -581,9 +655,10 @@ def load_graph(
                 if incremental:
                     for part in reversed(PARTS):
                         _delete_part(con, session, part, reports[part.name], batch_size, progress)
+                id_tables: dict[str, str] = {}
                 for part in PARTS:
                     _upsert_part(con, session, part, reports[part.name], incremental, batch_size, progress,
-                                 workers, lambda: driver.session(database=db))
+                                 workers, lambda: driver.session(database=db), id_tables)
                 report.parts = [reports[p.name] for p in PARTS]
                 session.execute_write(_write_tx, f"UNWIND $rows AS row MERGE (s:{SYNC_LABEL} {{id: row.id}}) "
                                       "SET s.token = row.token, s.loaded_at = row.at",
@@ -624,33 +699,37 @@ def _key_join(part: Part, left: str, right: str) -> str:
 
 def _upsert_part(con: duckdb.DuckDBPyConnection, session: Any, part: Part, rep: PartReport, incremental: bool,
                  batch_size: int, progress: ProgressFn | None, workers: int = 1,
-                 session_factory: Callable[[], Any] | None = None) -> None:
+                 session_factory: Callable[[], Any] | None = None, id_tables: dict[str, str] | None = None) -> None:
+    """Send a part's new or changed rows. `id_tables` collects, per label this load created from empty, a temp
+    table of the nodes' internal ids; relationship parts whose both end labels are in it are sent by id."""
     t = time.monotonic()
+    id_tables = {} if id_tables is None else id_tables
     rep.rows = int(con.execute(f"SELECT count(*) FROM {part.temp}").fetchall()[0][0])
-    select, props, conv = send_plan(con, part)
-    if incremental and _table_exists(con, part.table):
-        sql = (f"SELECT {select} FROM {part.temp} t LEFT JOIN {part.table} s ON {_key_join(part, 't', 's')} "
-               f"WHERE s._h IS NULL OR s._h <> t._h")
-    else:
-        sql = f"SELECT {select} FROM {part.temp} t"
-    total = int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
+    changed = incremental and _table_exists(con, part.table)
+    where = (f" LEFT JOIN {part.table} s ON {_key_join(part, 't', 's')} WHERE s._h IS NULL OR s._h <> t._h"
+             if changed else "")
+    total = int(con.execute(f"SELECT count(*) FROM {part.temp} t{where}").fetchall()[0][0])
     # While the label / relationship type is empty in Neo4j, CREATE is safe and cheaper than MERGE.
     fresh = total > 0 and session.run(part.count_cypher()).single(strict=True)["c"] == 0
-    cypher = part.create_cypher(props, conv) if fresh else part.upsert_cypher(props, conv)
-    exists = part.exists_cypher()
+    by_id = (fresh and part.kind == "rel" and part.ends is not None
+             and all(label in id_tables for label, _ in part.ends))
+    select, props, conv = send_plan(con, part, id_tables if by_id else None)
+    sql = f"SELECT {select} FROM {part.temp} t{_ids_join(part, id_tables) if by_id else ''}{where}"
+    cypher = part.create_cypher(props, conv, by_id=by_id) if fresh else part.upsert_cypher(props, conv)
+    exists = part.exists_cypher(by_id=by_id)
     if progress:
         progress(part.name, 0, total)
     done = 0
 
-    def write(sess: Any, rows: list[dict[str, Any]]) -> tuple[int, int, int, int, int]:
+    def write(sess: Any, rows: Any) -> tuple[int, int, int, int, int]:
         if fresh:
             return sess.execute_write(_create_tx, exists, cypher, rows)
         return sess.execute_write(_write_tx, cypher, rows)
 
     if workers <= 1 or total <= batch_size or session_factory is None:
-        for rows in _Prefetch(_batches(con, sql, batch_size)):
+        for rows in _Prefetch(_batches(con, sql, batch_size, columnar=fresh)):
             _add_counters(rep, write(session, rows))
-            done += len(rows)
+            done += _batch_len(rows)
             if progress:
                 progress(part.name, done, total)
     else:
@@ -666,12 +745,12 @@ def _upsert_part(con: duckdb.DuckDBPyConnection, session: Any, part: Part, rep: 
                 sess = local.session = session_factory()
                 with lock:
                     sessions.append(sess)
-            return (*write(sess, rows), len(rows))
+            return (*write(sess, rows), _batch_len(rows))
 
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fraudnet-neo4j-write") as pool:
                 pending: set[Future[tuple[int, int, int, int, int, int]]] = set()
-                for rows in _Prefetch(_batches(con, sql, batch_size)):
+                for rows in _Prefetch(_batches(con, sql, batch_size, columnar=fresh)):
                     pending.add(pool.submit(task, rows))
                     if len(pending) >= workers:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -691,6 +770,9 @@ def _upsert_part(con: duckdb.DuckDBPyConnection, session: Any, part: Part, rep: 
             for sess in sessions:
                 sess.close()
     rep.sent = done
+    if fresh and part.kind == "node" and rep.nodes_created == total == rep.rows:
+        # Every node of the label came from this load: remember their ids for the relationship parts.
+        id_tables[part.label] = _capture_ids(con, session, part)
     rep.seconds += time.monotonic() - t
 
 
@@ -735,11 +817,12 @@ def _save_snapshot(con: duckdb.DuckDBPyConnection, token: str, uri: str, databas
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
-    for part in PARTS:
+    names = [p.temp for p in PARTS] + ["_gid_" + p.label.lower() for p in PARTS if p.kind == "node"]
+    for name in names:
         try:
-            con.execute(f"DROP TABLE IF EXISTS {part.temp}")
+            con.execute(f"DROP TABLE IF EXISTS {name}")
         except duckdb.Error:  # connection already closed or aborted transaction: temp tables go with it
-            log.debug("could not drop %s", part.temp)
+            log.debug("could not drop %s", name)
 
 
 # ---------------------------------------------------------------------------------------------------------
