@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fraudnet.api.app import create_app
+from fraudnet.api.schemas import LeadPageOut
 from fraudnet.config import Settings
 from tests.fixtures.server import ApiWorkspace, handbuilt_lead
 
@@ -70,6 +71,8 @@ def test_revoked_token_is_refused(api_handbuilt: ApiWorkspace) -> None:
 def test_lead_list_filters_sort_and_pagination(client: TestClient, api_handbuilt: ApiWorkspace) -> None:
     h = api_handbuilt.headers("viewer")
     body = client.get("/api/leads", headers=h).json()
+    # Served as pre-rendered JSON: exactly what the response model would have written.
+    assert LeadPageOut.model_validate(body).model_dump(mode="json") == body
     assert body["total"] == 1 and body["page"] == 1 and body["page_size"] == 50
     item = body["items"][0]
     assert item["lead_id"] == api_handbuilt.lead_id

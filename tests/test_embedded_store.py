@@ -182,8 +182,13 @@ def _reference_ego(adj: dict[str, dict[str, int]], centre: str, depth: int, cap:
     return taken, False
 
 
-def test_ego_matches_reference_bfs_on_small_city(small_claims: ClaimsStore) -> None:
+@pytest.mark.parametrize("large_paths", [False, True], ids=["default", "scatter-and-hub-paths"])
+def test_ego_matches_reference_bfs_on_small_city(small_claims: ClaimsStore, large_paths: bool) -> None:
     store = EmbeddedStore(small_claims)
+    if large_paths:
+        # The code paths taken around big institutions in large cities, forced on every node of the small city.
+        store._SCATTER_MIN = 1
+        store._HUB_MIN = 1
     adj = _reference_edges(small_claims)
     rng = random.Random(11)
     nodes = sorted(n for n in adj if n.startswith(("Person:", "Institution:", "Practitioner:", "Phone:")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import threading
 import time
@@ -114,7 +115,7 @@ class ApiContext:
         self.con = ThreadCursor(self)
         self._leads: Any = None
         self._page_lock = threading.Lock()
-        self._pages: dict[tuple, tuple[int, list[dict], int]] = {}
+        self._pages: dict[tuple, tuple[int, bytes, int]] = {}
         self.leads_version = 0
         from fraudnet.claims.audit import AuditLog
 
@@ -129,6 +130,7 @@ class ApiContext:
         """Answer from `new` from now on and close the old store."""
         with self._graph_lock:
             old, self._graph = self._graph, new
+        gc.freeze()  # the new store lives until the next swap (see fraudnet.api.app._freeze_heap)
         if old is not new:
             try:
                 old.close()
@@ -174,8 +176,9 @@ class ApiContext:
             self._leads = LeadStore(self.con)
         return self._leads
 
-    def lead_page(self, **query: Any) -> tuple[list[dict], int]:
-        """`LeadStore.list(**query)`, answered from a small cache until the leads or decisions change."""
+    def lead_page(self, render: Any, **query: Any) -> tuple[bytes, int]:
+        """`LeadStore.list(**query)` rendered by `render(rows, total)` to a response body, answered from a small
+        cache of bodies until the leads or decisions change (`leads_changed`); returns (body, total)."""
         key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in query.items()))
         with self._page_lock:
             version = self.leads_version
@@ -183,12 +186,13 @@ class ApiContext:
         if hit is not None and hit[0] == version:
             return hit[1], hit[2]
         rows, total = self.leads.list(**query)
+        body = render(rows, total)
         with self._page_lock:
             if version == self.leads_version:
                 if len(self._pages) >= 1024:
                     self._pages.clear()
-                self._pages[key] = (version, rows, total)
-        return rows, total
+                self._pages[key] = (version, body, total)
+        return body, total
 
     def leads_changed(self) -> None:
         """Call after any change to leads or decisions: drops cached pages and entity risk."""

@@ -148,6 +148,7 @@ class EmbeddedStore(BaseGraphStore):
         inst_type.update(dict.fromkeys(self._props["Pharmacy"]["pos"], "Pharmacy"))
         self._inst_type = inst_type
         self._prac_known = set(self._props["Practitioner"]["pos"])
+        self._index_node_rows()
 
         # Edges, vectorised: SQL yields (source id, target id, …) strings; pandas maps them to node indices.
         index = pd.Index(ids)
@@ -406,6 +407,11 @@ class EmbeddedStore(BaseGraphStore):
         allowed[[TYPE_ORDER[t] for t in types]] = True
         return allowed
 
+    # Neighbour entries from which `_candidate_idx` scatters into node-indexed arrays instead of sorting.
+    _SCATTER_MIN = 20_000
+    # Degree from which `_edges_among_idx` binary-searches a node's adjacency instead of scanning it.
+    _HUB_MIN = 4096
+
     def _candidate_idx(self, fidx: np.ndarray, taken: np.ndarray, allowed: np.ndarray, limit: int) -> np.ndarray:
         """Node indices adjacent to `fidx`, of an allowed type, not `taken`, in candidate order, at most `limit`."""
         pos = self._positions(fidx)
@@ -417,12 +423,21 @@ class EmbeddedStore(BaseGraphStore):
         if not len(nb):
             return nb
         cents = self._ncents[pos[mask]]
-        if len(nb) > 1 and not (nb[1:] >= nb[:-1]).all():
-            order = np.argsort(nb, kind="stable")  # merges the sorted runs of the frontier nodes
-            nb, cents = nb[order], cents[order]
-        starts = np.flatnonzero(np.concatenate(([True], nb[1:] != nb[:-1])))
-        uniq = nb[starts]
-        score = np.add.reduceat(cents, starts)
+        if len(nb) >= self._SCATTER_MIN:
+            # Hubs in the frontier: sum per neighbour by scattering into node-indexed arrays, O(E + N), instead of
+            # sorting the E neighbour entries (≈ 5× faster for the 50k–250k entries behind a few institutions).
+            n = len(self._ids)
+            present = np.zeros(n, dtype=bool)
+            present[nb] = True
+            uniq = np.flatnonzero(present)
+            score = np.bincount(nb, weights=cents, minlength=n)[uniq].round().astype(np.int64)
+        else:
+            if len(nb) > 1 and not (nb[1:] >= nb[:-1]).all():
+                order = np.argsort(nb, kind="stable")  # merges the sorted runs of the frontier nodes
+                nb, cents = nb[order], cents[order]
+            starts = np.flatnonzero(np.concatenate(([True], nb[1:] != nb[:-1])))
+            uniq = nb[starts]
+            score = np.add.reduceat(cents, starts)
         # One int64 key: score desc, then the (type order, key) rank; keys are unique, so the order is total.
         key = -score.astype(np.int64) * len(self._ids) + self._rank[uniq]
         if len(key) > limit:
@@ -461,24 +476,57 @@ class EmbeddedStore(BaseGraphStore):
                 if truncated:
                     break
         idx = np.concatenate(parts)
-        pos = self._positions(idx)
-        sel = np.unique(self._eidx[pos[taken[self._nbr[pos]]]])
+        sel = self._edges_among_idx(idx, taken)
         edges = self._edges_at(sel[np.argsort(self._erank[sel])])
         return Subgraph(nodes=self._nodes_at(idx), edges=edges, truncated=truncated)
 
+    def _edges_among_idx(self, idx: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """Edge indices with both ends among `idx` (`member` marks them), each once.
+
+        A small node's adjacency is scanned; a hub's (degree far above the member count) is binary-searched for
+        the members, since an edge between a hub and a small node is found from the small node's side anyway.
+        """
+        deg = self._indptr[idx + 1] - self._indptr[idx]
+        big = deg > max(8 * len(idx), self._HUB_MIN)
+        pos = self._positions(idx[~big]) if (~big).any() else np.empty(0, dtype=np.int64)
+        found = [self._eidx[pos[member[self._nbr[pos]]]]]
+        if big.any():
+            members = np.sort(idx)
+            for hub in idx[big].tolist():
+                start, end = int(self._indptr[hub]), int(self._indptr[hub + 1])
+                nbrs = self._nbr[start:end]  # sorted by neighbour index
+                lo = np.searchsorted(nbrs, members, "left")
+                counts = np.searchsorted(nbrs, members, "right") - lo
+                total = int(counts.sum())
+                if total:
+                    run_starts = np.repeat(start + lo - (np.cumsum(counts) - counts), counts)
+                    found.append(self._eidx[run_starts + np.arange(total, dtype=np.int64)])
+        return np.unique(np.concatenate(found))
+
     def _nodes_at(self, idx: np.ndarray) -> list[Node]:
         """`Node` objects (fresh on every call) for the node indices `idx`, in that order."""
-        out = []
-        ids, keys, props_by_type = self._ids, self._keys, self._props
-        for i, t in zip(idx.tolist(), self._type[idx].tolist(), strict=True):
-            tname = NODE_TYPES[t]
-            table = props_by_type[tname]
-            k = keys[i]
-            props = dict(zip(table["names"], table["rows"][table["pos"][k]], strict=True))
-            label_value = props.get(LABEL_PROP.get(tname, ""))
-            out.append(Node(id=ids[i], type=tname, key=k,
-                            label=str(label_value) if label_value not in (None, "") else k, props=props))
-        return out
+        ids, keys, rows, labels, names = self._ids, self._keys, self._node_rows, self._labels, self._type_names
+        return [Node(id=ids[i], type=NODE_TYPES[t], key=keys[i], label=labels[i],
+                     props=dict(zip(names[t], rows[i], strict=True)))
+                for i, t in zip(idx.tolist(), self._type[idx].tolist(), strict=True)]
+
+    def _index_node_rows(self) -> None:
+        """Per node index: its property row and display label (built once; ego answers read them by index)."""
+        rows: list[tuple] = [()] * len(self._ids)
+        labels: list[str] = list(self._keys)
+        names: list[tuple[str, ...]] = [()] * len(NODE_TYPES)
+        for tname, table in self._props.items():
+            t = TYPE_ORDER[tname]
+            names[t] = tuple(table["names"])
+            label_at = table["names"].index(LABEL_PROP[tname]) if LABEL_PROP.get(tname) in table["names"] else -1
+            for k, p in table["pos"].items():
+                i = self._index[node_id(tname, k)]
+                rows[i] = table["rows"][p]
+                if label_at >= 0:
+                    value = rows[i][label_at]
+                    if value not in (None, ""):
+                        labels[i] = str(value)
+        self._node_rows, self._labels, self._type_names = rows, labels, names
 
     def _window_incident(self, ids: Sequence[str], since: datetime | None, until: datetime | None,
                          mode: str) -> list[Edge]:

@@ -61,17 +61,22 @@ def list_leads(
                                                           "prefix - for descending")] = "-score",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict:
+) -> Response:
     """Active leads matching the filters, sorted and paginated."""
     sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None
-    rows, total = ctx.lead_page(
-        kind=kind or None, severity=sev, institution=institution or None, person=person or None,
+
+    def render(rows: list[dict], total: int) -> bytes:
+        return json_response({"items": [lead_summary_out(r) for r in rows], "total": total, "page": page,
+                              "page_size": page_size}).body
+
+    body, total = ctx.lead_page(
+        render, kind=kind or None, severity=sev, institution=institution or None, person=person or None,
         practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
         min_amount=min_amount, sort=sort, offset=(page - 1) * page_size, limit=page_size)
     if person:
         record_audit(ctx, request, principal, "leads.list", [f"Person:{person}"],
                      {"filter": "person", "results": total})
-    return {"items": [lead_summary_out(r) for r in rows], "total": total, "page": page, "page_size": page_size}
+    return Response(body, media_type="application/json")
 
 
 @router.get("/kinds", response_model=list[KindCountOut], summary="Lead kinds with counts / 线索类型统计")
