@@ -317,3 +317,43 @@ def test_parallel_workers_load_the_same_graph(handmade: tuple[ClaimsStore, Setti
     forced = load_graph(store, settings, batch_size=2, workers=3, full=True)
     assert forced.nodes_created == 0 and forced.relationships_created == 0
     assert _model_counts(graph_counts(settings)) == EXPECTED
+
+
+def test_first_load_batches_are_not_created_twice_on_a_retry(handmade: tuple[ClaimsStore, Settings]) -> None:
+    """A driver retry of a committed CREATE batch (column-wise, by internal id) must create nothing."""
+    from fraudnet.graph.neo4j_load import _create_tx, open_driver
+
+    store, settings = handmade
+    load_graph(store, settings)
+    part = next(p for p in PARTS if p.name == "HAD")
+    driver = open_driver(settings)
+    try:
+        ids = {r["k"]: r["i"] for r in driver.execute_query(
+            "MATCH (n) WHERE n:Person OR n:Visit RETURN CASE WHEN n:Visit THEN n.mdtrt_id ELSE n.psn_no END AS k, "
+            "id(n) AS i").records}
+        cols = {"_a": [ids["A"]], "_b": [ids["v1"]]}  # A-HAD->v1 exists since the load
+        with driver.session(database=settings.neo4j_database) as session:
+            counters = session.execute_write(_create_tx, part.exists_cypher(by_id=True),
+                                             part.create_cypher([], by_id=True), cols)
+        assert counters == (0, 0, 0, 0, 0)
+        assert _query(settings, "MATCH (:Person {psn_no: 'A'})-[r:HAD]->(:Visit {mdtrt_id: 'v1'}) "
+                                "RETURN count(r) AS c")[0]["c"] == 1
+    finally:
+        driver.close()
+
+
+def test_first_load_and_merge_load_write_the_same_properties(handmade: tuple[ClaimsStore, Settings]) -> None:
+    """The CREATE-by-id path of a first load and the MERGE path of a full re-send give identical graphs."""
+    store, settings = handmade
+    dump = ("MATCH (a)-[r]->(b) RETURN type(r) AS t, coalesce(a.mdtrt_id, a.psn_no, a.prac_psn_code) AS a, "
+            "coalesce(b.mdtrt_id, b.fixmedins_code, b.prac_psn_code, b.hilist_code, b.hash, b.key, b.psn_no) AS b, "
+            "properties(r) AS p ORDER BY t, a, b")
+    nodes = "MATCH (n:Visit) RETURN properties(n) AS p ORDER BY n.mdtrt_id"
+    report = load_graph(store, settings)
+    assert report.full and report.relationships_created == sum(
+        v for k, v in EXPECTED.items() if k not in ("Person", "Institution", "Pharmacy", "Practitioner", "Drug",
+                                                    "Phone", "Address", "Visit"))
+    first = (_query(settings, dump), _query(settings, nodes))
+    again = load_graph(store, settings, full=True)  # labels exist now: every row goes through MERGE … SET
+    assert again.relationships_created == 0 and again.nodes_created == 0
+    assert (_query(settings, dump), _query(settings, nodes)) == first

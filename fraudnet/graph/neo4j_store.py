@@ -169,11 +169,13 @@ class Neo4jStore(BaseGraphStore):
         if not keys or not types:
             return []
         match, params = _match_union(keys)
+        # Sum per neighbour node first: type, key and exclusion are then worked out once per neighbour instead of
+        # once per relationship (a frontier of institutions has tens of thousands of relationships).
         q = (f"{match} MATCH (n)-[r:{ENTITY_RELS}]-(m) "
-             f"WITH m, r, {_type_expr('m')} AS t WHERE t IN $types "
-             f"WITH t, {_key_expr('m', 't')} AS k, round(coalesce(r.amount, 0.0) * 100) AS c "
-             "WITH t, k, c WHERE NOT (t + ':' + k) IN $exclude "
-             "WITH t, k, sum(c) AS score "
+             "WITH m, sum(round(coalesce(r.amount, 0.0) * 100)) AS score "
+             f"WITH m, score, {_type_expr('m')} AS t WHERE t IN $types "
+             f"WITH score, t, {_key_expr('m', 't')} AS k "
+             "WITH score, t, k WHERE NOT (t + ':' + k) IN $exclude "
              "RETURN t, k ORDER BY score DESC, $order[t], k LIMIT $limit")
         rows = self._rows(q, ["t", "k"], types=list(types), exclude=sorted(exclude), order=TYPE_ORDER, limit=limit,
                           **params)
