@@ -8,7 +8,9 @@ Targets (DESIGN.md §8): lead list p95 < 50 ms; 2-hop ego network p95 < 150 ms, 
 - `run_workspace(workspace, neo4j=None, ...)` creates a temporary token, starts `fraudnet serve` on the workspace
   as a subprocess (embedded store, or Neo4j when `neo4j=(uri, user, password)`), measures, stops, revokes.
 
-Usage: `.venv/bin/python -m bench.api WORKSPACE [--clients 20] [--requests 2000] [--both | --neo4j-uri bolt://…]`.
+Usage: `.venv/bin/python -m bench.api WORKSPACE [--clients 20] [--requests 2000] [--budget 180]
+[--both | --neo4j-uri bolt://…]`. Each endpoint stops starting requests after `--budget` seconds (a slow store
+then reports fewer than `--requests`; `n` says how many).
 """
 
 from __future__ import annotations
@@ -123,8 +125,8 @@ class _Connection:
         self.reader = self.writer = None
 
 
-async def _measure_async(base_url: str, paths: list[str], headers: dict[str, str], clients: int, timeout: float
-                         ) -> tuple[dict[str, float], list[int]]:
+async def _measure_async(base_url: str, paths: list[str], headers: dict[str, str], clients: int, timeout: float,
+                         budget_s: float | None = None) -> tuple[dict[str, float], list[int]]:
     host, _, port = base_url.split("://", 1)[1].partition(":")
     latencies: list[float] = []
     sizes: list[int] = []
@@ -136,6 +138,9 @@ async def _measure_async(base_url: str, paths: list[str], headers: dict[str, str
         conn = _Connection(host, int(port or 80), headers["Authorization"], timeout)
         try:
             for i, path in queue:
+                if budget_s is not None and time.perf_counter() - started > budget_s:
+                    cut.append(i)
+                    break
                 t0 = time.perf_counter()
                 try:
                     status, body = await conn.get(path)
@@ -153,6 +158,7 @@ async def _measure_async(base_url: str, paths: list[str], headers: dict[str, str
         finally:
             await conn.close()
 
+    cut: list[int] = []
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     wall = time.perf_counter() - started
@@ -163,20 +169,23 @@ async def _measure_async(base_url: str, paths: list[str], headers: dict[str, str
     stats["failed"] = len(errors)
     if errors:
         stats["failed_examples"] = errors[:3]
+    if cut:
+        stats["stopped_after_s"] = budget_s
     return stats, sizes
 
 
-def _measure(base_url: str, paths: list[str], headers: dict[str, str], clients: int, timeout: float = 120.0
-             ) -> tuple[dict[str, float], list[int]]:
+def _measure(base_url: str, paths: list[str], headers: dict[str, str], clients: int, timeout: float = 120.0,
+             budget_s: float | None = None) -> tuple[dict[str, float], list[int]]:
     """Send every path once over `clients` concurrent keep-alive connections (closed loop: each client sends its
-    next request when the previous answer has arrived); latencies and the node counts of sampled subgraphs."""
+    next request when the previous answer has arrived); latencies and the node counts of sampled subgraphs.
+    With `budget_s`, no request starts after that many seconds (`n` then says how many were measured)."""
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         runner = asyncio.run
-    return runner(_measure_async(base_url, paths, headers, clients, timeout))
+    return runner(_measure_async(base_url, paths, headers, clients, timeout, budget_s))
 
 
 def _lead_query(i: int, kinds: list[str]) -> str:
@@ -193,7 +202,7 @@ def _lead_query(i: int, kinds: list[str]) -> str:
 
 
 def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, requests: int = 2000,
-        timeout: float = 120.0) -> dict[str, Any]:
+        timeout: float = 120.0, budget_s: float | None = 180.0) -> dict[str, Any]:
     """p50/p95 latency of `GET /api/leads` (page of 50, varied sorts/filters) and of `GET /api/graph/ego/{person}
     ?depth=2&max_nodes=500` with `clients` concurrent clients, `requests` requests each; plus targets met."""
     stop: Callable[[], None] | None = None
@@ -219,8 +228,8 @@ def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, request
             ego_urls = [f"/api/graph/ego/Person:{persons[i % len(persons)]}?depth=2&max_nodes=500"
                         for i in range(requests)]
         _measure(base_url, lead_urls[: clients * 2] + ego_urls[: clients * 2], headers, clients, timeout)  # warm-up
-        lead_stats, _ = _measure(base_url, lead_urls, headers, clients, timeout)
-        ego_stats, sizes = _measure(base_url, ego_urls, headers, clients, timeout)
+        lead_stats, _ = _measure(base_url, lead_urls, headers, clients, timeout, budget_s)
+        ego_stats, sizes = _measure(base_url, ego_urls, headers, clients, timeout, budget_s)
     finally:
         if stop is not None:
             stop()
@@ -237,7 +246,8 @@ def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, request
 
 
 def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, clients: int = 20,
-                  requests: int = 2000, database: str = "neo4j", timeout: float = 120.0) -> dict[str, Any]:
+                  requests: int = 2000, database: str = "neo4j", timeout: float = 120.0,
+                  budget_s: float | None = 180.0) -> dict[str, Any]:
     """Serve `workspace` with `fraudnet serve` (a subprocess) and run the benchmark against it.
 
     With `neo4j=(uri, user, password)` the server uses Neo4j (the graph must be loaded already); otherwise the
@@ -270,7 +280,8 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
                 raise RuntimeError("fraudnet serve did not answer within 180 s")
             time.sleep(0.2)
         started = time.perf_counter()
-        result = run(url, {"investigator": token}, clients=clients, requests=requests, timeout=timeout)
+        result = run(url, {"investigator": token}, clients=clients, requests=requests, timeout=timeout,
+                     budget_s=budget_s)
         result["seconds"] = round(time.perf_counter() - started, 1)
         return result
     finally:
@@ -285,7 +296,7 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
 
 
 def run_both(workspace: Path, clients: int = 20, requests: int = 2000, heap: str = "1g",
-             timeout: float = 120.0) -> dict[str, Any]:
+             timeout: float = 120.0, budget_s: float | None = 180.0) -> dict[str, Any]:
     """The benchmark on the embedded store, then on a real Neo4j (our launcher, started in a temporary folder
     and loaded from a copy of the workspace's claims store); returns `{"embedded": …, "neo4j": …}`."""
     import secrets
@@ -298,7 +309,7 @@ def run_both(workspace: Path, clients: int = 20, requests: int = 2000, heap: str
     from fraudnet.graph.neo4j_load import load_graph
 
     out: dict[str, Any] = {"embedded": run_workspace(workspace, None, clients=clients, requests=requests,
-                                                     timeout=timeout)}
+                                                     timeout=timeout, budget_s=budget_s)}
     with tempfile.TemporaryDirectory(prefix="fraudnet-bench-api-") as tmp:
         copy = Path(tmp) / "ws"
         copy.mkdir()
@@ -315,7 +326,7 @@ def run_both(workspace: Path, clients: int = 20, requests: int = 2000, heap: str
                 load_graph(store, settings)
             load_s = round(time.perf_counter() - started, 1)
             out["neo4j"] = run_workspace(copy, (info.uri, "neo4j", password), clients=clients, requests=requests,
-                                         timeout=timeout)
+                                         timeout=timeout, budget_s=budget_s)
             out["neo4j"]["graph_load_s"] = load_s
         finally:
             neo4j_server.stop(neo_home)
@@ -327,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workspace", type=Path)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--budget", type=float, default=180.0,
+                        help="seconds per measured endpoint after which no new request starts (0: no limit)")
     parser.add_argument("--neo4j-uri", default="")
     parser.add_argument("--neo4j-user", default="neo4j")
     parser.add_argument("--neo4j-password", default=os.environ.get("NEO4J_PASSWORD", ""))
@@ -335,11 +348,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="embedded store, then our launcher's Neo4j loaded from a copy of the workspace")
     opts = parser.parse_args(argv)
     if opts.both:
-        result = run_both(opts.workspace, clients=opts.clients, requests=opts.requests, timeout=opts.timeout)
+        result = run_both(opts.workspace, clients=opts.clients, requests=opts.requests, timeout=opts.timeout,
+                          budget_s=opts.budget or None)
     else:
         neo = (opts.neo4j_uri, opts.neo4j_user, opts.neo4j_password) if opts.neo4j_uri else None
         result = run_workspace(opts.workspace, neo, clients=opts.clients, requests=opts.requests,
-                               timeout=opts.timeout)
+                               timeout=opts.timeout, budget_s=opts.budget or None)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -21,3 +21,16 @@ def test_bench_api_measures_both_endpoints(api_handbuilt: ApiWorkspace) -> None:
         assert stats["n"] == 24 and stats["failed"] == 0
         assert 0 < stats["p50_ms"] <= stats["p95_ms"] <= stats["max_ms"]
     assert 1 < result["ego_2hop"]["mean_nodes"] <= 500
+
+
+def test_bench_api_stops_at_its_time_budget(api_handbuilt: ApiWorkspace) -> None:
+    settings = Settings(workspace=api_handbuilt.path)
+    ctx = open_context(settings)
+    try:
+        result = run(create_app(settings, context=ctx), api_handbuilt.tokens, clients=2, requests=100_000,
+                     budget_s=1.0)
+    finally:
+        close_context(ctx)
+    for name in ("lead_list", "ego_2hop"):
+        stats = result[name]
+        assert stats["stopped_after_s"] == 1.0 and 0 < stats["n"] < 100_000 and stats["failed"] == 0
