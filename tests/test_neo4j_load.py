@@ -357,3 +357,16 @@ def test_first_load_and_merge_load_write_the_same_properties(handmade: tuple[Cla
     again = load_graph(store, settings, full=True)  # labels exist now: every row goes through MERGE … SET
     assert again.relationships_created == 0 and again.nodes_created == 0
     assert (_query(settings, dump), _query(settings, nodes)) == first
+
+
+def test_first_load_by_key_when_ids_are_not_captured(handmade: tuple[ClaimsStore, Settings],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labels too large for the id read-back are linked by key on a first load: same counts as by id."""
+    from fraudnet.graph import neo4j_load
+
+    store, settings = handmade
+    monkeypatch.setattr(neo4j_load, "ID_CAPTURE_MAX", 0)
+    report = load_graph(store, settings)
+    created = {p.name: p.relationships_created for p in report.parts if p.kind == "rel"}
+    assert created == {k: v for k, v in EXPECTED.items() if k in created}
+    assert load_graph(store, settings, full=True).relationships_created == 0

@@ -573,6 +573,11 @@ def _ids_join(part: Part, id_tables: dict[str, str]) -> str:
             f' JOIN {id_tables[tl]} ib ON ib.key = t."{part.keys[1]}"')
 
 
+# Labels with more nodes than this are linked by key, not id: the ids come back as one list built in Neo4j's
+# heap (≈ 100 MB per million nodes).
+ID_CAPTURE_MAX = 4_000_000
+
+
 def _capture_ids(con: duckdb.DuckDBPyConnection, session: Any, part: Part) -> str:
     """Read back the internal ids of a label this load just created, into a temp table (key, id); its name.
 
@@ -770,7 +775,7 @@ def _upsert_part(con: duckdb.DuckDBPyConnection, session: Any, part: Part, rep: 
             for sess in sessions:
                 sess.close()
     rep.sent = done
-    if fresh and part.kind == "node" and rep.nodes_created == total == rep.rows:
+    if fresh and part.kind == "node" and rep.nodes_created == total == rep.rows and total <= ID_CAPTURE_MAX:
         # Every node of the label came from this load: remember their ids for the relationship parts.
         id_tables[part.label] = _capture_ids(con, session, part)
     rep.seconds += time.monotonic() - t
