@@ -59,6 +59,15 @@ _DRUG_SQL = f"""
 """
 
 
+def _keys_by_type(ids: Sequence[str]) -> dict[str, list[str]]:
+    """Node ids `Type:key` grouped as type → keys."""
+    keys: dict[str, list[str]] = {}
+    for nid in ids:
+        t, k = split_node_id(nid)
+        keys.setdefault(t, []).append(k)
+    return keys
+
+
 def _bounds(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     return (since or _LO), (until or _HI)
 
@@ -377,20 +386,7 @@ class EmbeddedStore(BaseGraphStore):
         return out
 
     def _nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        out: dict[str, Node] = {}
-        for nid in ids:
-            t, k = split_node_id(nid)
-            table = self._props.get(t)
-            if table is None:
-                continue
-            i = table["pos"].get(k)
-            if i is None:
-                continue
-            props = dict(zip(table["names"], table["rows"][i], strict=True))  # normalised when loaded
-            label_value = props.get(LABEL_PROP.get(t, ""))
-            out[nid] = Node(id=nid, type=t, key=k, label=str(label_value) if label_value not in (None, "") else k,
-                            props=props)
-        return out
+        return {n.id: n for n in self._nodes_at(self._idx(ids))}
 
     def _candidates_static(self, frontier: Sequence[str], exclude: set[str], types: Sequence[str],
                            limit: int) -> list[str]:
@@ -531,10 +527,7 @@ class EmbeddedStore(BaseGraphStore):
     def _window_incident(self, ids: Sequence[str], since: datetime | None, until: datetime | None,
                          mode: str) -> list[Edge]:
         """Edges touching (`any`) or within (`both`) `ids`: structural ones from memory, the rest by SQL."""
-        keys: dict[str, list[str]] = {}
-        for nid in ids:
-            t, k = split_node_id(nid)
-            keys.setdefault(t, []).append(k)
+        keys = _keys_by_type(ids)
         idset = set(ids)
         edges: list[Edge] = []
         for r in self._window_edges(since, until, keys, mode):
@@ -591,10 +584,7 @@ class EmbeddedStore(BaseGraphStore):
 
     def _visits_connecting(self, members: Sequence[str], since: datetime | None, until: datetime | None,
                            limit: int) -> list[VisitRow]:
-        keys: dict[str, list[str]] = {}
-        for nid in members:
-            t, k = split_node_id(nid)
-            keys.setdefault(t, []).append(k)
+        keys = _keys_by_type(members)
         persons = keys.get("Person", [])
         insts = [k for k in keys.get("Institution", []) if self._inst_type.get(k) == "Institution"]
         insts += [k for k in keys.get("Pharmacy", []) if self._inst_type.get(k) == "Pharmacy"]

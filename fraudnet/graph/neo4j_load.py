@@ -66,6 +66,7 @@ from fraudnet.contract import INPATIENT_MED_TYPES
 from fraudnet.errors import Neo4jUnavailableError, StoreError
 from fraudnet.graph.neo4j_schema import SYNC_LABEL, ensure_schema
 from fraudnet.graph.neo4j_server import running_uri
+from fraudnet.graph.query_base import normalize_value
 
 __all__ = [
     "LoadReport",
@@ -448,9 +449,13 @@ def open_driver(settings: Settings, uri: str | None = None) -> Driver:
 
 
 def _write_tx(tx: Any, query: str, rows: list[dict[str, Any]]) -> tuple[int, int, int, int, int]:
-    counters = tx.run(query, rows=rows).consume().counters
-    return (counters.nodes_created, counters.nodes_deleted, counters.relationships_created,
-            counters.relationships_deleted, counters.properties_set)
+    return _counters(tx.run(query, rows=rows))
+
+
+def _counters(result: Any) -> tuple[int, int, int, int, int]:
+    """Consume a write's result: (nodes created, nodes deleted, relationships created, deleted, properties set)."""
+    c = result.consume().counters
+    return c.nodes_created, c.nodes_deleted, c.relationships_created, c.relationships_deleted, c.properties_set
 
 
 def _create_tx(tx: Any, exists_query: str, query: str, cols: dict[str, list[Any]]) -> tuple[int, int, int, int, int]:
@@ -458,9 +463,7 @@ def _create_tx(tx: Any, exists_query: str, query: str, cols: dict[str, list[Any]
     retry)."""
     if tx.run(exists_query, row={k: v[0] for k, v in cols.items()}).single(strict=True)["c"]:
         return (0, 0, 0, 0, 0)
-    counters = tx.run(query, cols=cols).consume().counters
-    return (counters.nodes_created, counters.nodes_deleted, counters.relationships_created,
-            counters.relationships_deleted, counters.properties_set)
+    return _counters(tx.run(query, cols=cols))
 
 
 class _Prefetch:
@@ -863,15 +866,9 @@ _LEAD_PRUNE = "MATCH (l:Lead) WHERE NOT l.lead_id IN $rows DETACH DELETE l"
 def _plain_time(value: Any) -> datetime | date | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=None)
-    if hasattr(value, "to_pydatetime"):
-        if value != value:  # NaT
-            return None
-        value = value.to_pydatetime()
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, date):
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    value = normalize_value(value)
+    if value is None or isinstance(value, date):  # datetimes come back naive
         return value
     raise StoreError(f"lead period value {value!r} is not a date or time")
 
