@@ -215,7 +215,8 @@ def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, request
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
     try:
         with httpx.Client(base_url=base_url, timeout=timeout, limits=limits) as client:
-            store = client.get("/api/health").json()["store"]
+            health = client.get("/api/health").json()
+            store = health["store"]
             persons: list[str] = []
             for page_no in range(1, 6):
                 page = client.get(f"/api/leads?page_size=500&page={page_no}&sort=-amount", headers=headers).json()
@@ -236,7 +237,8 @@ def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, request
     ego_stats["mean_nodes"] = round(statistics.fmean(sizes), 1) if sizes else 0
     ego_stats["max_nodes"] = max(sizes) if sizes else 0
     return {
-        "store": store, "clients": clients, "requests": requests, "distinct_centres": len(set(ego_urls)),
+        "store": store, "graph_workers": health.get("graph_workers", 0), "clients": clients, "requests": requests,
+        "distinct_centres": len(set(ego_urls)),
         "distinct_lead_queries": len(set(lead_urls)),
         "lead_list": lead_stats, "ego_2hop": ego_stats, "targets_p95_ms": TARGETS_MS,
         "meets_targets": lead_stats["p95_ms"] < TARGETS_MS["lead_list"]
@@ -247,8 +249,10 @@ def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, request
 
 def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, clients: int = 20,
                   requests: int = 2000, database: str = "neo4j", timeout: float = 120.0,
-                  budget_s: float | None = 180.0) -> dict[str, Any]:
+                  budget_s: float | None = 180.0, graph_workers: int | None = None) -> dict[str, Any]:
     """Serve `workspace` with `fraudnet serve` (a subprocess) and run the benchmark against it.
+
+    `graph_workers` is passed as `serve --graph-workers` (None: the server's default, one per CPU).
 
     With `neo4j=(uri, user, password)` the server uses Neo4j (the graph must be loaded already); otherwise the
     server's environment has no NEO4J_* variables (the embedded store, unless a launcher runs in the workspace).
@@ -263,8 +267,10 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
     if neo4j:
         env.update(NEO4J_URI=neo4j[0], NEO4J_USER=neo4j[1], NEO4J_PASSWORD=neo4j[2], NEO4J_DATABASE=database)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "fraudnet", "-w", str(workspace), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    command = [sys.executable, "-m", "fraudnet", "-w", str(workspace), "serve", "--port", str(port)]
+    if graph_workers is not None:
+        command += ["--graph-workers", str(graph_workers)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -346,8 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds")
     parser.add_argument("--both", action="store_true",
                         help="embedded store, then our launcher's Neo4j loaded from a copy of the workspace")
+    parser.add_argument("--graph-workers", default="",
+                        help="comma list of `serve --graph-workers` values to measure one after the other, e.g. 0,2 "
+                             "(embedded store; default: the server's default only)")
     opts = parser.parse_args(argv)
-    if opts.both:
+    if opts.graph_workers:
+        counts = [int(c) for c in opts.graph_workers.split(",") if c.strip()]
+        result = {f"graph_workers={c}": run_workspace(opts.workspace, None, clients=opts.clients,
+                                                      requests=opts.requests, timeout=opts.timeout,
+                                                      budget_s=opts.budget or None, graph_workers=c)
+                  for c in counts}
+    elif opts.both:
         result = run_both(opts.workspace, clients=opts.clients, requests=opts.requests, timeout=opts.timeout,
                           budget_s=opts.budget or None)
     else:

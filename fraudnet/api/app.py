@@ -64,6 +64,8 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
         ctx = preset or open_context(settings)
         app.state.ctx = ctx
         _freeze_heap()
+        if settings.graph_workers and ctx.graph_workers is None:
+            ctx.start_graph_workers(settings.graph_workers)
         log.info("fraudnet API on workspace %s, %s graph store", settings.workspace, ctx.store_name)
         try:
             yield
@@ -106,7 +108,8 @@ def _freeze_heap() -> None:
 
 def close_context(ctx: ApiContext) -> None:
     """Stop the jobs and close the graph and claims stores."""
-    for step in (ctx.jobs.shutdown, ctx.audit.close, ctx.graph.close, ctx.close_cursors, ctx.claims.close):
+    for step in (ctx.stop_graph_workers, ctx.jobs.shutdown, ctx.audit.close, ctx.graph.close, ctx.close_cursors,
+                 ctx.claims.close):
         try:
             step()
         except Exception:  # closing must go on through every store

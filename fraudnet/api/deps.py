@@ -117,6 +117,8 @@ class ApiContext:
         self._page_lock = threading.Lock()
         self._pages: dict[tuple, tuple[int, bytes, int]] = {}
         self.leads_version = 0
+        self.graph_workers: Any = None  # fraudnet.api.graph_workers.GraphWorkers when started
+        self._graph_worker_count = 0
         from fraudnet.claims.audit import AuditLog
 
         self.audit = AuditLog(self.cursor)
@@ -126,11 +128,35 @@ class ApiContext:
         with self._graph_lock:
             return self._graph
 
+    def start_graph_workers(self, count: int) -> int:
+        """Fork `count` graph worker processes over the current store (`fraudnet.api.graph_workers`); only for
+        the embedded store where fork is available. Returns how many run."""
+        from fraudnet.api.graph_workers import GraphWorkers, forking_available
+
+        self.stop_graph_workers()
+        self._graph_worker_count = count
+        if count < 1 or self.store_name != "embedded" or not forking_available():
+            return 0
+        gc.collect()
+        gc.freeze()  # the graph is shared with the workers: keep the collector from touching (copying) it
+        self.graph_workers = GraphWorkers(self.graph, count)
+        return count
+
+    def stop_graph_workers(self) -> None:
+        workers, self.graph_workers = self.graph_workers, None
+        if workers is not None:
+            workers.close()
+
     def swap_graph_store(self, new: GraphStore) -> None:
-        """Answer from `new` from now on and close the old store."""
+        """Answer from `new` from now on and close the old store (graph workers are re-forked over `new`)."""
+        workers = self.graph_workers
+        self.graph_workers = None  # requests answer in-process until the new workers run
         with self._graph_lock:
             old, self._graph = self._graph, new
         gc.freeze()  # the new store lives until the next swap (see fraudnet.api.app._freeze_heap)
+        if workers is not None:
+            workers.close()
+            self.start_graph_workers(self._graph_worker_count)
         if old is not new:
             try:
                 old.close()
@@ -196,10 +222,10 @@ class ApiContext:
 
     def leads_changed(self) -> None:
         """Call after any change to leads or decisions: drops cached pages and entity risk."""
+        self.risk.invalidate()  # before the version moves: whoever reads the new version gets the new table
         with self._page_lock:
             self.leads_version += 1
             self._pages.clear()
-        self.risk.invalidate()
 
     def job_store(self) -> Any:
         """The ClaimsStore as the job thread uses it: a shallow copy answering through one cursor of its own.

@@ -97,13 +97,86 @@ def edge_out(edge: Edge) -> dict[str, Any]:
 def subgraph_out(sub: Subgraph, principal: Principal, ctx: ApiContext, con: Any) -> dict[str, Any]:
     """`{nodes, edges, truncated}` for the caller: nodes as `node_out` dicts, edges as the `Edge` values
     themselves (for `json_response`, which writes a dataclass as the dict `edge_out` would give)."""
-    risk = ctx.risk.table(con)
+    return _subgraph_dict(sub, principal, ctx.risk.table(con))
+
+
+def _subgraph_dict(sub: Subgraph, principal: Principal, risk: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     nodes = []
     for n in sub.nodes:
         shown = mask_node(n, principal)
         nodes.append({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
                       "props": shown.props, "risk": _risk(risk, n)})
     return {"nodes": nodes, "edges": list(sub.edges), "truncated": bool(sub.truncated)}
+
+
+def render_subgraph(sub: Subgraph, principal: Principal,
+                    risk: dict[tuple[str, str], dict[str, Any]]) -> tuple[dict[str, Any], bytes]:
+    """`subgraph_out` given the entity risk table, and its JSON body as `json_response` writes it (used by the
+    graph worker processes, which have no claims store)."""
+    out = _subgraph_dict(sub, principal, risk)
+    return out, json_body(out)
+
+
+class EgoRenderer:
+    """Ego answers of the embedded store written from per-node and per-edge JSON kept between calls.
+
+    Gives the same bytes as `render_subgraph(store.ego_network(...), ...)`, but a node or edge already written
+    for an earlier answer costs a dictionary lookup instead of objects built, masked and serialised again (most
+    of an ego answer's cost). Risk is looked up per answer, never kept. For one thread (a graph worker process);
+    what is kept is dropped once it passes `limit` entries.
+    """
+
+    def __init__(self, store: Any, limit: int = 1_000_000) -> None:
+        self._store = store
+        self._limit = limit
+        # sees personal data? → node position → (JSON up to the risk value, risk key or None, fixed risk, Person id)
+        self._nodes: dict[bool, dict[int, tuple[bytes, tuple[str, str] | None, float | None, str | None]]] = {
+            True: {}, False: {}}
+        self._edges: dict[int, bytes] = {}
+
+    def render(self, principal: Principal, risk: dict[tuple[str, str], dict[str, Any]],
+               **query: Any) -> tuple[bytes, list[str], int, bool]:
+        """(body, Person ids, node count, truncated) of `store.ego_index(**query)` for `principal`."""
+        found = self._store.ego_index(**query)
+        kept = self._nodes[principal.sees_pii]
+        positions = found.nodes.tolist()
+        missing = [p for p in positions if p not in kept]
+        if missing and len(kept) + len(missing) > self._limit:
+            kept.clear()
+            missing = list(dict.fromkeys(positions))
+        if missing:
+            for p, node in zip(missing, self._store.nodes_at(missing), strict=True):
+                shown = mask_node(node, principal)
+                head = json_body({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
+                                  "props": shown.props, "risk": None})
+                risk_type = _RISK_TYPES.get(node.type)
+                kept[p] = (head[:-len(b"null}")], (risk_type, node.key) if risk_type else None, node.risk,
+                           node.id if node.type == "Person" else None)
+        nodes = []
+        persons = []
+        for p in positions:
+            head, risk_key, fixed, person = kept[p]
+            if fixed is not None:
+                nodes.append(head + json_body(fixed) + b"}")
+            elif risk_key is None:
+                nodes.append(head + b"null}")
+            else:
+                entry = risk.get(risk_key)
+                nodes.append(head + (json_body(entry["score"]) if entry else b"0.0") + b"}")
+            if person is not None:
+                persons.append(person)
+        edge_positions = found.edges.tolist()
+        missing = [p for p in edge_positions if p not in self._edges]
+        if missing and len(self._edges) + len(missing) > self._limit:
+            self._edges.clear()
+            missing = list(dict.fromkeys(edge_positions))
+        if missing:
+            for p, edge in zip(missing, self._store.edges_at(missing), strict=True):
+                self._edges[p] = json_body(edge)
+        edges = [self._edges[p] for p in edge_positions]
+        body = b"".join((b'{"nodes":[', b",".join(nodes), b'],"edges":[', b",".join(edges), b'],"truncated":',
+                         b"true" if found.truncated else b"false", b"}"))
+        return body, persons, len(positions), bool(found.truncated)
 
 
 def _json_default(value: Any) -> Any:
@@ -116,17 +189,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def json_response(content: Any, status_code: int = 200) -> Response:
-    """A JSON response serialised directly (large graph answers; their shape is the route's response model).
-
-    orjson writes dicts, lists, dataclasses (fields in order), ISO 8601 datetimes and NaN/inf as null; what it
-    cannot (e.g. integers beyond 64 bits) goes through pydantic-core, which gives the same JSON otherwise.
-    """
+def json_body(content: Any) -> bytes:
+    """`content` as JSON bytes: orjson writes dicts, lists, dataclasses (fields in order), ISO 8601 datetimes
+    and NaN/inf as null; what it cannot (e.g. integers beyond 64 bits) goes through pydantic-core, which gives
+    the same JSON otherwise."""
     try:
-        body = orjson.dumps(content, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(content, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:  # orjson.JSONEncodeError
-        body = pydantic_core.to_json(content, fallback=_json_default, inf_nan_mode="null")
-    return Response(body, status_code=status_code, media_type="application/json")
+        return pydantic_core.to_json(content, fallback=_json_default, inf_nan_mode="null")
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """A JSON response serialised directly (large graph answers; their shape is the route's response model)."""
+    return Response(json_body(content), status_code=status_code, media_type="application/json")
 
 
 def masked_subgraph(sub: Subgraph, principal: Principal, ctx: ApiContext, con: Any) -> Subgraph:
@@ -158,4 +233,4 @@ def lead_entities(lead: dict[str, Any]) -> list[str]:
     return [f"Lead:{lead['lead_id']}"] + [f"Person:{p}" for p in lead.get("persons") or []]
 
 
-__all__ += ["masked_subgraph", "lead_entities", "json_response"]
+__all__ += ["masked_subgraph", "lead_entities", "json_response", "json_body", "render_subgraph", "EgoRenderer"]

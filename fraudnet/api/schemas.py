@@ -45,6 +45,7 @@ class HealthOut(BaseModel):
     version: str
     store: Literal["embedded", "neo4j"]
     neo4j: Neo4jStatus
+    graph_workers: int = Field(0, description="worker processes answering ego networks (0: the server itself)")
 
 
 class MeOut(BaseModel):

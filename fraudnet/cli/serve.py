@@ -12,28 +12,40 @@ __all__ = ["COMMANDS", "serve"]
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn log level.")
+@click.option("--graph-workers", type=click.IntRange(0, 64), default=None,
+              help="Processes answering ego networks beside the server (embedded store, Linux) "
+                   "[default: FRAUDNET_GRAPH_WORKERS, else one per CPU; 0 = answer in the server process].")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, log_level: str) -> None:
+def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_workers: int | None) -> None:
     """Serve the API (/api, docs at /docs) and the link chart (/) for the workspace.
 
     启动调查接口（/api，文档 /docs）与关系图前端（/）。Create tokens first: `fraudnet tokens create`.
     """
+    import dataclasses
+    import os
+
     import uvicorn
 
     from fraudnet.api.app import close_context, create_app, open_context
+    from fraudnet.api.graph_workers import default_worker_count
     from fraudnet.config import load_settings
     from fraudnet.errors import FraudnetError
 
-    settings = load_settings(ctx.obj["workspace"])
     try:
+        settings = load_settings(ctx.obj["workspace"])
+        if graph_workers is None and not os.environ.get("FRAUDNET_GRAPH_WORKERS", "").strip():
+            graph_workers = default_worker_count()
+        if graph_workers is not None:
+            settings = dataclasses.replace(settings, graph_workers=graph_workers)
         context = open_context(settings)
     except FraudnetError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         app = create_app(settings, context=context)
         store = context.store_name
+        workers = settings.graph_workers if store == "embedded" else 0
         click.echo(f"fraudnet API on http://{host}:{port}/ (docs /docs) — workspace {settings.workspace}, "
-                   f"{store} graph store / 图存储 {store}", err=True)
+                   f"{store} graph store / 图存储 {store}, {workers} graph worker process(es)", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         close_context(context)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fraudnet.contract import INPATIENT_MED_TYPES
-from fraudnet.errors import StoreError
+from fraudnet.errors import NotFoundError, StoreError
 from fraudnet.graph.model import EDGE_TYPES, NODE_TYPES, Edge, Node, Subgraph, node_id, split_node_id
 from fraudnet.graph.query_base import (
     LABEL_PROP,
@@ -34,8 +34,9 @@ from fraudnet.graph.query_base import (
     make_edge,
     normalize_value,
 )
+from fraudnet.graph.store import DEFAULT_NODE_CAP
 
-__all__ = ["EmbeddedStore", "DRUG_LIST_TYPES"]
+__all__ = ["EmbeddedStore", "EgoIndex", "DRUG_LIST_TYPES"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,14 @@ _LO = datetime(1, 1, 1)
 _HI = datetime(9999, 12, 31)
 _INPATIENT = sorted(INPATIENT_MED_TYPES)
 _ET = {t: i for i, t in enumerate(EDGE_TYPES)}
+
+
+class EgoIndex(NamedTuple):
+    """An ego network as positions in the embedded store: `nodes` (answer order), `edges` (answer order)."""
+
+    nodes: np.ndarray
+    edges: np.ndarray
+    truncated: bool
 
 # SQL fragments (DuckDB) defining the node sets; the Neo4j loader writes the same sets.
 _DRUG_SQL = f"""
@@ -443,6 +452,32 @@ class EmbeddedStore(BaseGraphStore):
 
     def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
         """The ego network without a window, in node-index space (the base class's layer rule, vectorised)."""
+        found = self._ego_idx(centre, depth, types, max_nodes)
+        if found is None:
+            return None
+        idx, sel, truncated = found
+        return Subgraph(nodes=self._nodes_at(idx), edges=self._edges_at(sel), truncated=truncated)
+
+    def ego_index(self, node_id: str, depth: int = 1, node_types: Sequence[str] | None = None,
+                  max_nodes: int = DEFAULT_NODE_CAP) -> EgoIndex:
+        """`ego_network` without a time window as positions: the nodes for `node_at`, the edges for `edge_at`,
+        in answer order. For callers that render answers themselves and keep what they rendered per node."""
+        centre, types = self._ego_request(node_id, depth, node_types, None, None, max_nodes)
+        found = self._ego_idx(centre, depth, types, max_nodes)
+        if found is None:  # pragma: no cover - every entity node is indexed
+            raise NotFoundError(f"{node_id} is not in the embedded graph")
+        return EgoIndex(*found)
+
+    def nodes_at(self, positions: Sequence[int]) -> list[Node]:
+        """The nodes at `ego_index` node positions (fresh objects)."""
+        return self._nodes_at(np.asarray(positions, dtype=np.int64))
+
+    def edges_at(self, positions: Sequence[int]) -> list[Edge]:
+        """The edges at `ego_index` edge positions (fresh objects)."""
+        return self._edges_at(np.asarray(positions, dtype=np.int64))
+
+    def _ego_idx(self, centre: Node, depth: int, types: Sequence[str],
+                 max_nodes: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
         c = self._index.get(centre.id)
         if c is None:
             return None
@@ -473,8 +508,7 @@ class EmbeddedStore(BaseGraphStore):
                     break
         idx = np.concatenate(parts)
         sel = self._edges_among_idx(idx, taken)
-        edges = self._edges_at(sel[np.argsort(self._erank[sel])])
-        return Subgraph(nodes=self._nodes_at(idx), edges=edges, truncated=truncated)
+        return idx, sel[np.argsort(self._erank[sel])], truncated
 
     def _edges_among_idx(self, idx: np.ndarray, member: np.ndarray) -> np.ndarray:
         """Edge indices with both ends among `idx` (`member` marks them), each once.

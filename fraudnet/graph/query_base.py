@@ -333,15 +333,9 @@ class BaseGraphStore(ABC):
         return EntityProfile(id=node.id, type=node.type, key=node.key, label=node.label, props=node.props,
                              stats=stats)
 
-    def ego_network(
-        self,
-        node_id: str,
-        depth: int = 1,
-        node_types: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        max_nodes: int = DEFAULT_NODE_CAP,
-    ) -> Subgraph:
+    def _ego_request(self, node_id: str, depth: int, node_types: Sequence[str] | None, since: datetime | None,
+                     until: datetime | None, max_nodes: int) -> tuple[Node, tuple[str, ...]]:
+        """Check an ego network's arguments; (the centre node, the types kept and traversed)."""
         if not 1 <= depth <= MAX_DEPTH:
             raise QueryLimitError(f"depth {depth} is outside 1..{MAX_DEPTH}")
         if not 1 <= max_nodes <= MAX_NODE_CAP:
@@ -354,7 +348,18 @@ class BaseGraphStore(ABC):
             types = tuple(t for t in TRAVERSED_TYPES if t in node_types)
         else:
             types = TRAVERSED_TYPES
-        centre = self._require(node_id)
+        return self._require(node_id), types
+
+    def ego_network(
+        self,
+        node_id: str,
+        depth: int = 1,
+        node_types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        max_nodes: int = DEFAULT_NODE_CAP,
+    ) -> Subgraph:
+        centre, types = self._ego_request(node_id, depth, node_types, since, until, max_nodes)
         if since is None and until is None:
             fast = self._ego_static(centre, depth, types, max_nodes)
             if fast is not None:

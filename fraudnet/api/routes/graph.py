@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from fraudnet.api.deps import ConDep, CtxDep, StoreDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.graph_workers import answer_ego
 from fraudnet.api.present import edge_out, json_response, naive, node_out, parse_node_id, parse_types, subgraph_out
 from fraudnet.api.schemas import PathsOut, SubgraphIn, SubgraphOut
 from fraudnet.api.security import UserDep, person_ids, record_audit
@@ -33,8 +34,8 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime | 
 
 @router.get("/ego/{node_id}", response_model=SubgraphOut, summary="Ego network / 关系网络")
 def ego(
-    node_id: Annotated[str, Path(min_length=3, max_length=200)], ctx: CtxDep, con: ConDep, store: StoreDep,
-    principal: UserDep, request: Request,
+    node_id: Annotated[str, Path(min_length=3, max_length=200)], ctx: CtxDep, con: ConDep, principal: UserDep,
+    request: Request,
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 1,
     types: Annotated[str | None, Query(max_length=200, description="comma list, e.g. Person,Institution")] = None,
     since: datetime | None = None, until: datetime | None = None,
@@ -45,14 +46,12 @@ def ego(
     parse_node_id(node_id)
     node_types = parse_types(types)
     since, until = _window(since, until)
-    sub = store.ego_network(node_id, depth=depth, node_types=node_types, since=since, until=until,
-                            max_nodes=max_nodes)
-    out = subgraph_out(sub, principal, ctx, con)
-    persons = person_ids(n["id"] for n in out["nodes"])
-    if persons:
-        record_audit(ctx, request, principal, "graph.ego", [node_id, *persons],
-                     {"depth": depth, "nodes": len(out["nodes"]), "truncated": out["truncated"]})
-    return json_response(out)
+    answer = answer_ego(ctx, principal, con, node_id=node_id, depth=depth, node_types=node_types, since=since,
+                        until=until, max_nodes=max_nodes)
+    if answer.person_ids:
+        record_audit(ctx, request, principal, "graph.ego", [node_id, *answer.person_ids],
+                     {"depth": depth, "nodes": answer.nodes, "truncated": answer.truncated})
+    return Response(answer.body, media_type="application/json")
 
 
 @router.get("/paths", response_model=PathsOut, summary="Shortest paths / 最短路径")

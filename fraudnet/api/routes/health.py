@@ -20,4 +20,5 @@ def health(ctx: CtxDep) -> HealthOut:
     uri = ctx.neo4j_uri()
     return HealthOut(status="ok", version=__version__, store=store,
                      neo4j={"configured": bool(uri), "reachable": ctx.neo4j_reachable() if uri else False,
-                            "uri": uri})
+                            "uri": uri},
+                     graph_workers=ctx.graph_workers.alive if ctx.graph_workers is not None else 0)
