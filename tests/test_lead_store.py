@@ -110,6 +110,8 @@ def test_filters_sorting_and_validation(store: LeadStore) -> None:
     assert store.list(date_from="2025-09-15")[1] == 1
     page, total = store.list(limit=1, offset=1)
     assert total == 3 and ids(page) == [leads[1].lead_id]
+    assert store.list(limit=10, offset=3) == ([], 3)  # past the end: no rows, still the total
+    assert store.page_ids(sort="-amount", limit=2) == ([leads[1].lead_id, leads[0].lead_id], 3)
     assert store.list(status="new")[1] == 3
     for bad in ({"severity": ["purple"]}, {"sort": "-name"}, {"status": "open"}, {"date_from": "yesterday"},
                 {"min_amount": -1}, {"limit": 0}, {"offset": -5}):
@@ -166,3 +168,69 @@ def test_incremental_run_does_not_duplicate_evidence_already_held(store: LeadSto
     assert (counts["new"], counts["covered"]) == (0, 1)
     rows, total = store.list(kind="rule:duplicate_charge")
     assert total == 1 and rows[0]["lead_id"] == full.lead_id
+
+
+def test_lead_index_pages_like_the_sql(api_city_template, tmp_path) -> None:  # noqa: ANN001
+    """The in-memory index the API pages with gives the SQL's ids and totals, for random filters and sorts."""
+    import random
+
+    from fraudnet.claims.leads import SORT_KEYS, LeadIndex
+    from fraudnet.claims.store import ClaimsStore
+    from tests.fixtures.server import copy_workspace
+
+    with ClaimsStore.open(copy_workspace(api_city_template.path, tmp_path / "ws")) as claims:
+        store = LeadStore(claims.con)
+        leads = store.all_leads()
+        assert len(leads) > 20
+        for lead, status in zip(leads[:6], ("reviewing", "reviewing", "reviewing", "confirmed", "dismissed",
+                                            "reviewing"), strict=True):
+            store.set_status(lead["lead_id"], "reviewing", "inv1")
+            if status != "reviewing":
+                store.set_status(lead["lead_id"], status, "inv1")
+        # A lead without amount or period, and one tying another's score: NULLS LAST and lead-id tie order.
+        claims.con.execute("UPDATE leads SET amount_at_risk = NULL, period_start = NULL, period_end = NULL "
+                           "WHERE lead_id = ?", [leads[7]["lead_id"]])
+        claims.con.execute("UPDATE leads SET score = ? WHERE lead_id = ?", [leads[9]["score"], leads[8]["lead_id"]])
+        # Periods exactly on the bounds a date filter turns into (day start, day end).
+        bound = date(2025, 3, 3)
+        claims.con.execute("UPDATE leads SET period_start = ?, period_end = ? WHERE lead_id = ?",
+                           [datetime(2025, 3, 3), datetime(2025, 3, 3), leads[10]["lead_id"]])
+        claims.con.execute("UPDATE leads SET period_start = ?, period_end = ? WHERE lead_id = ?",
+                           [datetime(2025, 3, 3, 23, 59, 59, 999999)] * 2 + [leads[11]["lead_id"]])
+        index = LeadIndex(claims.con)
+        assert len(index) == store.list(limit=1)[1]
+        for query in ({"date_from": bound}, {"date_to": bound}, {"date_from": bound, "date_to": bound}):
+            want = store.page_ids(**query, limit=500)
+            assert index.page_ids(**query, limit=500) == want
+            assert {leads[10]["lead_id"], leads[11]["lead_id"]} <= set(want[0])
+        rng = random.Random(5)
+        kinds = sorted({x["kind"] for x in leads})
+        persons = sorted({p for x in leads for p in x["persons"]})
+        institutions = sorted({i for x in leads for i in x["institutions"]})
+        practitioners = sorted({d for x in leads for d in x["practitioners"]}) or ["D0"]
+        days = sorted({x["period_start"].date() for x in leads if x["period_start"]})
+        checked = 0
+        for _ in range(400):
+            query: dict = {"sort": rng.choice(["", "-"]) + rng.choice(sorted(SORT_KEYS)),
+                           "offset": rng.choice([0, 0, 5, 50]), "limit": rng.choice([1, 10, 50, 500])}
+            for name, values in (("kind", kinds), ("person", persons), ("institution", institutions),
+                                 ("practitioner", practitioners), ("status", ["new", "reviewing", "confirmed"])):
+                if rng.random() < 0.2:
+                    query[name] = rng.choice(values)
+            if rng.random() < 0.3:
+                query["severity"] = rng.sample(["red", "orange", "yellow"], rng.randint(1, 2))
+            if rng.random() < 0.3:
+                query["min_amount"] = rng.choice([0, 100, 1000, 5000.5])
+            if rng.random() < 0.3:
+                query["date_from"] = rng.choice(days)
+            if rng.random() < 0.3:
+                query["date_to"] = rng.choice(days)
+                if "date_from" in query and query["date_from"] > query["date_to"]:
+                    query["date_from"], query["date_to"] = query["date_to"], query["date_from"]
+            want = store.page_ids(**query)
+            assert index.page_ids(**query) == want, query
+            checked += bool(want[0])
+        assert checked > 150  # most queries found something, so the comparison means something
+        with pytest.raises(InvalidRequestError) as err:
+            index.page_ids(sort="-name")
+        assert err.value.field == "sort"

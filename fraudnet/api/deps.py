@@ -7,10 +7,11 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 
 from fraudnet.config import Settings
@@ -116,6 +117,10 @@ class ApiContext:
         self._leads: Any = None
         self._page_lock = threading.Lock()
         self._pages: dict[tuple, tuple[int, bytes, int]] = {}
+        self._items: dict[str, bytes] = {}  # lead id → rendered list item, valid for `_items_version`
+        self._items_version = -1
+        self._index_lock = threading.Lock()
+        self._index: tuple[int, Any] | None = None  # (leads version, LeadIndex)
         self.leads_version = 0
         self.graph_workers: Any = None  # fraudnet.api.graph_workers.GraphWorkers when started
         self._graph_worker_count = 0
@@ -202,23 +207,52 @@ class ApiContext:
             self._leads = LeadStore(self.con)
         return self._leads
 
-    def lead_page(self, render: Any, **query: Any) -> tuple[bytes, int]:
-        """`LeadStore.list(**query)` rendered by `render(rows, total)` to a response body, answered from a small
-        cache of bodies until the leads or decisions change (`leads_changed`); returns (body, total)."""
-        key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in query.items()))
+    def lead_page(self, render_row: Callable[[dict], bytes], envelope: dict[str, Any],
+                  **query: Any) -> tuple[bytes, int]:
+        """A page of `LeadStore.list(**query)` as the JSON body `{"items": [render_row(row), …], "total": …,
+        **envelope}`; returns (body, total).
+
+        Until the leads or decisions change (`leads_changed`), bodies are answered from a small cache, pages are
+        chosen from an in-memory `LeadIndex` of the active leads, and each lead's item is rendered once: a new
+        filter or page costs no query but the items not rendered yet.
+        """
+        key = (tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in query.items())),
+               tuple(sorted(envelope.items())))
         with self._page_lock:
             version = self.leads_version
             hit = self._pages.get(key)
         if hit is not None and hit[0] == version:
             return hit[1], hit[2]
-        rows, total = self.leads.list(**query)
-        body = render(rows, total)
+        ids, total = self._lead_index(version).page_ids(**query)
+        with self._page_lock:
+            items = self._items if self._items_version == version else {}
+        missing = [i for i in ids if i not in items]
+        if missing:
+            fresh = {i: render_row(row) for i, row in self.leads.summaries(missing).items()}
+            with self._page_lock:
+                if self._items_version != version or len(self._items) > 100_000:
+                    self._items, self._items_version = {}, version
+                if version == self.leads_version:
+                    self._items.update(fresh)
+        else:
+            fresh = {}
+        rows = [row for row in (fresh.get(i) or items.get(i) for i in ids) if row is not None]
+        body = b"".join((b'{"items":[', b",".join(rows), b"],", orjson.dumps({"total": total, **envelope})[1:]))
         with self._page_lock:
             if version == self.leads_version:
                 if len(self._pages) >= 1024:
                     self._pages.clear()
                 self._pages[key] = (version, body, total)
         return body, total
+
+    def _lead_index(self, version: int) -> Any:
+        """The `LeadIndex` of the active leads, rebuilt once per leads version (see `lead_page`)."""
+        from fraudnet.claims.leads import LeadIndex
+
+        with self._index_lock:
+            if self._index is None or self._index[0] != version:
+                self._index = (version, LeadIndex(self.con))
+            return self._index[1]
 
     def leads_changed(self) -> None:
         """Call after any change to leads or decisions: drops cached pages and entity risk."""
@@ -301,24 +335,25 @@ def _probe_neo4j(ctx: ApiContext, uri: str) -> bool:
         return False
 
 
-def get_ctx(request: Request) -> ApiContext:
-    """The app's ApiContext."""
+async def get_ctx(request: Request) -> ApiContext:
+    """The app's ApiContext. (These dependencies are async only to run on the event loop: FastAPI would
+    otherwise hand each to a worker thread, several thread hops per request.)"""
     return request.app.state.ctx
 
 
-def get_con(request: Request) -> Any:
+async def get_con(request: Request) -> Any:
     """The claims store connection for this request: calls go to the calling thread's own cursor."""
-    return get_ctx(request).con
+    return request.app.state.ctx.con
 
 
-def get_leads(request: Request) -> Any:
+async def get_leads(request: Request) -> Any:
     """The lead store (`fraudnet.claims.leads.LeadStore`) over the calling thread's cursor."""
-    return get_ctx(request).leads
+    return request.app.state.ctx.leads
 
 
-def get_store(request: Request) -> GraphStore:
+async def get_store(request: Request) -> GraphStore:
     """The current graph store (embedded or Neo4j)."""
-    return get_ctx(request).graph
+    return request.app.state.ctx.graph
 
 
 CtxDep = Annotated[ApiContext, Depends(get_ctx)]

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from fraudnet.api.deps import ApiContext, get_ctx
 from fraudnet.claims import audit as audit_store
@@ -76,8 +77,11 @@ def _unauthorized(message: str) -> HTTPException:
                          headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Principal:
-    """The caller of a `Authorization: Bearer <token>` request; 401 for a missing, unknown or revoked token."""
+async def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Principal:
+    """The caller of a `Authorization: Bearer <token>` request; 401 for a missing, unknown or revoked token.
+
+    Async so that a token seen within the last seconds is checked on the event loop without a thread hop;
+    the token table is read on a worker thread."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -88,9 +92,7 @@ def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]
     cache: _TokenCache = request.app.state.token_cache
     principal = cache.get(token)
     if principal is None:
-        info = audit_store.verify_token(ctx.con, token)
-        if info is not None:
-            audit_store.touch_token(ctx.con, info.token_id)
+        info = await run_in_threadpool(_verify, ctx, token)
         if info is None:
             raise _unauthorized("unknown or revoked token (令牌无效或已吊销)")
         principal = Principal(user=info.user, role=info.role, token_id=info.token_id)
@@ -99,10 +101,17 @@ def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]
     return principal
 
 
+def _verify(ctx: ApiContext, token: str) -> Any:
+    info = audit_store.verify_token(ctx.con, token)
+    if info is not None:
+        audit_store.touch_token(ctx.con, info.token_id)
+    return info
+
+
 def require_roles(*roles: str) -> Any:
     """A dependency that lets only the given roles through (403 otherwise)."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,

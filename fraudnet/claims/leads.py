@@ -286,6 +286,19 @@ class LeadStore:
              active_only: bool = True, sort: str = "-score", offset: int = 0,
              limit: int = 50) -> tuple[list[dict], int]:
         """Leads matching the filters, sorted and paginated; returns (rows, total matching)."""
+        ids, total = self.page_ids(kind=kind, severity=severity, institution=institution, person=person,
+                                   practitioner=practitioner, status=status, date_from=date_from, date_to=date_to,
+                                   min_amount=min_amount, active_only=active_only, sort=sort, offset=offset,
+                                   limit=limit)
+        rows = self.summaries(ids)
+        return [rows[i] for i in ids if i in rows], total
+
+    def page_ids(self, *, kind: str | None = None, severity: list[str] | None = None,
+                 institution: str | None = None, person: str | None = None, practitioner: str | None = None,
+                 status: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                 min_amount: float | None = None, active_only: bool = True, sort: str = "-score", offset: int = 0,
+                 limit: int = 50) -> tuple[list[str], int]:
+        """The lead ids of one page of `list` (same filters, order and paging) and the total matching."""
         where, params = self._filters(kind=kind, severity=severity, institution=institution, person=person,
                                       practitioner=practitioner, status=status, date_from=date_from,
                                       date_to=date_to, min_amount=min_amount, active_only=active_only)
@@ -295,12 +308,21 @@ class LeadStore:
         if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
             raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", field="limit")
         clause = " AND ".join(where) if where else "TRUE"
+        rows = self.con.execute(f"SELECT lead_id, count(*) OVER () FROM leads WHERE {clause} "
+                                f"ORDER BY {order}, lead_id LIMIT {limit} OFFSET {offset}", params).fetchall()
+        if rows:  # the total rides along on every row of the page
+            return [r[0] for r in rows], int(rows[0][1])
         total = self.con.execute(f"SELECT count(*) FROM leads WHERE {clause}", params).fetchone()[0]
+        return [], int(total)
+
+    def summaries(self, lead_ids: list[str]) -> dict[str, dict]:
+        """lead id → the row `list` gives for it (summary columns), for the ids that exist."""
+        if not lead_ids:
+            return {}
         cols = ", ".join(_SUMMARY_COLUMNS)
-        cur = self.con.execute(
-            f"SELECT {cols} FROM leads WHERE {clause} ORDER BY {order}, lead_id LIMIT {limit} OFFSET {offset}",
-            params)
-        return [self._row(_SUMMARY_COLUMNS, r) for r in cur.fetchall()], int(total)
+        cur = self.con.execute(f"SELECT {cols} FROM leads WHERE lead_id IN (SELECT unnest($ids::VARCHAR[]))",
+                               {"ids": list(lead_ids)})
+        return {r[0]: self._row(_SUMMARY_COLUMNS, r) for r in cur.fetchall()}
 
     def all_leads(self, active_only: bool = True) -> list[dict]:
         """Every lead with all stored fields (features parsed), highest score first — for syncs and exports."""
@@ -504,3 +526,86 @@ def _to_datetime(value: Any, field: str, *, end: bool) -> datetime | None:
                 raise InvalidRequestError(f"{field} {value!r} is not a date (yyyy-mm-dd)", field=field) from exc
         return datetime.combine(parsed, time.max if end else time.min)
     raise InvalidRequestError(f"{field} {value!r} is not a date (yyyy-mm-dd)", field=field)
+
+
+_INDEX_COLUMNS = ("lead_id", "kind", "severity", "score", "amount_at_risk", "period_start", "period_end", "status",
+                  "persons", "institutions", "practitioners")
+_SORT_COLUMN = {"score": "score", "amount": "amount_at_risk", "amount_at_risk": "amount_at_risk",
+                "severity": "severity", "period_start": "period_start", "period_end": "period_end"}
+
+
+class LeadIndex:
+    """The active leads' filter and sort columns in memory, answering `LeadStore.page_ids` without a query.
+
+    A lead queue is small (hundreds to tens of thousands of leads), but a DuckDB query costs its caller a few
+    interpreter-lock round trips; in a busy API server each waits for the lock, so a new filter took ≈ 20 ms
+    instead of 1. Same filters, validation, order (NULLS LAST, then lead id) and paging as the SQL (a test
+    compares both); build a new index whenever the leads or decisions change.
+    """
+
+    def __init__(self, con: Any) -> None:
+        cur = con.execute(f"SELECT {', '.join(_INDEX_COLUMNS)} FROM leads WHERE active ORDER BY lead_id")
+        self._rows = [dict(zip(_INDEX_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+        for row in self._rows:
+            for key in ("persons", "institutions", "practitioners"):
+                row[key] = frozenset(row[key] or ())
+            row["severity_rank"] = SEVERITY_RANK.get(row["severity"], 1)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def page_ids(self, *, kind: str | None = None, severity: list[str] | None = None,
+                 institution: str | None = None, person: str | None = None, practitioner: str | None = None,
+                 status: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                 min_amount: float | None = None, sort: str = "-score", offset: int = 0,
+                 limit: int = 50) -> tuple[list[str], int]:
+        """`LeadStore.page_ids(…, active_only=True)` answered from memory."""
+        _, params = LeadStore._filters(kind=kind, severity=severity, institution=institution, person=person,
+                                       practitioner=practitioner, status=status, date_from=date_from,
+                                       date_to=date_to, min_amount=min_amount, active_only=True)
+        LeadStore._order(sort)
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidRequestError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
+        if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
+            raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", field="limit")
+        rows = [r for r in self._rows if _matches(r, params)]
+        column = _SORT_COLUMN[sort.lstrip("+-")]
+        column = "severity_rank" if column == "severity" else column
+        # Rows are in lead id order; a stable sort (stable also when reversed) keeps it among equal keys.
+        present = [r for r in rows if r[column] is not None]
+        present.sort(key=lambda r: _sort_value(r[column]), reverse=sort.startswith("-"))
+        ordered = present + [r for r in rows if r[column] is None]
+        return [r["lead_id"] for r in ordered[offset:offset + limit]], len(rows)
+
+
+def _sort_value(value: Any) -> Any:
+    """DuckDB orders NaN above every number; Python cannot sort NaN at all."""
+    if isinstance(value, float):
+        return (1, 0.0) if value != value else (0, value)
+    return value
+
+
+def _matches(row: dict, params: dict[str, Any]) -> bool:
+    """`LeadStore._filters`' WHERE clause for one row (a comparison with NULL fails, as in SQL)."""
+    if "kind" in params and row["kind"] != params["kind"]:
+        return False
+    if "severity" in params and row["severity"] not in params["severity"]:
+        return False
+    for name, column in (("institution", "institutions"), ("person", "persons"), ("practitioner", "practitioners")):
+        if name in params and params[name] not in row[column]:
+            return False
+    if "status" in params and row["status"] != params["status"]:
+        return False
+    if "date_from" in params:
+        end = row["period_end"] if row["period_end"] is not None else row["period_start"]
+        if end is None or end < params["date_from"]:
+            return False
+    if "date_to" in params:
+        start = row["period_start"] if row["period_start"] is not None else row["period_end"]
+        if start is None or start > params["date_to"]:
+            return False
+    if "min_amount" in params:
+        amount = row["amount_at_risk"]
+        if amount is None or (amount == amount and amount < params["min_amount"]):
+            return False
+    return True

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from fraudnet.api.deps import ApiContext, ConDep, CtxDep, StoreDep
 from fraudnet.api.errors import error_responses
-from fraudnet.api.present import LEAD_ID_PATTERN, json_response, lead_entities, lead_summary_out, subgraph_out
+from fraudnet.api.present import (
+    LEAD_ID_PATTERN,
+    json_body,
+    json_response,
+    lead_entities,
+    lead_summary_out,
+    subgraph_out,
+)
 from fraudnet.api.schemas import (
     AssignIn,
     KindCountOut,
@@ -65,12 +72,9 @@ def list_leads(
     """Active leads matching the filters, sorted and paginated."""
     sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None
 
-    def render(rows: list[dict], total: int) -> bytes:
-        return json_response({"items": [lead_summary_out(r) for r in rows], "total": total, "page": page,
-                              "page_size": page_size}).body
-
     body, total = ctx.lead_page(
-        render, kind=kind or None, severity=sev, institution=institution or None, person=person or None,
+        lambda row: json_body(lead_summary_out(row)), {"page": page, "page_size": page_size}, kind=kind or None,
+        severity=sev, institution=institution or None, person=person or None,
         practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
         min_amount=min_amount, sort=sort, offset=(page - 1) * page_size, limit=page_size)
     if person:
