@@ -252,7 +252,7 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
                   budget_s: float | None = 180.0, graph_workers: int | None = None) -> dict[str, Any]:
     """Serve `workspace` with `fraudnet serve` (a subprocess) and run the benchmark against it.
 
-    `graph_workers` is passed as `serve --graph-workers` (None: the server's default, one per CPU).
+    `graph_workers` is passed as `serve --graph-workers` (None: the server's default, one per CPU plus one).
 
     With `neo4j=(uri, user, password)` the server uses Neo4j (the graph must be loaded already); otherwise the
     server's environment has no NEO4J_* variables (the embedded store, unless a launcher runs in the workspace).

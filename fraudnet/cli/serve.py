@@ -14,7 +14,8 @@ __all__ = ["COMMANDS", "serve"]
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn log level.")
 @click.option("--graph-workers", type=click.IntRange(0, 64), default=None,
               help="Processes answering ego networks beside the server (embedded store, Linux) "
-                   "[default: FRAUDNET_GRAPH_WORKERS, else one per CPU; 0 = answer in the server process].")
+                   "[default: FRAUDNET_GRAPH_WORKERS, else one per CPU plus one, at most 8; 0 = answer in the server "
+                   "process].")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_workers: int | None) -> None:
     """Serve the API (/api, docs at /docs) and the link chart (/) for the workspace.

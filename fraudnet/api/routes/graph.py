@@ -33,7 +33,7 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime | 
 
 
 @router.get("/ego/{node_id}", response_model=SubgraphOut, summary="Ego network / 关系网络")
-def ego(
+async def ego(
     node_id: Annotated[str, Path(min_length=3, max_length=200)], ctx: CtxDep, con: ConDep, principal: UserDep,
     request: Request,
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 1,
@@ -46,7 +46,7 @@ def ego(
     parse_node_id(node_id)
     node_types = parse_types(types)
     since, until = _window(since, until)
-    answer = answer_ego(ctx, principal, con, node_id=node_id, depth=depth, node_types=node_types, since=since,
+    answer = await answer_ego(ctx, principal, con, node_id=node_id, depth=depth, node_types=node_types, since=since,
                         until=until, max_nodes=max_nodes)
     if answer.person_ids:
         record_audit(ctx, request, principal, "graph.ego", [node_id, *answer.person_ids],
