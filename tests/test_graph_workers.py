@@ -44,6 +44,12 @@ def test_renderer_writes_the_bytes_of_the_plain_path(small_claims: ClaimsStore) 
                 assert got[0] == body, (role, centre, depth)
                 assert got[1] == person_ids(n["id"] for n in out["nodes"])
                 assert got[2:] == (len(out["nodes"]), out["truncated"])
+    # A new risk table (as a worker receives after a case change) is written in, not the kept one.
+    changed = {key: {"score": 0.9} for key in risk}
+    principal = Principal(user="u", role="investigator", token_id="t")
+    for centre in centres[:10]:
+        _, body = render_subgraph(store.ego_network(centre, depth=2, max_nodes=300), principal, changed)
+        assert renderer.render(principal, changed, node_id=centre, depth=2, max_nodes=300)[0] == body
     # Masking really differs between the roles, so the two kept variants are not one.
     inv = renderer.render(Principal("u", "investigator", "t"), risk, node_id=centres[0], depth=1)[0]
     view = renderer.render(Principal("u", "viewer", "t"), risk, node_id=centres[0], depth=1)[0]

@@ -122,61 +122,78 @@ class EgoRenderer:
 
     Gives the same bytes as `render_subgraph(store.ego_network(...), ...)`, but a node or edge already written
     for an earlier answer costs a dictionary lookup instead of objects built, masked and serialised again (most
-    of an ego answer's cost). Risk is looked up per answer, never kept. For one thread (a graph worker process);
-    what is kept is dropped once it passes `limit` entries.
+    of an ego answer's cost). Node JSON with its risk is kept per risk table: pass a new table object when risk
+    changes (tables are not modified in place). For one thread (a graph worker process); what is kept is
+    dropped once it passes `limit` entries.
     """
 
     def __init__(self, store: Any, limit: int = 1_000_000) -> None:
         self._store = store
         self._limit = limit
-        # sees personal data? → node position → (JSON up to the risk value, risk key or None, fixed risk, Person id)
-        self._nodes: dict[bool, dict[int, tuple[bytes, tuple[str, str] | None, float | None, str | None]]] = {
-            True: {}, False: {}}
+        # sees personal data? → node position → (JSON up to the risk value, risk key or None, fixed risk)
+        self._heads: dict[bool, dict[int, tuple[bytes, tuple[str, str] | None, float | None]]] = {True: {},
+                                                                                                   False: {}}
+        # The same with the risk of `_risk_table` written in: node position → whole node JSON.
+        self._nodes: dict[bool, dict[int, bytes]] = {True: {}, False: {}}
+        self._risk_table: Any = None
         self._edges: dict[int, bytes] = {}
 
     def render(self, principal: Principal, risk: dict[tuple[str, str], dict[str, Any]],
                **query: Any) -> tuple[bytes, list[str], int, bool]:
         """(body, Person ids, node count, truncated) of `store.ego_index(**query)` for `principal`."""
         found = self._store.ego_index(**query)
-        kept = self._nodes[principal.sees_pii]
+        if risk is not self._risk_table:
+            self._nodes, self._risk_table = {True: {}, False: {}}, risk
+        pii = principal.sees_pii
         positions = found.nodes.tolist()
-        missing = [p for p in positions if p not in kept]
-        if missing and len(kept) + len(missing) > self._limit:
-            kept.clear()
-            missing = list(dict.fromkeys(positions))
-        if missing:
-            for p, node in zip(missing, self._store.nodes_at(missing), strict=True):
-                shown = mask_node(node, principal)
-                head = json_body({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
-                                  "props": shown.props, "risk": None})
-                risk_type = _RISK_TYPES.get(node.type)
-                kept[p] = (head[:-len(b"null}")], (risk_type, node.key) if risk_type else None, node.risk,
-                           node.id if node.type == "Person" else None)
-        nodes = []
-        persons = []
-        for p in positions:
-            head, risk_key, fixed, person = kept[p]
-            if fixed is not None:
-                nodes.append(head + json_body(fixed) + b"}")
-            elif risk_key is None:
-                nodes.append(head + b"null}")
-            else:
-                entry = risk.get(risk_key)
-                nodes.append(head + (json_body(entry["score"]) if entry else b"0.0") + b"}")
-            if person is not None:
-                persons.append(person)
+        nodes = self._kept(self._nodes[pii], positions)
+        if None in nodes:
+            self._write_nodes(principal, risk, positions, nodes)
         edge_positions = found.edges.tolist()
-        missing = [p for p in edge_positions if p not in self._edges]
-        if missing and len(self._edges) + len(missing) > self._limit:
-            self._edges.clear()
-            missing = list(dict.fromkeys(edge_positions))
-        if missing:
+        edges = self._kept(self._edges, edge_positions)
+        if None in edges:
+            missing = [p for p, b in zip(edge_positions, edges, strict=True) if b is None]
             for p, edge in zip(missing, self._store.edges_at(missing), strict=True):
                 self._edges[p] = json_body(edge)
-        edges = [self._edges[p] for p in edge_positions]
+            edges = [self._edges[p] for p in edge_positions]
+        persons = self._store.person_ids_at(found.nodes)
         body = b"".join((b'{"nodes":[', b",".join(nodes), b'],"edges":[', b",".join(edges), b'],"truncated":',
                          b"true" if found.truncated else b"false", b"}"))
         return body, persons, len(positions), bool(found.truncated)
+
+    def _kept(self, kept: dict[int, bytes], positions: list[int]) -> list[bytes | None]:
+        """The kept JSON of `positions` (None where missing); forgets everything first when `kept` is full."""
+        if len(kept) + len(positions) > self._limit:
+            kept.clear()
+        return list(map(kept.get, positions))
+
+    def _write_nodes(self, principal: Principal, risk: dict[tuple[str, str], dict[str, Any]],
+                     positions: list[int], nodes: list[bytes | None]) -> None:
+        """Fill the None entries of `nodes` (JSON of the nodes at `positions`) and keep them."""
+        heads = self._heads[principal.sees_pii]
+        if len(heads) + len(positions) > self._limit:
+            heads.clear()
+        new = [p for p in dict.fromkeys(p for p, b in zip(positions, nodes, strict=True) if b is None)
+               if p not in heads]
+        for p, node in zip(new, self._store.nodes_at(new), strict=True):
+            shown = mask_node(node, principal)
+            head = json_body({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
+                              "props": shown.props, "risk": None})
+            risk_type = _RISK_TYPES.get(node.type)
+            heads[p] = (head[:-len(b"null}")], (risk_type, node.key) if risk_type else None, node.risk)
+        kept = self._nodes[principal.sees_pii]
+        for i, p in enumerate(positions):
+            if nodes[i] is not None:
+                continue
+            head, risk_key, fixed = heads[p]
+            if fixed is not None:
+                whole = head + json_body(fixed) + b"}"
+            elif risk_key is None:
+                whole = head + b"null}"
+            else:
+                entry = risk.get(risk_key)
+                whole = head + (json_body(entry["score"]) if entry else b"0.0") + b"}"
+            kept[p] = nodes[i] = whole
 
 
 def _json_default(value: Any) -> Any:

@@ -472,6 +472,12 @@ class EmbeddedStore(BaseGraphStore):
         """The nodes at `ego_index` node positions (fresh objects)."""
         return self._nodes_at(np.asarray(positions, dtype=np.int64))
 
+    def person_ids_at(self, positions: np.ndarray) -> list[str]:
+        """The ids of the Person nodes among `ego_index` node positions, in their order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        ids = self._ids
+        return [ids[i] for i in positions[self._type[positions] == TYPE_ORDER["Person"]].tolist()]
+
     def edges_at(self, positions: Sequence[int]) -> list[Edge]:
         """The edges at `ego_index` edge positions (fresh objects)."""
         return self._edges_at(np.asarray(positions, dtype=np.int64))
