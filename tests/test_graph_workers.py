@@ -180,3 +180,29 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:  # a reaped-late zombie is not alive
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@needs_fork
+def test_workers_follow_the_new_graph_after_an_ingest_job(tmp_path: object) -> None:
+    from fraudnet.claims.audit import ensure_tables
+    from tests.fixtures.server import make_tokens
+    from tests.graph_handbuilt import write_csvs
+    from tests.test_api_jobs import _files, _wait
+
+    with ClaimsStore.open(tmp_path / "ws") as store:
+        ensure_tables(store.con)
+        ws = ApiWorkspace(tmp_path / "ws", make_tokens(store.con))
+    with TestClient(create_app(Settings(workspace=ws.path, graph_workers=2))) as client:
+        ctx = client.app.state.ctx
+        before = ctx.graph_workers.pids()
+        inv = ws.headers("investigator")
+        assert client.get("/api/graph/ego/Person:P01?depth=2", headers=inv).status_code == 404  # empty graph
+        job = client.post("/api/jobs/ingest", files=_files(write_csvs(tmp_path / "input")),
+                          headers=ws.headers("admin"))
+        assert _wait(client, ws, job.json()["job_id"])["state"] == "succeeded"
+        after = ctx.graph_workers.pids()
+        assert len(after) == 2 and not set(after) & set(before)  # re-forked over the new graph
+        assert not any(_alive(p) for p in before)
+        r = client.get("/api/graph/ego/Person:P01?depth=2", headers=inv)
+        assert r.status_code == 200 and r.content == _expected(client, "Person:P01", "investigator", depth=2)
+        assert len(r.json()["nodes"]) > 1
