@@ -142,7 +142,6 @@ class ApiContext:
         self._graph_worker_count = count
         if count < 1 or self.store_name != "embedded" or not forking_available():
             return 0
-        gc.collect()
         gc.freeze()  # the graph is shared with the workers: keep the collector from touching (copying) it
         self.graph_workers = GraphWorkers(self.graph, count)
         return count
@@ -154,13 +153,12 @@ class ApiContext:
 
     def swap_graph_store(self, new: GraphStore) -> None:
         """Answer from `new` from now on and close the old store (graph workers are re-forked over `new`)."""
-        workers = self.graph_workers
-        self.graph_workers = None  # requests answer in-process until the new workers run
+        had_workers = self.graph_workers is not None
+        self.stop_graph_workers()  # requests answer in-process until the new workers run
         with self._graph_lock:
             old, self._graph = self._graph, new
         gc.freeze()  # the new store lives until the next swap (see fraudnet.api.app._freeze_heap)
-        if workers is not None:
-            workers.close()
+        if had_workers:
             self.start_graph_workers(self._graph_worker_count)
         if old is not new:
             try:

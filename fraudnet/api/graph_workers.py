@@ -252,10 +252,9 @@ def _stop(worker: _Worker) -> None:
 
 def _serve(conn: Connection, store: Any, server_ends: list[Connection]) -> None:
     """A worker's loop: answer ("ego", query, principal, risk update) messages until None or end of pipe."""
-    from fraudnet.api.present import EgoRenderer, render_subgraph
-    from fraudnet.api.security import person_ids
+    from fraudnet.api.present import EgoRenderer
 
-    renderer = EgoRenderer(store) if hasattr(store, "ego_index") else None
+    renderer = EgoRenderer(store)  # workers run only over the embedded store (`ApiContext.start_graph_workers`)
     for end in server_ends:
         end.close()
 
@@ -273,12 +272,7 @@ def _serve(conn: Connection, store: Any, server_ends: list[Connection]) -> None:
         if update is not None:
             risk = update
         try:
-            if renderer is not None:
-                reply: tuple[str, Any] = ("ok", renderer.render(principal, risk, **query))
-            else:
-                out, body = render_subgraph(store.ego_network(**query), principal, risk)
-                reply = ("ok", (body, person_ids(n["id"] for n in out["nodes"]), len(out["nodes"]),
-                                out["truncated"]))
+            reply: tuple[str, Any] = ("ok", renderer.render(principal, risk, **query))
         except FraudnetError as exc:
             reply = ("error", exc)
         except Exception as exc:  # reported to the server, which answers the request itself

@@ -101,12 +101,14 @@ def subgraph_out(sub: Subgraph, principal: Principal, ctx: ApiContext, con: Any)
 
 
 def _subgraph_dict(sub: Subgraph, principal: Principal, risk: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
-    nodes = []
-    for n in sub.nodes:
-        shown = mask_node(n, principal)
-        nodes.append({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
-                      "props": shown.props, "risk": _risk(risk, n)})
+    nodes = [_shown_node(mask_node(n, principal), _risk(risk, n)) for n in sub.nodes]
     return {"nodes": nodes, "edges": list(sub.edges), "truncated": bool(sub.truncated)}
+
+
+def _shown_node(shown: Node, risk: float | None) -> dict[str, Any]:
+    """A masked node as the graph answers write it."""
+    return {"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label, "props": shown.props,
+            "risk": risk}
 
 
 def render_subgraph(sub: Subgraph, principal: Principal,
@@ -176,9 +178,7 @@ class EgoRenderer:
         new = [p for p in dict.fromkeys(p for p, b in zip(positions, nodes, strict=True) if b is None)
                if p not in heads]
         for p, node in zip(new, self._store.nodes_at(new), strict=True):
-            shown = mask_node(node, principal)
-            head = json_body({"id": shown.id, "type": shown.type, "key": shown.key, "label": shown.label,
-                              "props": shown.props, "risk": None})
+            head = json_body(_shown_node(mask_node(node, principal), None))
             risk_type = _RISK_TYPES.get(node.type)
             heads[p] = (head[:-len(b"null}")], (risk_type, node.key) if risk_type else None, node.risk)
         kept = self._nodes[principal.sees_pii]

@@ -61,6 +61,7 @@ _AUDIT_LOCK = threading.Lock()
 # built as large_string lists: pyarrow converts Python lists to list<string> about 20× slower.
 _ROW_NAMES = ("seq", "at", "user", "role", "action", "method", "path", "status_code", "entities", "detail",
               "prev_hash", "entry_hash")
+_ROW_COLUMNS = ", ".join(f'"{name}"' for name in _ROW_NAMES)
 _ROW_TYPES = (pa.int64(), pa.timestamp("us"), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(),
               pa.int32(), pa.list_(pa.large_string()), pa.string(), pa.string(), pa.string())
 
@@ -335,9 +336,7 @@ class AuditLog:
                 try:
                     con.register("_audit_batch", table)
                     try:
-                        con.execute('INSERT INTO audit_log (seq, "at", "user", role, action, method, path, '
-                                    "status_code, entities, detail, prev_hash, entry_hash) "
-                                    "SELECT * FROM _audit_batch")
+                        con.execute(f"INSERT INTO audit_log ({_ROW_COLUMNS}) SELECT * FROM _audit_batch")
                     finally:
                         con.unregister("_audit_batch")
                     con.execute("COMMIT")
@@ -364,8 +363,7 @@ def _append(con: Any, tail: tuple[int, str] | None, user: str, action: str, role
     body = _canonical(at, user, role, action, method, path, status_code, ents, detail_text)
     entry_hash = hashlib.sha256((prev + body).encode()).hexdigest()
     con.execute(
-        'INSERT INTO audit_log (seq, "at", "user", role, action, method, path, status_code, entities, detail, '
-        "prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO audit_log ({_ROW_COLUMNS}) VALUES ({', '.join('?' * len(_ROW_NAMES))})",
         [seq, at, user, role, action, method, path, status_code, ents, detail_text, prev, entry_hash])
     return seq, entry_hash
 

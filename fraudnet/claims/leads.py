@@ -303,10 +303,7 @@ class LeadStore:
                                       practitioner=practitioner, status=status, date_from=date_from,
                                       date_to=date_to, min_amount=min_amount, active_only=active_only)
         order = self._order(sort)
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidRequestError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
-        if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
-            raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", field="limit")
+        self._check_page(offset, limit)
         clause = " AND ".join(where) if where else "TRUE"
         rows = self.con.execute(f"SELECT lead_id, count(*) OVER () FROM leads WHERE {clause} "
                                 f"ORDER BY {order}, lead_id LIMIT {limit} OFFSET {offset}", params).fetchall()
@@ -435,6 +432,13 @@ class LeadStore:
         return out
 
     @staticmethod
+    def _check_page(offset: int, limit: int) -> None:
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidRequestError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
+        if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
+            raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", field="limit")
+
+    @staticmethod
     def _order(sort: str) -> str:
         if not isinstance(sort, str) or not sort:
             raise InvalidRequestError(f"sort must be one of {', '.join(SORT_KEYS)} (prefix - for descending)",
@@ -530,8 +534,8 @@ def _to_datetime(value: Any, field: str, *, end: bool) -> datetime | None:
 
 _INDEX_COLUMNS = ("lead_id", "kind", "severity", "score", "amount_at_risk", "period_start", "period_end", "status",
                   "persons", "institutions", "practitioners")
-_SORT_COLUMN = {"score": "score", "amount": "amount_at_risk", "amount_at_risk": "amount_at_risk",
-                "severity": "severity", "period_start": "period_start", "period_end": "period_end"}
+# Sort key → `LeadIndex` row field: SORT_KEYS' column, or the severity rank its CASE expression computes.
+_SORT_COLUMN = {key: "severity_rank" if key == "severity" else column for key, column in SORT_KEYS.items()}
 
 
 class LeadIndex:
@@ -564,13 +568,9 @@ class LeadIndex:
                                        practitioner=practitioner, status=status, date_from=date_from,
                                        date_to=date_to, min_amount=min_amount, active_only=True)
         LeadStore._order(sort)
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidRequestError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
-        if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
-            raise InvalidRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}", field="limit")
+        LeadStore._check_page(offset, limit)
         rows = [r for r in self._rows if _matches(r, params)]
         column = _SORT_COLUMN[sort.lstrip("+-")]
-        column = "severity_rank" if column == "severity" else column
         # Rows are in lead id order; a stable sort (stable also when reversed) keeps it among equal keys.
         present = [r for r in rows if r[column] is not None]
         present.sort(key=lambda r: _sort_value(r[column]), reverse=sort.startswith("-"))
