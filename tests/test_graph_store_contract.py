@@ -18,7 +18,8 @@ from fraudnet.claims.store import ClaimsStore
 from fraudnet.config import Settings
 from fraudnet.errors import NotFoundError, QueryLimitError
 from fraudnet.graph.embedded_store import EmbeddedStore
-from fraudnet.graph.neo4j_load import clear_graph, load_graph
+from fraudnet.graph.neo4j_hubs import clear_stamp, write_hub_lists
+from fraudnet.graph.neo4j_load import clear_graph, load_graph, open_driver
 from fraudnet.graph.neo4j_store import Neo4jStore
 from fraudnet.graph.store import GraphStore
 from fraudnet.ingest.pipeline import ingest_folder
@@ -400,3 +401,68 @@ def test_city_paths_and_subgraphs_equal(city: dict[str, Any], small_claims: Clai
     assert sum(1 for n in sa.nodes if n.type == "Visit") >= len(evidence)
     lo, hi = small_claims.data_period()
     assert emb.subgraph(members, since=lo + (hi - lo) / 2) == neo.subgraph(members, since=lo + (hi - lo) / 2)
+
+
+@pytest.mark.slow
+def test_city_ego_networks_equal_through_hub_lists(city: dict[str, Any], small_claims: ClaimsStore,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With hub lists on every node of degree > 8, cut at 12 entries, Neo4j answers egos from list prefixes —
+    settled at once, settled after exact sums to the hubs, or expanded when the bound cannot decide — and each
+    answer equals the embedded store's. A corrupted list changes answers only while its stamp is current."""
+    emb, neo = city["embedded"], city["neo4j"]
+    settings = city["_settings"]
+    paths = {"listed": 0, "expanded": 0, "hub_sums": 0}
+    listed, hub_sums = neo._candidates_listed, neo._hub_sums
+
+    def count_listed(*args: Any, **kwargs: Any) -> list[str] | None:
+        found = listed(*args, **kwargs)
+        paths["listed" if found is not None else "expanded"] += 1
+        return found
+
+    def count_hub_sums(*args: Any, **kwargs: Any) -> dict[str, int]:
+        paths["hub_sums"] += 1
+        return hub_sums(*args, **kwargs)
+
+    monkeypatch.setattr(neo, "_candidates_listed", count_listed)
+    monkeypatch.setattr(neo, "_hub_sums", count_hub_sums)
+    driver = open_driver(settings)
+    try:
+        with driver.session(database=settings.neo4j_database) as session:
+            report = write_hub_lists(session, hub_degree=8, list_max=12)
+            assert report.hubs >= 20 and report.entries > 0
+            combos = ((1, 6, None), (1, 40, None), (2, 25, None), (2, 60, ["Person", "Practitioner", "Institution"]),
+                      (3, 80, None))
+            centres = _ids(_sample(small_claims))
+            for nid in centres:
+                for depth, cap, types in combos:
+                    assert emb.ego_network(nid, depth, types, max_nodes=cap) == \
+                        neo.ego_network(nid, depth, types, max_nodes=cap), (nid, depth, types, cap)
+
+            # A hub whose list is reversed: trusted while stamped, so answers change; ignored once unstamped.
+            hub = session.run("MATCH (h:Institution) WHERE h.ego_stamp IS NOT NULL WITH h ORDER BY size(h.ego_ids) "
+                              "DESC LIMIT 1 SET h.ego_ids = [i IN range(size(h.ego_ids) - 1, 0, -1) | h.ego_ids[i]] "
+                              "RETURN h.fixmedins_code AS k"
+                              ).single()["k"]
+            centre = f"Institution:{hub}"
+            assert neo.ego_network(centre, 1, max_nodes=5) != emb.ego_network(centre, 1, max_nodes=5)
+            clear_stamp(session)
+            assert neo.ego_network(centre, 1, max_nodes=5) == emb.ego_network(centre, 1, max_nodes=5)
+
+            # Frontiers of several hubs at once, lists of 10: candidates listed by one hub and joined to others.
+            write_hub_lists(session, hub_degree=8, list_max=10)
+            rng = random.Random(11)
+            hubs = [f"{t}:{k}" for t, k in session.run(
+                "MATCH (h) WHERE h.ego_stamp IS NOT NULL AND (h:Institution OR h:Practitioner OR h:Pharmacy) "
+                "RETURN [l IN labels(h) WHERE l IN ['Institution', 'Practitioner', 'Pharmacy']][0] AS t, "
+                "CASE WHEN h:Practitioner THEN h.prac_psn_code ELSE h.fixmedins_code END AS k ORDER BY t, k").values()]
+            for _ in range(80):
+                frontier = rng.sample(hubs, rng.randint(2, 5))
+                limit = rng.choice([1, 2, 3, 5])
+                types = ["Person", "Practitioner", "Institution", "Pharmacy", "Phone", "Address"]
+                assert neo._candidates_static(frontier, set(frontier), types, limit) == \
+                    emb._candidates_static(frontier, set(frontier), types, limit), (frontier, limit)
+            assert paths["listed"] >= 10 and paths["expanded"] >= 1 and paths["hub_sums"] >= 5, paths
+    finally:
+        with driver.session(database=settings.neo4j_database) as session:
+            write_hub_lists(session)  # the lists a load writes, for the tests after this one
+        driver.close()

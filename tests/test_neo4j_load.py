@@ -156,17 +156,23 @@ def test_constraints_exist(handmade: tuple[ClaimsStore, Settings]) -> None:
 
 def test_reload_changes_nothing(handmade: tuple[ClaimsStore, Settings]) -> None:
     store, settings = handmade
-    load_graph(store, settings)
+    first = load_graph(store, settings)
+    stamp_query = "MATCH (s:FraudnetSync) RETURN s.ego_stamp AS stamp"
+    assert first.hub_lists is not None and _query(settings, stamp_query) == [{"stamp": first.hub_lists.stamp}]
     before = graph_counts(settings)
     again = load_graph(store, settings)
     assert not again.full
     assert again.rows_sent == 0 and not again.changed
     assert graph_counts(settings) == before
-    # Even sending everything again (full) creates nothing new.
+    # Nothing changed: the hub lists stay valid under their stamp, without being rewritten.
+    assert again.hub_lists is None and _query(settings, stamp_query) == [{"stamp": first.hub_lists.stamp}]
+    # Even sending everything again (full) creates nothing new; the lists are rewritten under a new stamp.
     forced = load_graph(store, settings, full=True)
     assert forced.full and forced.rows_sent > 0
     assert forced.nodes_created == 0 and forced.relationships_created == 0
     assert graph_counts(settings) == before
+    assert forced.hub_lists is not None and forced.hub_lists.stamp != first.hub_lists.stamp
+    assert _query(settings, stamp_query) == [{"stamp": forced.hub_lists.stamp}]
 
 
 def test_incremental_load_sends_only_new_and_changed_rows(handmade: tuple[ClaimsStore, Settings]) -> None:

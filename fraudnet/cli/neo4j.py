@@ -122,6 +122,10 @@ def _print_load(report: Any, console: Console) -> None:
         f"{report.relationships_deleted:,} relationships; "
         f"{report.relationships_per_second:,.0f} relationships/s, {report.nodes_per_second:,.0f} nodes/s "
         f"(prepare {report.prepare_seconds:.1f}s, write {report.write_seconds:.1f}s)")
+    if report.hub_lists is not None:
+        h = report.hub_lists
+        console.print(f"hub neighbour lists / 枢纽节点邻居表: {h.hubs:,} hubs, {h.entries:,} entries, "
+                      f"{h.removed:,} old lists removed ({h.seconds:.1f}s)")
     if not report.changed:
         console.print("graph already up to date, nothing changed / 图已是最新")
 

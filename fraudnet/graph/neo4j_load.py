@@ -64,6 +64,7 @@ from neo4j.exceptions import (
 from fraudnet.config import Settings
 from fraudnet.contract import INPATIENT_MED_TYPES
 from fraudnet.errors import Neo4jUnavailableError, StoreError
+from fraudnet.graph.neo4j_hubs import SYNC_ID, HubReport, clear_stamp, restore_stamp, write_hub_lists
 from fraudnet.graph.neo4j_schema import SYNC_LABEL, ensure_schema
 from fraudnet.graph.neo4j_server import running_uri
 from fraudnet.graph.query_base import normalize_value
@@ -89,7 +90,7 @@ log = logging.getLogger(__name__)
 # progress(stage, done, total): stage is a part name ("Person", "VISITED→Institution", …) or "prepare".
 ProgressFn = Callable[[str, int, int], None]
 
-_SYNC_ID = "graph"
+_SYNC_ID = SYNC_ID
 
 
 def _inlist(values: frozenset[str]) -> str:
@@ -353,6 +354,7 @@ class LoadReport:
     write_seconds: float = 0.0
     parts: list[PartReport] = field(default_factory=list)
     schema_created: list[str] = field(default_factory=list)
+    hub_lists: HubReport | None = None
 
     def _sum(self, attr: str, kind: str | None = None) -> int:
         return sum(getattr(p, attr) for p in self.parts if kind is None or p.kind == kind)
@@ -658,6 +660,8 @@ def load_graph(
             report.prepare_seconds = time.monotonic() - t0
             tw = time.monotonic()
             with driver.session(database=db) as session:
+                # Hub lists stop counting before any relationship changes (see `graph.neo4j_hubs`).
+                old_stamp = clear_stamp(session)
                 # Deletions first (relationships before nodes), then upserts (nodes before relationships).
                 reports = {p.name: PartReport(p.name, p.kind) for p in PARTS}
                 if incremental:
@@ -671,6 +675,10 @@ def load_graph(
                 session.execute_write(_write_tx, f"UNWIND $rows AS row MERGE (s:{SYNC_LABEL} {{id: row.id}}) "
                                       "SET s.token = row.token, s.loaded_at = row.at",
                                       [{"id": _SYNC_ID, "token": token, "at": datetime.now(UTC).replace(tzinfo=None)}])
+                if old_stamp is not None and not report.changed:
+                    restore_stamp(session, old_stamp)
+                else:
+                    report.hub_lists = write_hub_lists(session, progress=progress)
             report.write_seconds = time.monotonic() - tw
         except (ServiceUnavailable, SessionExpired) as exc:
             raise Neo4jUnavailableError(f"Neo4j at {uri} became unreachable during the load: {exc}; the claims "
