@@ -376,3 +376,31 @@ def test_first_load_by_key_when_ids_are_not_captured(handmade: tuple[ClaimsStore
     created = {p.name: p.relationships_created for p in report.parts if p.kind == "rel"}
     assert created == {k: v for k, v in EXPECTED.items() if k in created}
     assert load_graph(store, settings, full=True).relationships_created == 0
+
+
+def test_hub_lists_rank_neighbours_by_amount(handmade: tuple[ClaimsStore, Settings]) -> None:
+    """H1's neighbours by hand: A 8,000 (v1 + v3), B 6,500 (v2 net of its refund + v4), C 2,000, D1 works there."""
+    from fraudnet.graph.neo4j_hubs import write_hub_lists
+    from fraudnet.graph.neo4j_load import open_driver
+
+    store, settings = handmade
+    load_graph(store, settings)
+    h1 = "MATCH (h:Institution {fixmedins_code: 'H1'}) RETURN h.ego_ids AS ids, h.ego_cents AS cents, " \
+         "h.ego_more AS more, h.ego_stamp AS stamp"
+    driver = open_driver(settings)
+    try:
+        with driver.session(database=settings.neo4j_database) as session:
+            cut = write_hub_lists(session, hub_degree=3, list_max=2)
+            assert _query(settings, h1) == [{"ids": ["Person:A", "Person:B"], "cents": [800000, 650000],
+                                             "more": 200000, "stamp": cut.stamp}]
+            whole = write_hub_lists(session, hub_degree=3, list_max=10)
+            assert _query(settings, h1) == [{"ids": ["Person:A", "Person:B", "Person:C", "Practitioner:D1"],
+                                             "cents": [800000, 650000, 200000, 0], "more": -1,
+                                             "stamp": whole.stamp}]
+            assert whole.hubs == cut.hubs >= 2 and whole.removed == 0
+            # No node has more than 10 entity relationships: every list goes.
+            none = write_hub_lists(session, hub_degree=10)
+            assert none.hubs == 0 and none.removed == whole.hubs
+            assert _query(settings, h1) == [{"ids": None, "cents": None, "more": None, "stamp": None}]
+    finally:
+        driver.close()
