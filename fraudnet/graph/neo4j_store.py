@@ -172,6 +172,9 @@ class Neo4jStore(BaseGraphStore):
     # A hub's ranked list is read `_PREFIX_FACTOR` × the candidates asked for deep: on the M tier the bound below
     # then settles every 2-hop ego of 500 nodes in one read (2× settled ≈ 85 %).
     _PREFIX_FACTOR = 4
+    # Candidate × hub pairs matched end to end beyond which expanding the frontier is the cheaper way (on the M tier
+    # a 2-hop ego matches ≈ 100 candidates × 10 hubs).
+    _MAX_HUB_PAIRS = 50_000
 
     def _candidates_static(self, frontier: Sequence[str], exclude: set[str], types: Sequence[str],
                            limit: int) -> list[str]:
@@ -249,6 +252,8 @@ class Neo4jStore(BaseGraphStore):
         total, is_open, hubs, rows = records[0]["total"], records[0]["open"], records[0]["hubs"], records[0]["rows"]
         scores = {r[0]: int(r[1]) for r in rows}
         unsettled = [r for r in rows if total > r[2]]
+        if len(unsettled) * len(hubs) > self._MAX_HUB_PAIRS:
+            return None
         if unsettled:
             hub_cents = self._hub_sums([r[0] for r in unsettled], hubs)
             for r in unsettled:
