@@ -175,6 +175,8 @@ class Neo4jStore(BaseGraphStore):
     # Candidate × hub pairs matched end to end beyond which expanding the frontier is the cheaper way (on the M tier
     # a 2-hop ego matches ≈ 100 candidates × 10 hubs).
     _MAX_HUB_PAIRS = 50_000
+    # Nodes with more entity relationships than this are never expanded to find edges or exact sums.
+    _BIG_DEGREE = HUB_DEGREE
 
     def _candidates_static(self, frontier: Sequence[str], exclude: set[str], types: Sequence[str],
                            limit: int) -> list[str]:
@@ -267,12 +269,13 @@ class Neo4jStore(BaseGraphStore):
         if not keys:
             return []
         match, params = _match_union(keys)
-        # Relationships are read from the ends with at most HUB_DEGREE of them; only pairs of hubs are matched
+        # Relationships are read from the ends with at most `_BIG_DEGREE` of them; only pairs of hubs are matched
         # end to end, so an ego network that holds a hospital does not read all its patients.
         q = (f"{match} WITH n, COUNT {{ (n)-[:{ENTITY_RELS}]-() }} > $big AS big "
-             "WITH collect(CASE WHEN big THEN n END) AS bigs, collect(CASE WHEN NOT big THEN n END) AS smalls "
-             "CALL (bigs, smalls) { "
-             f"  UNWIND smalls AS n MATCH (n)-[r:{ENTITY_RELS}]-() RETURN r "
+             "WITH collect(n) AS ns, collect(CASE WHEN big THEN n END) AS bigs, "
+             "     collect(CASE WHEN NOT big THEN n END) AS smalls "
+             "CALL (ns, bigs, smalls) { "
+             f"  UNWIND smalls AS n MATCH (n)-[r:{ENTITY_RELS}]-(m) WHERE m IN ns RETURN r "
              f"  UNION UNWIND bigs AS a UNWIND bigs AS b MATCH (a)-[r:{ENTITY_RELS}]->(b) RETURN r }} "
              "WITH r, startNode(r) AS a, endNode(r) AS b "
              f"WITH r, a, b, {_type_expr('a')} AS nt, {_type_expr('b')} AS mt "
@@ -281,7 +284,7 @@ class Neo4jStore(BaseGraphStore):
              "RETURN type(r) AS rt, nt, nk, mt, mk, [r.visits, r.amount, r.first, r.last, r.times] AS p")
         idset = set(ids)
         rows = self._rows(q, ["rt", "nt", "nk", "mt", "mk", "p"], keys=sorted({split_node_id(i)[1] for i in ids}),
-                          big=HUB_DEGREE, **params)
+                          big=self._BIG_DEGREE, **params)
         out = []
         for r in rows:
             a, b = node_id(r["nt"], str(r["nk"])), node_id(r["mt"], str(r["mk"]))
@@ -290,16 +293,23 @@ class Neo4jStore(BaseGraphStore):
         return out
 
     def _hub_sums(self, ids: Sequence[str], hubs: Sequence[str]) -> dict[str, int]:
-        """Cents joining each of `ids` to the nodes `hubs`; each pair's relationships are matched from both ends
-        (Neo4j walks the end with fewer), so a hub is never expanded."""
+        """Cents joining each of `ids` to the nodes `hubs`, never expanding a hub: nodes of `ids` with at most
+        `_BIG_DEGREE` relationships are expanded (≈ 3× cheaper than matching each pair), the others are matched to
+        each hub end to end (Neo4j walks the end with fewer)."""
         if not ids or not hubs:
             return {}
         m_match, m_params = _match_union(_group(ids), "m", "q")
         h_match, h_params = _match_union(_group(hubs), "h", "h")
-        q = (f"{m_match} {h_match} MATCH (m)-[r:{ENTITY_RELS}]-(h) "
+        q = (f"{m_match} WITH m, COUNT {{ (m)-[:{ENTITY_RELS}]-() }} > $big AS big "
+             "WITH collect(CASE WHEN big THEN m END) AS bigs, collect(CASE WHEN NOT big THEN m END) AS smalls "
+             f"{h_match} WITH bigs, smalls, collect(h) AS hs "
+             "CALL (bigs, smalls, hs) { "
+             f"  UNWIND smalls AS m MATCH (m)-[r:{ENTITY_RELS}]-(h) WHERE h IN hs RETURN m, r "
+             f"  UNION ALL UNWIND bigs AS m UNWIND hs AS h MATCH (m)-[r:{ENTITY_RELS}]-(h) RETURN m, r }} "
              "WITH m, toInteger(sum(round(coalesce(r.amount, 0.0) * 100))) AS c "
              f"WITH m, c, {_type_expr('m')} AS t RETURN t + ':' + {_key_expr('m', 't')} AS id, c")
-        return {r["id"]: int(r["c"]) for r in self._rows(q, ["id", "c"], **m_params, **h_params)}
+        rows = self._rows(q, ["id", "c"], big=self._BIG_DEGREE, **m_params, **h_params)
+        return {r["id"]: int(r["c"]) for r in rows}
 
     def _adjacent(self, ids: Sequence[str]) -> list[Edge]:
         keys = _group(ids)
