@@ -231,3 +231,38 @@ def test_detect_job_in_neo4j_mode_syncs_leads(neo_city: tuple[TestClient, TestCl
                     headers=admin).json()["rows"]
     assert rows and rows[0][0] == "reviewing" and rows[0][1] >= 2
     assert neo.get(f"/api/leads/{lid}", headers=admin).json()["status"] == "reviewing"
+
+
+@pytest.mark.neo4j
+def test_neo4j_mode_egos_from_workers_over_the_projection(
+        neo_city: tuple[TestClient, TestClient, ApiWorkspace], neo4j_server: tuple[str, str, str]) -> None:
+    """In Neo4j mode the API reads the entity graph into memory in the background, reports it in /api/health,
+    forks its graph workers over it, and their ego answers are byte for byte the embedded mode's."""
+    import dataclasses
+
+    from tests.fixtures.neo4j import neo4j_settings
+    from tests.fixtures.server import copy_workspace
+
+    _, emb, ws = neo_city
+    h = ws.headers("investigator")
+    settings = dataclasses.replace(neo4j_settings(neo4j_server, copy_workspace(ws.path, ws.path.parent / "ws-proj")),
+                                   graph_workers=2, neo4j_projection_poll_s=0.5)
+    with TestClient(create_app(settings)) as neo:
+        deadline = time.monotonic() + 120
+        while True:
+            health = neo.get("/api/health").json()
+            if health["neo4j"]["projection"]["state"] == "ready" and health["graph_workers"] == 2:
+                break
+            assert health["neo4j"]["projection"]["state"] in ("reading", "ready"), health
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        assert health["neo4j"]["projection"]["nodes"] > 2000 and health["neo4j"]["projection"]["edges"] > 2000
+        persons = [p for lead in emb.get("/api/leads?page_size=40", headers=h).json()["items"]
+                   for p in lead["persons"][:1]]
+        for person in persons:
+            for query in ("depth=2&max_nodes=300", "depth=1", "depth=3&max_nodes=80&types=Person,Institution"):
+                path = f"/api/graph/ego/Person:{person}?{query}"
+                got, want = neo.get(path, headers=h), emb.get(path, headers=h)
+                assert got.status_code == want.status_code == 200 and got.content == want.content, path
+        assert neo.get("/api/graph/ego/Person:NOBODY?depth=2", headers=h).status_code == 404
+        assert neo.get("/api/health").json()["graph_workers"] == 2  # the workers answered, none was lost

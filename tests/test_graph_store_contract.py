@@ -59,16 +59,18 @@ def handbuilt_stores(handbuilt_claims: ClaimsStore, neo4j_server: tuple[str, str
     settings = _settings(neo4j_server, handbuilt_claims.workspace)
     _LOADED["case"] = None
     _ensure_loaded("handbuilt", handbuilt_claims, settings)
+    projected = Neo4jStore(settings)
+    assert projected.refresh_projection()  # ego networks without a window from the in-memory projection
     stores = {"embedded": EmbeddedStore(handbuilt_claims), "neo4j": Neo4jStore(settings),
-              "_claims": handbuilt_claims, "_settings": settings}
+              "neo4j-projected": projected, "_claims": handbuilt_claims, "_settings": settings}
     yield stores
-    stores["embedded"].close()
-    stores["neo4j"].close()
+    for name in ("embedded", "neo4j", "neo4j-projected"):
+        stores[name].close()
 
 
-@pytest.fixture(params=["embedded", "neo4j"])
+@pytest.fixture(params=["embedded", "neo4j", "neo4j-projected"])
 def hb(request: pytest.FixtureRequest, handbuilt_stores: dict[str, Any]) -> GraphStore:
-    if request.param == "neo4j":
+    if request.param != "embedded":
         _ensure_loaded("handbuilt", handbuilt_stores["_claims"], handbuilt_stores["_settings"])
     return handbuilt_stores[request.param]
 
@@ -467,3 +469,123 @@ def test_city_ego_networks_equal_through_hub_lists(city: dict[str, Any], small_c
         with driver.session(database=settings.neo4j_database) as session:
             write_hub_lists(session)  # the lists a load writes, for the tests after this one
         driver.close()
+
+
+def test_neo4j_requests_share_a_bounded_number_of_slots(city: dict[str, Any], small_claims: ClaimsStore,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """With FRAUDNET_NEO4J_CONCURRENCY=2, eight threads asking for ego networks never have more than two requests
+    querying Neo4j at once, and each request keeps its slot for all its queries."""
+    import dataclasses
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fraudnet.config import load_settings
+    from fraudnet.errors import ConfigError
+
+    monkeypatch.setenv("FRAUDNET_NEO4J_CONCURRENCY", "0")
+    with pytest.raises(ConfigError, match="FRAUDNET_NEO4J_CONCURRENCY"):
+        load_settings(small_claims.workspace)
+    monkeypatch.setenv("FRAUDNET_NEO4J_CONCURRENCY", "2")
+    assert load_settings(small_claims.workspace).neo4j_concurrency == 2
+    store = Neo4jStore(dataclasses.replace(city["_settings"], neo4j_concurrency=2))
+    lock = threading.Lock()
+    in_flight: dict[int, int] = {}  # thread → queries running
+    seen = {"max_requests": 0, "queries": 0}
+    execute = store._driver.execute_query
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        me = threading.get_ident()
+        with lock:
+            in_flight[me] = in_flight.get(me, 0) + 1
+            seen["max_requests"] = max(seen["max_requests"], len(in_flight))
+            seen["queries"] += 1
+        try:
+            time_per_query = 0.01  # long enough for the threads to overlap
+            threading.Event().wait(time_per_query)
+            return execute(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight[me] -= 1
+                if not in_flight[me]:
+                    del in_flight[me]
+
+    monkeypatch.setattr(store._driver, "execute_query", counting)
+    people = _sample(small_claims)["Person"] + _sample(small_claims)["CoAdmitted"]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda k: store.ego_network(f"Person:{k}", 2, max_nodes=60), people * 2))
+    finally:
+        store.close()
+    assert seen["max_requests"] == 2 and seen["queries"] >= 4 * len(answers)
+    assert answers[0] == city["embedded"].ego_network(f"Person:{people[0]}", 2, max_nodes=60)
+
+
+def test_city_ego_networks_equal_from_the_projection(city: dict[str, Any], small_claims: ClaimsStore) -> None:
+    """Neo4j's entity graph read into memory answers every ego network (and the positions graph workers render)
+    as the embedded store does, and as Cypher does; it is read again only when a load set a new stamp."""
+    emb, neo = city["embedded"], city["neo4j"]
+    settings = city["_settings"]
+    projected = Neo4jStore(settings)
+    try:
+        assert projected.ego_source() is None and projected.projection_status() == {"state": "off"}
+        assert projected.refresh_projection()
+        held = projected.ego_source()
+        status = projected.projection_status()
+        assert status["state"] == "ready" and status["nodes"] == emb.node_count
+        assert status["edges"] == emb.edge_count
+        combos = ((1, 500, None), (2, 500, None), (2, 150, ["Person", "Institution", "Pharmacy"]),
+                  (3, 60, ["Person", "Phone", "Address", "Practitioner"]))
+        checked = truncated = 0
+        for nid in _ids(_sample(small_claims)):
+            for depth, cap, types in combos:
+                a = emb.ego_network(nid, depth, types, max_nodes=cap)
+                assert projected.ego_network(nid, depth, types, max_nodes=cap) == a, (nid, depth, types, cap)
+                found = held.ego_index(nid, depth, types, max_nodes=cap)
+                assert held.nodes_at(found.nodes) == a.nodes and held.edges_at(found.edges) == a.edges
+                assert found.truncated == a.truncated
+                checked += 1
+                truncated += a.truncated
+            assert projected.ego_network(nid, 2, None, max_nodes=80) == neo.ego_network(nid, 2, None, max_nodes=80)
+        assert checked >= 40 and truncated >= 5
+        with pytest.raises(NotFoundError, match=r"Person 'NOBODY' not found \(neo4j store\)"):
+            held.ego_index("Person:NOBODY", 2)
+        with pytest.raises(QueryLimitError, match="depth 4"):
+            held.ego_index(f"Person:{_sample(small_claims)['Person'][0]}", 4)
+
+        # Same stamp: kept. A load running (stamp removed): the last complete projection kept. New stamp: read.
+        assert not projected.refresh_projection() and projected.ego_source() is held
+        driver = open_driver(settings)
+        try:
+            with driver.session(database=settings.neo4j_database) as session:
+                clear_stamp(session)
+                assert not projected.refresh_projection() and projected.ego_source() is held
+                write_hub_lists(session)
+            assert projected.refresh_projection() and projected.ego_source() is not held
+        finally:
+            driver.close()
+    finally:
+        projected.close()
+
+
+def test_projection_read_in_the_background_and_renewed(city: dict[str, Any]) -> None:
+    """`start_projection` reads the projection on its own thread, calls back after each new one, and stops with
+    the store; ego networks are answered by Cypher until it is there."""
+    import threading
+
+    settings = city["_settings"]
+    store = Neo4jStore(settings)
+    renewed = threading.Event()
+    try:
+        store.start_projection(poll_s=0.5, on_change=renewed.set)
+        assert renewed.wait(60) and store.projection_status()["state"] == "ready"
+        renewed.clear()
+        driver = open_driver(settings)
+        try:
+            with driver.session(database=settings.neo4j_database) as session:
+                write_hub_lists(session)  # what a load that changed the graph ends with: a new stamp
+        finally:
+            driver.close()
+        assert renewed.wait(30), "a new stamp was not noticed"
+    finally:
+        store.close()
+    assert not store._poller.is_alive()

@@ -66,6 +66,7 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
         _freeze_heap()
         if settings.graph_workers and ctx.graph_workers is None:
             ctx.start_graph_workers(settings.graph_workers)
+        ctx.start_projection()
         log.info("fraudnet API on workspace %s, %s graph store", settings.workspace, ctx.store_name)
         try:
             yield

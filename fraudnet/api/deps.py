@@ -140,11 +140,27 @@ class ApiContext:
 
         self.stop_graph_workers()
         self._graph_worker_count = count
-        if count < 1 or self.store_name != "embedded" or not forking_available():
+        source = self.graph.ego_source()  # the embedded store, or Neo4j's projection once it is read
+        if count < 1 or source is None or not forking_available():
             return 0
         gc.freeze()  # the graph is shared with the workers: keep the collector from touching (copying) it
-        self.graph_workers = GraphWorkers(self.graph, count)
+        self.graph_workers = GraphWorkers(source, count)
         return count
+
+    def start_projection(self) -> bool:
+        """With Neo4j, read its entity graph into memory in the background for ego networks (re-read after each
+        load; graph workers re-forked over each new one). False when the store has no projection or it is off."""
+        graph = self.graph
+        start = getattr(graph, "start_projection", None)
+        if start is None or not self.settings.neo4j_projection:
+            return False
+
+        def renew_workers() -> None:
+            if self.graph is graph and self._graph_worker_count:
+                self.start_graph_workers(self._graph_worker_count)
+
+        start(self.settings.neo4j_projection_poll_s, renew_workers)
+        return True
 
     def stop_graph_workers(self) -> None:
         workers, self.graph_workers = self.graph_workers, None

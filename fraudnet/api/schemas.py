@@ -34,10 +34,23 @@ class ErrorOut(BaseModel):
     field: str | None = None
 
 
+class ProjectionStatus(BaseModel):
+    """The in-memory projection of Neo4j's entity graph that answers ego networks (`graph.neo4j_projection`)."""
+
+    state: Literal["off", "reading", "ready", "failed"]
+    nodes: int | None = None
+    edges: int | None = None
+    stamp: str | None = Field(None, description="load stamp the projection was read under")
+    read_seconds: float | None = None
+    age_seconds: float | None = None
+    error: str | None = None
+
+
 class Neo4jStatus(BaseModel):
     configured: bool
     reachable: bool
     uri: str
+    projection: ProjectionStatus | None = None
 
 
 class HealthOut(BaseModel):

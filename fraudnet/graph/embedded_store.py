@@ -1,8 +1,8 @@
 """`EmbeddedStore`: the graph queries answered in-process from the claims store (no Neo4j needed).
 
 On open it reads the entities and the aggregated relationships (semantics in `fraudnet.graph.query_base`)
-from the claims store's DuckDB tables into compact numpy arrays with a CSR adjacency, so ego networks and
-paths without a time window are answered in memory in a few milliseconds. Time-windowed aggregates, visits,
+from the claims store's DuckDB tables into an `EntityGraph` (numpy arrays with a CSR adjacency), so ego networks
+and paths without a time window are answered in memory in a few milliseconds. Time-windowed aggregates, visits,
 timelines and profile figures are computed with SQL on DuckDB through one cursor per thread. Thread-safe.
 """
 
@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -21,20 +21,17 @@ import pandas as pd
 import pyarrow as pa
 
 from fraudnet.contract import INPATIENT_MED_TYPES
-from fraudnet.errors import NotFoundError, StoreError
-from fraudnet.graph.model import EDGE_TYPES, NODE_TYPES, Edge, Node, Subgraph, node_id, split_node_id
+from fraudnet.errors import StoreError
+from fraudnet.graph.entity_graph import EDGE_TYPE_CODES, EgoIndex, EntityGraph, NodeTable
+from fraudnet.graph.model import EDGE_TYPES, Edge, Node, node_id, split_node_id
 from fraudnet.graph.query_base import (
-    LABEL_PROP,
     MAX_PERSON_KEYS,
     NODE_PROPS,
-    TRAVERSED_TYPES,
-    TYPE_ORDER,
     BaseGraphStore,
     VisitRow,
     make_edge,
     normalize_value,
 )
-from fraudnet.graph.store import DEFAULT_NODE_CAP
 
 __all__ = ["EmbeddedStore", "EgoIndex", "DRUG_LIST_TYPES"]
 
@@ -47,15 +44,7 @@ _VISIT_NAMES = ("mdtrt_id", "psn_no", "fixmedins_code", "atddr_no", "med_type", 
 _LO = datetime(1, 1, 1)
 _HI = datetime(9999, 12, 31)
 _INPATIENT = sorted(INPATIENT_MED_TYPES)
-_ET = {t: i for i, t in enumerate(EDGE_TYPES)}
 
-
-class EgoIndex(NamedTuple):
-    """An ego network as positions in the embedded store: `nodes` (answer order), `edges` (answer order)."""
-
-    nodes: np.ndarray
-    edges: np.ndarray
-    truncated: bool
 
 # SQL fragments (DuckDB) defining the node sets; the Neo4j loader writes the same sets.
 _DRUG_SQL = f"""
@@ -81,7 +70,7 @@ def _bounds(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return (since or _LO), (until or _HI)
 
 
-class EmbeddedStore(BaseGraphStore):
+class EmbeddedStore(EntityGraph, BaseGraphStore):
     """In-process `GraphStore` over a `ClaimsStore` (anything with a DuckDB `.con`)."""
 
     name = "embedded"
@@ -97,8 +86,11 @@ class EmbeddedStore(BaseGraphStore):
             self._load()
         except duckdb.Error as exc:
             raise StoreError(f"cannot build the embedded graph from the claims store: {exc}") from exc
-        log.info("embedded graph: %d nodes, %d edges in %.2f s", len(self._ids), len(self._src),
+        log.info("embedded graph: %d nodes, %d edges in %.2f s", self.node_count, self.edge_count,
                  time.perf_counter() - started)
+
+    def ego_source(self) -> EmbeddedStore:
+        return self
 
     # ---- loading -----------------------------------------------------------------------------------------
     def _cur(self) -> Any:
@@ -121,27 +113,17 @@ class EmbeddedStore(BaseGraphStore):
         return bool(rows[0][0])
 
     def _load(self) -> None:
-        ids: list[str] = []
-        types: list[int] = []
-        keys: list[str] = []
-        self._props: dict[str, dict[str, Any]] = {}  # type -> {"pos": {key: i}, "names": props, "rows": [tuple]}
+        tables: dict[str, NodeTable] = {}
 
         def add_type(node_type: str, query: str) -> None:
             cur = self._cur().execute(query)
             cols = [d[0] for d in cur.description]
             rows = cur.fetchall()
-            rows.sort(key=lambda r: str(r[0]))
-            wanted = NODE_PROPS[node_type]
             colpos = {c: i for i, c in enumerate(cols)}
-            data = [tuple(normalize_value(r[colpos[p]]) if p in colpos else None for p in wanted) for r in rows]
-            pos = {}
-            for i, r in enumerate(rows):
-                k = str(r[0])
-                pos[k] = i
-                ids.append(node_id(node_type, k))
-                types.append(TYPE_ORDER[node_type])
-                keys.append(k)
-            self._props[node_type] = {"pos": pos, "names": wanted, "rows": data}
+            wanted = NODE_PROPS[node_type]
+            tables[node_type] = NodeTable(
+                [str(r[0]) for r in rows],
+                [tuple(normalize_value(r[colpos[p]]) if p in colpos else None for p in wanted) for r in rows])
 
         add_type("Person", "SELECT psn_no AS key, * FROM psn_info")
         add_type("Practitioner", "SELECT prac_psn_code AS key, * FROM prac_info" if self._table_exists("prac_info")
@@ -154,22 +136,8 @@ class EmbeddedStore(BaseGraphStore):
                           "WHERE mob_hash IS NOT NULL AND mob_hash <> '' GROUP BY mob_hash")
         add_type("Address", "SELECT addr_key AS key, min(live_addr) AS live_addr FROM psn_info "
                             "WHERE addr_key IS NOT NULL AND addr_key <> '' GROUP BY addr_key")
-        self._ids = ids
-        self._index = {nid: i for i, nid in enumerate(ids)}
-        self._type = np.asarray(types, dtype=np.int8)
-        self._keys = keys
-        order = sorted(range(len(ids)), key=lambda i: (types[i], keys[i]))
-        rank = np.empty(len(ids), dtype=np.int64)
-        rank[np.asarray(order, dtype=np.int64)] = np.arange(len(ids), dtype=np.int64)
-        self._rank = rank
-        inst_type = dict.fromkeys(self._props["Institution"]["pos"], "Institution")
-        inst_type.update(dict.fromkeys(self._props["Pharmacy"]["pos"], "Pharmacy"))
-        self._inst_type = inst_type
-        self._prac_known = set(self._props["Practitioner"]["pos"])
-        self._index_node_rows()
 
-        # Edges, vectorised: SQL yields (source id, target id, …) strings; pandas maps them to node indices.
-        index = pd.Index(ids)
+        # Edges: SQL yields (source id, target id, …) strings; the builder maps them to node indices.
         inst_case = ("CASE WHEN i.fixmedins_type = '2' THEN 'Pharmacy:' ELSE 'Institution:' END "
                      "|| v.fixmedins_code")
         agg = ("count(*)::BIGINT AS visits, sum(round(v.medfee_sumamt * 100))::BIGINT AS cents, "
@@ -200,44 +168,14 @@ class EmbeddedStore(BaseGraphStore):
         frames = []
         for etype, query in parts:
             df = self._cur().execute(query, [_INPATIENT] if etype == "CO_ADMITTED" else []).df()
-            df["s"] = index.get_indexer(df["s"])
-            df["t"] = index.get_indexer(df["t"])
-            df = df[(df["s"] >= 0) & (df["t"] >= 0)]
-            df["et"] = _ET[etype]
+            df["et"] = EDGE_TYPE_CODES[etype]
             frames.append(df)
-        edges = pd.concat(frames, ignore_index=True)
-        self._src = edges["s"].to_numpy(dtype=np.int64)
-        self._dst = edges["t"].to_numpy(dtype=np.int64)
-        self._et = edges["et"].to_numpy(dtype=np.int8)
-        self._visits = edges["visits"].fillna(0).to_numpy(dtype=np.int64)
-        self._cents = edges["cents"].fillna(0).to_numpy(dtype=np.int64)
-        self._first = pd.to_datetime(edges["first"]).to_numpy(dtype="datetime64[us]")
-        self._last = pd.to_datetime(edges["last"]).to_numpy(dtype="datetime64[us]")
-        src = self._src
-        del edges, frames
-        self._amount = np.round(self._cents / 100, 2)
-        # Global answer order of the edges: (EDGE_TYPES order, source id, target id) as strings compare.
-        idrank = np.empty(len(ids), dtype=np.int64)
-        idrank[np.asarray(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.int64)] = np.arange(len(ids))
-        self._erank = np.empty(len(src), dtype=np.int64)
-        if len(src):
-            self._erank[np.lexsort((idrank[self._dst], idrank[self._src], self._et))] = np.arange(len(src))
-        n = len(ids)
-        m = len(src)
-        # Undirected CSR: for each node, its incident edge indices and the node at the other end.
-        ends = np.concatenate([self._src, self._dst])
-        others = np.concatenate([self._dst, self._src])
-        eidx = np.concatenate([np.arange(m, dtype=np.int64), np.arange(m, dtype=np.int64)])
-        # Each node's neighbours sorted by index: a layer's neighbour list is then a few sorted runs (cheap to merge).
-        order_e = np.lexsort((others, ends))
-        self._nbr = others[order_e]
-        self._eidx = eidx[order_e]
-        # Per CSR position: the neighbour's type and the edge's cents (contiguous reads during expansion).
-        self._ntype = self._type[self._nbr]
-        self._ncents = self._cents[self._eidx]
-        counts = np.bincount(ends, minlength=n) if m else np.zeros(n, dtype=np.int64)
-        self._indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=self._indptr[1:])
+        self._build_entity_graph(tables, pd.concat(frames, ignore_index=True))
+        del frames
+        inst_type = dict.fromkeys(self._props["Institution"]["pos"], "Institution")
+        inst_type.update(dict.fromkeys(self._props["Pharmacy"]["pos"], "Pharmacy"))
+        self._inst_type = inst_type
+        self._prac_known = set(self._props["Practitioner"]["pos"])
         self._load_visits()
 
     def _load_visits(self) -> None:
@@ -356,44 +294,6 @@ class EmbeddedStore(BaseGraphStore):
         return out
 
     # ---- primitives ------------------------------------------------------------------------------------------
-    def _idx(self, ids: Sequence[str]) -> np.ndarray:
-        return np.asarray([self._index[i] for i in ids if i in self._index], dtype=np.int64)
-
-    def _incident(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in the CSR arrays) of every edge incident to the nodes `idx`."""
-        starts = self._indptr[idx]
-        lengths = self._indptr[idx + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        pos = offsets + np.arange(total, dtype=np.int64)
-        return pos, np.repeat(idx, lengths)
-
-    def _positions(self, idx: np.ndarray) -> np.ndarray:
-        """The CSR positions of the edges incident to the nodes `idx` (`_incident` without the owners)."""
-        if len(idx) <= 64:
-            starts = self._indptr[idx].tolist()
-            ends = self._indptr[idx + 1].tolist()
-            if len(starts) == 1:
-                return np.arange(starts[0], ends[0], dtype=np.int64)
-            return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(starts, ends, strict=True)]
-                                  or [np.empty(0, dtype=np.int64)])
-        return self._incident(idx)[0]
-
-    def _edges_at(self, sel: np.ndarray) -> list[Edge]:
-        """`Edge` objects (fresh on every call) for the edge indices `sel`."""
-        ids = self._ids
-        out = []
-        for s, d, t, v, a, f, la in zip(self._src[sel].tolist(), self._dst[sel].tolist(), self._et[sel].tolist(),
-                                        self._visits[sel].tolist(), self._amount[sel].tolist(),
-                                        self._first[sel].tolist(), self._last[sel].tolist(), strict=True):
-            etype = EDGE_TYPES[t]
-            src, dst = ids[s], ids[d]
-            out.append(Edge(id=f"{etype}:{src}->{dst}", type=etype, source=src, target=dst, visits=v, amount=a,
-                            first=f, last=la, props={"times": v} if etype == "CO_ADMITTED" else {}))
-        return out
-
     def _nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         return {n.id: n for n in self._nodes_at(self._idx(ids))}
 
@@ -405,164 +305,6 @@ class EmbeddedStore(BaseGraphStore):
             taken[excl] = True
         found = self._candidate_idx(self._idx(frontier), taken, self._allowed(types), limit)
         return [self._ids[i] for i in found.tolist()]
-
-    @staticmethod
-    def _allowed(types: Sequence[str]) -> np.ndarray:
-        allowed = np.zeros(len(NODE_TYPES), dtype=bool)
-        allowed[[TYPE_ORDER[t] for t in types]] = True
-        return allowed
-
-    # Neighbour entries from which `_candidate_idx` scatters into node-indexed arrays instead of sorting.
-    _SCATTER_MIN = 20_000
-    # Degree from which `_edges_among_idx` binary-searches a node's adjacency instead of scanning it.
-    _HUB_MIN = 4096
-
-    def _candidate_idx(self, fidx: np.ndarray, taken: np.ndarray, allowed: np.ndarray, limit: int) -> np.ndarray:
-        """Node indices adjacent to `fidx`, of an allowed type, not `taken`, in candidate order, at most `limit`."""
-        pos = self._positions(fidx)
-        nb = self._nbr[pos]
-        mask = ~taken[nb]
-        if not allowed[[TYPE_ORDER[t] for t in TRAVERSED_TYPES]].all():  # entity edges join only these types
-            mask &= allowed[self._ntype[pos]]
-        nb = nb[mask]
-        if not len(nb):
-            return nb
-        cents = self._ncents[pos[mask]]
-        if len(nb) >= self._SCATTER_MIN:
-            # Hubs in the frontier: sum per neighbour by scattering into node-indexed arrays, O(E + N), instead of
-            # sorting the E neighbour entries (≈ 5× faster for the 50k–250k entries behind a few institutions).
-            n = len(self._ids)
-            present = np.zeros(n, dtype=bool)
-            present[nb] = True
-            uniq = np.flatnonzero(present)
-            score = np.bincount(nb, weights=cents, minlength=n)[uniq].round().astype(np.int64)
-        else:
-            if len(nb) > 1 and not (nb[1:] >= nb[:-1]).all():
-                order = np.argsort(nb, kind="stable")  # merges the sorted runs of the frontier nodes
-                nb, cents = nb[order], cents[order]
-            starts = np.flatnonzero(np.concatenate(([True], nb[1:] != nb[:-1])))
-            uniq = nb[starts]
-            score = np.add.reduceat(cents, starts)
-        # One int64 key: score desc, then the (type order, key) rank; keys are unique, so the order is total.
-        key = -score.astype(np.int64) * len(self._ids) + self._rank[uniq]
-        if len(key) > limit:
-            part = np.argpartition(key, limit - 1)[:limit]
-            uniq, key = uniq[part], key[part]
-        return uniq[np.argsort(key)]
-
-    def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
-        """The ego network without a window, in node-index space (the base class's layer rule, vectorised)."""
-        found = self._ego_idx(centre, depth, types, max_nodes)
-        if found is None:
-            return None
-        idx, sel, truncated = found
-        return Subgraph(nodes=self._nodes_at(idx), edges=self._edges_at(sel), truncated=truncated)
-
-    def ego_index(self, node_id: str, depth: int = 1, node_types: Sequence[str] | None = None,
-                  max_nodes: int = DEFAULT_NODE_CAP) -> EgoIndex:
-        """`ego_network` without a time window as positions: the nodes for `node_at`, the edges for `edge_at`,
-        in answer order. For callers that render answers themselves and keep what they rendered per node."""
-        centre, types = self._ego_request(node_id, depth, node_types, None, None, max_nodes)
-        found = self._ego_idx(centre, depth, types, max_nodes)
-        if found is None:  # pragma: no cover - every entity node is indexed
-            raise NotFoundError(f"{node_id} is not in the embedded graph")
-        return EgoIndex(*found)
-
-    def nodes_at(self, positions: Sequence[int]) -> list[Node]:
-        """The nodes at `ego_index` node positions (fresh objects)."""
-        return self._nodes_at(np.asarray(positions, dtype=np.int64))
-
-    def person_ids_at(self, positions: np.ndarray) -> list[str]:
-        """The ids of the Person nodes among `ego_index` node positions, in their order."""
-        positions = np.asarray(positions, dtype=np.int64)
-        ids = self._ids
-        return [ids[i] for i in positions[self._type[positions] == TYPE_ORDER["Person"]].tolist()]
-
-    def edges_at(self, positions: Sequence[int]) -> list[Edge]:
-        """The edges at `ego_index` edge positions (fresh objects)."""
-        return self._edges_at(np.asarray(positions, dtype=np.int64))
-
-    def _ego_idx(self, centre: Node, depth: int, types: Sequence[str],
-                 max_nodes: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
-        c = self._index.get(centre.id)
-        if c is None:
-            return None
-        taken = np.zeros(len(self._ids), dtype=bool)
-        taken[c] = True
-        parts = [np.asarray([c], dtype=np.int64)]
-        count = 1
-        frontier = parts[0]
-        truncated = False
-        if centre.type in TRAVERSED_TYPES and types:
-            allowed = self._allowed(types)
-            for _ in range(depth):
-                room = max_nodes - count
-                if room <= 0 or not len(frontier):
-                    # No room left: any further neighbour would be cut, so check whether one exists.
-                    if room <= 0 and len(frontier) and len(self._candidate_idx(frontier, taken, allowed, 1)):
-                        truncated = True
-                    break
-                cands = self._candidate_idx(frontier, taken, allowed, room + 1)
-                if len(cands) > room:
-                    truncated = True
-                    cands = cands[:room]
-                parts.append(cands)
-                taken[cands] = True
-                count += len(cands)
-                frontier = cands
-                if truncated:
-                    break
-        idx = np.concatenate(parts)
-        sel = self._edges_among_idx(idx, taken)
-        return idx, sel[np.argsort(self._erank[sel])], truncated
-
-    def _edges_among_idx(self, idx: np.ndarray, member: np.ndarray) -> np.ndarray:
-        """Edge indices with both ends among `idx` (`member` marks them), each once.
-
-        A small node's adjacency is scanned; a hub's (degree far above the member count) is binary-searched for
-        the members, since an edge between a hub and a small node is found from the small node's side anyway.
-        """
-        deg = self._indptr[idx + 1] - self._indptr[idx]
-        big = deg > max(8 * len(idx), self._HUB_MIN)
-        pos = self._positions(idx[~big]) if (~big).any() else np.empty(0, dtype=np.int64)
-        found = [self._eidx[pos[member[self._nbr[pos]]]]]
-        if big.any():
-            members = np.sort(idx)
-            for hub in idx[big].tolist():
-                start, end = int(self._indptr[hub]), int(self._indptr[hub + 1])
-                nbrs = self._nbr[start:end]  # sorted by neighbour index
-                lo = np.searchsorted(nbrs, members, "left")
-                counts = np.searchsorted(nbrs, members, "right") - lo
-                total = int(counts.sum())
-                if total:
-                    run_starts = np.repeat(start + lo - (np.cumsum(counts) - counts), counts)
-                    found.append(self._eidx[run_starts + np.arange(total, dtype=np.int64)])
-        return np.unique(np.concatenate(found))
-
-    def _nodes_at(self, idx: np.ndarray) -> list[Node]:
-        """`Node` objects (fresh on every call) for the node indices `idx`, in that order."""
-        ids, keys, rows, labels, names = self._ids, self._keys, self._node_rows, self._labels, self._type_names
-        return [Node(id=ids[i], type=NODE_TYPES[t], key=keys[i], label=labels[i],
-                     props=dict(zip(names[t], rows[i], strict=True)))
-                for i, t in zip(idx.tolist(), self._type[idx].tolist(), strict=True)]
-
-    def _index_node_rows(self) -> None:
-        """Per node index: its property row and display label (built once; ego answers read them by index)."""
-        rows: list[tuple] = [()] * len(self._ids)
-        labels: list[str] = list(self._keys)
-        names: list[tuple[str, ...]] = [()] * len(NODE_TYPES)
-        for tname, table in self._props.items():
-            t = TYPE_ORDER[tname]
-            names[t] = tuple(table["names"])
-            label_at = table["names"].index(LABEL_PROP[tname]) if LABEL_PROP.get(tname) in table["names"] else -1
-            for k, p in table["pos"].items():
-                i = self._index[node_id(tname, k)]
-                rows[i] = table["rows"][p]
-                if label_at >= 0:
-                    value = rows[i][label_at]
-                    if value not in (None, ""):
-                        labels[i] = str(value)
-        self._node_rows, self._labels, self._type_names = rows, labels, names
 
     def _window_incident(self, ids: Sequence[str], since: datetime | None, until: datetime | None,
                          mode: str) -> list[Edge]:
@@ -579,7 +321,7 @@ class EmbeddedStore(BaseGraphStore):
             edges.append(make_edge(r[0], r[1], r[2], r[3], r[4], r[5], r[6], props))
         idx = self._idx(ids)
         pos, _ = self._incident(idx)
-        structural = {_ET["WORKS_AT"], _ET["USES_PHONE"], _ET["LIVES_AT"]}
+        structural = {EDGE_TYPE_CODES["WORKS_AT"], EDGE_TYPE_CODES["USES_PHONE"], EDGE_TYPE_CODES["LIVES_AT"]}
         inset = np.zeros(len(self._ids), dtype=bool)
         inset[idx] = True
         sel = np.unique(self._eidx[pos])
@@ -588,22 +330,6 @@ class EmbeddedStore(BaseGraphStore):
             sel = sel[inset[self._src[sel]] & inset[self._dst[sel]]]
         edges.extend(self._edges_at(sel))
         return edges
-
-    def _edges_static(self, ids: Sequence[str]) -> list[Edge]:
-        idx = self._idx(ids)
-        pos, _ = self._incident(idx)
-        inset = np.zeros(len(self._ids), dtype=bool)
-        inset[idx] = True
-        sel = np.unique(self._eidx[pos[inset[self._nbr[pos]]]])
-        return self._edges_at(sel[np.argsort(self._erank[sel])])
-
-    def _adjacent(self, ids: Sequence[str]) -> list[Edge]:
-        pos, _ = self._incident(self._idx(ids))
-        return self._edges_at(np.unique(self._eidx[pos]))
-
-    # ---- visits --------------------------------------------------------------------------------------------
-    _VISIT_COLS = ("mdtrt_id, psn_no, fixmedins_code, atddr_no, med_type, begntime, endtime, dise_codg, "
-                   "round(medfee_sumamt * 100)::BIGINT, round(fund_pay_sumamt * 100)::BIGINT")
 
     def _visit_rows(self, rows: list[tuple[Any, ...]]) -> list[VisitRow]:
         out = []

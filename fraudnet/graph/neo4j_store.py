@@ -5,24 +5,40 @@ parameterised read (`routing_=READ`, `database_=` on every call). Labels in the 
 from the fixed `model.NODE_KEYS` table. Time-windowed aggregates are recomputed from `Visit` nodes
 (`HAD`/`AT`/`ATTENDED_BY`) instead of the stored `VISITED`/`TREATED_BY`/`CO_ADMITTED` relationships.
 Ego networks without a window read the hubs' ranked neighbour lists (`graph.neo4j_hubs`) rather than expanding
-them, and take the relationships among their nodes from the ends that are not hubs.
+them, and take the relationships among their nodes from the ends that are not hubs. A long-running reader (the
+API) can hold an in-memory projection of the entity graph instead (`start_projection`, `graph.neo4j_projection`):
+ego networks without a window are then answered from it, as of the last completed load.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from fraudnet.config import Settings
 from fraudnet.contract import INPATIENT_MED_TYPES
 from fraudnet.errors import Neo4jUnavailableError, StoreError
-from fraudnet.graph.model import NODE_KEYS, Edge, Node, node_id, split_node_id
+from fraudnet.graph.model import (
+    NODE_KEYS,
+    Edge,
+    EntityProfile,
+    GraphPath,
+    Node,
+    Subgraph,
+    TimelineEvent,
+    node_id,
+    split_node_id,
+)
 from fraudnet.graph.neo4j_hubs import ENTITY_LABELS as _ENTITY_LABELS
 from fraudnet.graph.neo4j_hubs import ENTITY_RELS, HUB_DEGREE, SYNC_ID
 from fraudnet.graph.neo4j_hubs import key_expr as _key_expr
 from fraudnet.graph.neo4j_hubs import type_expr as _type_expr
+from fraudnet.graph.neo4j_projection import Neo4jProjection, ProjectionChanged, current_stamp, read_projection
 from fraudnet.graph.neo4j_schema import SYNC_LABEL
 from fraudnet.graph.query_base import (
     MAX_PERSON_KEYS,
@@ -105,14 +121,129 @@ class Neo4jStore(BaseGraphStore):
         except neo4j.exceptions.Neo4jError as exc:
             raise StoreError(f"Neo4j at {settings.neo4j_uri} refused the connection: {exc}") from exc
         self._pharmacy_codes: set[str] | None = None
+        # At most `neo4j_concurrency` requests query Neo4j at once; a request keeps its slot for all its queries
+        # (with a slot per query, a 5-query ego queued 5 times and the p95 rose by half).
+        self._slots = threading.BoundedSemaphore(max(1, settings.neo4j_concurrency))
+        self._holding = threading.local()
+        self._projection: Neo4jProjection | None = None
+        self._projection_state = "off"  # off | reading | ready | failed
+        self._projection_error = ""
+        self._closing = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # ---- in-memory projection ------------------------------------------------------------------------------------
+    def ego_source(self) -> Neo4jProjection | None:
+        """The projection ego networks are answered from (for graph worker processes), or None."""
+        return self._projection
+
+    def projection_status(self) -> dict[str, Any]:
+        """State of the projection: off / reading / ready / failed, with its size, stamp and age."""
+        held = self._projection
+        out: dict[str, Any] = {"state": self._projection_state}
+        if held is not None:
+            out.update(nodes=held.node_count, edges=held.edge_count, stamp=held.stamp,
+                       read_seconds=round(held.seconds, 1), age_seconds=round(time.time() - held.built_at, 1))
+        if self._projection_error:
+            out["error"] = self._projection_error
+        return out
+
+    def refresh_projection(self) -> bool:
+        """Read the projection (again) when none is held or the graph's load stamp changed; True when a new one is
+        in use. While a load runs (no stamp) the last complete projection is kept."""
+        neo4j = self._neo4j
+        try:
+            with self._driver.session(database=self._db, default_access_mode=neo4j.READ_ACCESS) as session:
+                stamp = current_stamp(session)
+        except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
+            raise StoreError(f"Neo4j at {self._settings.neo4j_uri}: cannot read the load stamp: {exc}") from exc
+        held = self._projection
+        if held is not None and (stamp is None or stamp == held.stamp):
+            return False
+        if held is None:
+            self._projection_state = "reading"
+        self._projection = read_projection(self._driver, self._db)
+        self._projection_state, self._projection_error = "ready", ""
+        return True
+
+    def start_projection(self, poll_s: float = 10.0, on_change: Callable[[], None] | None = None) -> None:
+        """Read the projection in a background thread now, and again whenever a load changed the graph (checked
+        every `poll_s` seconds); `on_change()` runs after each new projection is in use. Until the first is read,
+        ego networks are answered by Cypher."""
+        if self._poller is not None:
+            return
+        self._projection_state = "reading"
+        self._poller = threading.Thread(target=self._poll_projection, args=(poll_s, on_change),
+                                        name="fraudnet-neo4j-projection", daemon=True)
+        self._poller.start()
+
+    def _poll_projection(self, poll_s: float, on_change: Callable[[], None] | None) -> None:
+        wait = 0.0
+        while not self._closing.wait(wait):
+            wait = poll_s
+            try:
+                changed = self.refresh_projection()
+            except ProjectionChanged as exc:
+                log.info("%s; reading it again in %.0f s", exc, poll_s)
+                continue
+            except StoreError as exc:
+                if self._projection is None:
+                    self._projection_state = "failed"
+                self._projection_error = str(exc)
+                log.warning("Neo4j projection not refreshed: %s", exc)
+                continue
+            if changed and on_change is not None and not self._closing.is_set():
+                try:
+                    on_change()
+                except Exception:  # the projection is in use; only the callback's own work failed
+                    log.exception("after a new Neo4j projection")
+
+    def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
+        held = self._projection
+        if held is None or centre.id not in held._index:  # not read yet, or a node newer than the projection
+            return None
+        return held._ego_static(centre, depth, types, max_nodes)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Hold one of the request slots for the calling thread (re-entrant within a thread)."""
+        if getattr(self._holding, "slot", False):
+            yield
+            return
+        with self._slots:
+            self._holding.slot = True
+            try:
+                yield
+            finally:
+                self._holding.slot = False
+
+    def profile(self, node_id: str) -> EntityProfile:
+        with self._slot():
+            return super().profile(node_id)
+
+    def ego_network(self, *args: Any, **kwargs: Any) -> Subgraph:
+        with self._slot():
+            return super().ego_network(*args, **kwargs)
+
+    def shortest_paths(self, *args: Any, **kwargs: Any) -> list[GraphPath]:
+        with self._slot():
+            return super().shortest_paths(*args, **kwargs)
+
+    def subgraph(self, *args: Any, **kwargs: Any) -> Subgraph:
+        with self._slot():
+            return super().subgraph(*args, **kwargs)
+
+    def timeline(self, *args: Any, **kwargs: Any) -> list[TimelineEvent]:
+        with self._slot():
+            return super().timeline(*args, **kwargs)
 
     # ---- plumbing ---------------------------------------------------------------------------------------------
     def _run(self, query: str, **params: Any) -> list[Any]:
         neo4j = self._neo4j
         params.setdefault("labels", _ENTITY_LABELS)
         try:
-            records, _, _ = self._driver.execute_query(
-                query, parameters_=params, database_=self._db, routing_=neo4j.RoutingControl.READ)
+            with self._slot():
+                records, _, _ = self._driver.execute_query(
+                    query, parameters_=params, database_=self._db, routing_=neo4j.RoutingControl.READ)
         except neo4j.exceptions.ServiceUnavailable as exc:
             raise Neo4jUnavailableError(f"Neo4j is unreachable at {self._settings.neo4j_uri}: {exc}") from exc
         except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as exc:
@@ -133,6 +264,10 @@ class Neo4jStore(BaseGraphStore):
         return [dict(zip(cols, row, strict=True)) for row in records[0]["rows"]] if records else []
 
     def close(self) -> None:
+        self._closing.set()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout=5.0)  # a read in progress ends with the driver below
         self._driver.close()
 
     def run_read_cypher(self, query: str, params: dict[str, Any] | None = None, limit: int = 1000,

@@ -88,6 +88,7 @@ __all__ = [
     "MAX_TIMELINE",
     "VisitRow",
     "edge_id",
+    "ego_types",
     "make_edge",
     "normalize_value",
     "sort_edges",
@@ -227,6 +228,22 @@ def build_node(node_type: str, key: str, raw: dict[str, Any]) -> Node:
     return Node(id=node_id(node_type, key), type=node_type, key=key, label=label, props=props)
 
 
+def ego_types(depth: int, node_types: Sequence[str] | None, since: datetime | None, until: datetime | None,
+              max_nodes: int) -> tuple[str, ...]:
+    """Check an ego network's arguments (`QueryLimitError` naming the bad one); the node types kept and traversed."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise QueryLimitError(f"depth {depth} is outside 1..{MAX_DEPTH}")
+    if not 1 <= max_nodes <= MAX_NODE_CAP:
+        raise QueryLimitError(f"max_nodes {max_nodes} is outside 1..{MAX_NODE_CAP}")
+    BaseGraphStore._check_window(since, until)
+    if node_types:
+        unknown = [t for t in node_types if t not in NODE_TYPES]
+        if unknown:
+            raise QueryLimitError(f"unknown node type(s) {', '.join(unknown)}; known: {', '.join(NODE_TYPES)}")
+        return tuple(t for t in TRAVERSED_TYPES if t in node_types)
+    return TRAVERSED_TYPES
+
+
 class BaseGraphStore(ABC):
     """`GraphStore` on top of backend primitives; see the module docstring for the exact semantics."""
 
@@ -284,6 +301,11 @@ class BaseGraphStore(ABC):
         """Optional backend fast path for an ego network without a window (same answer); None = not offered."""
         return None
 
+    def ego_source(self) -> Any:
+        """The in-memory `EntityGraph` that answers ego networks without a window, for graph worker processes to
+        share (None when the store has none)."""
+        return None
+
     @abstractmethod
     def _adjacent(self, ids: Sequence[str]) -> list[Edge]:
         """Entity edges (no window) with at least one end in `ids`."""
@@ -336,18 +358,7 @@ class BaseGraphStore(ABC):
     def _ego_request(self, node_id: str, depth: int, node_types: Sequence[str] | None, since: datetime | None,
                      until: datetime | None, max_nodes: int) -> tuple[Node, tuple[str, ...]]:
         """Check an ego network's arguments; (the centre node, the types kept and traversed)."""
-        if not 1 <= depth <= MAX_DEPTH:
-            raise QueryLimitError(f"depth {depth} is outside 1..{MAX_DEPTH}")
-        if not 1 <= max_nodes <= MAX_NODE_CAP:
-            raise QueryLimitError(f"max_nodes {max_nodes} is outside 1..{MAX_NODE_CAP}")
-        self._check_window(since, until)
-        if node_types:
-            unknown = [t for t in node_types if t not in NODE_TYPES]
-            if unknown:
-                raise QueryLimitError(f"unknown node type(s) {', '.join(unknown)}; known: {', '.join(NODE_TYPES)}")
-            types = tuple(t for t in TRAVERSED_TYPES if t in node_types)
-        else:
-            types = TRAVERSED_TYPES
+        types = ego_types(depth, node_types, since, until, max_nodes)
         return self._require(node_id), types
 
     def ego_network(
