@@ -9,8 +9,10 @@ Targets (DESIGN.md §8): lead list p95 < 50 ms; 2-hop ego network p95 < 150 ms, 
   as a subprocess (embedded store, or Neo4j when `neo4j=(uri, user, password)`), measures, stops, revokes.
 
 Usage: `.venv/bin/python -m bench.api WORKSPACE [--clients 20] [--requests 2000] [--budget 180]
-[--both | --neo4j-uri bolt://…]`. Each endpoint stops starting requests after `--budget` seconds (a slow store
-then reports fewer than `--requests`; `n` says how many).
+[--both | --neo4j-uri bolt://… [--neo4j-projection 1,0] | --graph-workers 0,3]`. In Neo4j mode the measurement
+starts once the server has read its in-memory projection (`--neo4j-projection 0`: Cypher for every ego). Each
+endpoint stops starting requests after `--budget` seconds (a slow store then reports fewer than `--requests`; `n`
+says how many).
 """
 
 from __future__ import annotations
@@ -247,12 +249,30 @@ def run(base_url_or_app: Any, tokens: dict[str, str], clients: int = 20, request
     }
 
 
+def _wait_for_projection(url: str, graph_workers: int | None, limit_s: float = 900.0) -> dict[str, Any]:
+    """In Neo4j mode, wait until the server's projection is read and its graph workers run; its status and the
+    seconds waited."""
+    started = time.monotonic()
+    while True:
+        health = httpx.get(url + "/api/health", timeout=10).json()
+        status = health["neo4j"].get("projection") or {"state": "off"}
+        workers_up = graph_workers == 0 or health.get("graph_workers", 0) > 0
+        if status["state"] in ("off", "failed") or (status["state"] == "ready" and workers_up):
+            return {**status, "waited_s": round(time.monotonic() - started, 1)}
+        if time.monotonic() - started > limit_s:
+            raise RuntimeError(f"the Neo4j projection was not ready within {limit_s:.0f} s: {status}")
+        time.sleep(0.5)
+
+
 def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, clients: int = 20,
                   requests: int = 2000, database: str = "neo4j", timeout: float = 120.0,
-                  budget_s: float | None = 180.0, graph_workers: int | None = None) -> dict[str, Any]:
+                  budget_s: float | None = 180.0, graph_workers: int | None = None,
+                  neo4j_projection: bool = True) -> dict[str, Any]:
     """Serve `workspace` with `fraudnet serve` (a subprocess) and run the benchmark against it.
 
-    `graph_workers` is passed as `serve --graph-workers` (None: the server's default, one per CPU plus one).
+    `graph_workers` is passed as `serve --graph-workers` (None: the server's default, one per CPU).
+    In Neo4j mode the measurement starts once the server has read its projection (`neo4j_projection=False`:
+    `serve --no-neo4j-projection`, every ego network by Cypher).
 
     With `neo4j=(uri, user, password)` the server uses Neo4j (the graph must be loaded already); otherwise the
     server's environment has no NEO4J_* variables (the embedded store, unless a launcher runs in the workspace).
@@ -270,6 +290,8 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
     command = [sys.executable, "-m", "fraudnet", "-w", str(workspace), "serve", "--port", str(port)]
     if graph_workers is not None:
         command += ["--graph-workers", str(graph_workers)]
+    if neo4j:
+        command += ["--neo4j-projection" if neo4j_projection else "--no-neo4j-projection"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -285,10 +307,13 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
             if time.monotonic() > deadline:
                 raise RuntimeError("fraudnet serve did not answer within 180 s")
             time.sleep(0.2)
+        projection = _wait_for_projection(url, graph_workers) if neo4j else None
         started = time.perf_counter()
         result = run(url, {"investigator": token}, clients=clients, requests=requests, timeout=timeout,
                      budget_s=budget_s)
         result["seconds"] = round(time.perf_counter() - started, 1)
+        if projection is not None:
+            result["neo4j_projection"] = projection
         return result
     finally:
         proc.terminate()
@@ -334,6 +359,10 @@ def run_both(workspace: Path, clients: int = 20, requests: int = 2000, heap: str
             out["neo4j"] = run_workspace(copy, (info.uri, "neo4j", password), clients=clients, requests=requests,
                                          timeout=timeout, budget_s=budget_s)
             out["neo4j"]["graph_load_s"] = load_s
+            # The same Neo4j with every ego network answered by Cypher, for the ratio (a shorter budget: it is slow).
+            out["neo4j_cypher_only"] = run_workspace(copy, (info.uri, "neo4j", password), clients=clients,
+                                                     requests=requests, timeout=timeout,
+                                                     budget_s=min(budget_s or 90.0, 90.0), neo4j_projection=False)
         finally:
             neo4j_server.stop(neo_home)
     return out
@@ -352,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds")
     parser.add_argument("--both", action="store_true",
                         help="embedded store, then our launcher's Neo4j loaded from a copy of the workspace")
+    parser.add_argument("--neo4j-projection", default="1",
+                        help="with --neo4j-uri: comma list of 1/0, the server with and/or without its Neo4j "
+                             "projection, measured one after the other (e.g. 1,0)")
     parser.add_argument("--graph-workers", default="",
                         help="comma list of `serve --graph-workers` values to measure one after the other, e.g. 0,2 "
                              "(embedded store; default: the server's default only)")
@@ -365,9 +397,14 @@ def main(argv: list[str] | None = None) -> int:
     elif opts.both:
         result = run_both(opts.workspace, clients=opts.clients, requests=opts.requests, timeout=opts.timeout,
                           budget_s=opts.budget or None)
+    elif opts.neo4j_uri:
+        neo = (opts.neo4j_uri, opts.neo4j_user, opts.neo4j_password)
+        result = {f"neo4j_projection={flag}": run_workspace(opts.workspace, neo, clients=opts.clients,
+                                                            requests=opts.requests, timeout=opts.timeout,
+                                                            budget_s=opts.budget or None, neo4j_projection=flag == "1")
+                  for flag in (f.strip() for f in opts.neo4j_projection.split(",")) if flag in ("0", "1")}
     else:
-        neo = (opts.neo4j_uri, opts.neo4j_user, opts.neo4j_password) if opts.neo4j_uri else None
-        result = run_workspace(opts.workspace, neo, clients=opts.clients, requests=opts.requests,
+        result = run_workspace(opts.workspace, None, clients=opts.clients, requests=opts.requests,
                                timeout=opts.timeout, budget_s=opts.budget or None)
     print(json.dumps(result, indent=1))
     return 0

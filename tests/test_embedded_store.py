@@ -182,10 +182,12 @@ def _reference_ego(adj: dict[str, dict[str, int]], centre: str, depth: int, cap:
     return taken, False
 
 
-@pytest.mark.parametrize("large_paths", [False, True], ids=["default", "scatter-and-hub-paths"])
-def test_ego_matches_reference_bfs_on_small_city(small_claims: ClaimsStore, large_paths: bool) -> None:
+@pytest.mark.parametrize("mode", ["kernels", "kernels-hub-search", "numpy", "numpy-scatter-and-hub-paths"])
+def test_ego_matches_reference_bfs_on_small_city(small_claims: ClaimsStore, mode: str) -> None:
     store = EmbeddedStore(small_claims)
-    if large_paths:
+    assert store.use_kernels  # numba is a pinned dependency: the compiled loops are what serves
+    store.use_kernels = mode.startswith("kernels")
+    if mode.endswith(("hub-search", "hub-paths")):
         # The code paths taken around big institutions in large cities, forced on every node of the small city.
         store._SCATTER_MIN = 1
         store._HUB_MIN = 1
@@ -223,3 +225,45 @@ def test_two_hop_ego_is_fast_on_small_city(small_claims: ClaimsStore) -> None:
     assert times[len(times) // 2] < 0.2, times[len(times) // 2]
     assert open_s < 60
     store.close()
+
+
+def test_compiled_layers_and_edges_equal_the_numpy_reference(small_claims: ClaimsStore) -> None:
+    """`ego_kernels` (one compiled pass per layer, scratch arrays reset after each call) answers every random
+    frontier — hubs and small nodes, exclusions, type filters, limits from 1 to all — and every node set's edges
+    exactly as the numpy code does."""
+    import numpy as np
+
+    from fraudnet.graph.model import NODE_TYPES
+
+    store = EmbeddedStore(small_claims)
+    rng = np.random.default_rng(5)
+    n = store.node_count
+    degree = np.diff(store._indptr)
+    hubs = np.flatnonzero(degree > np.percentile(degree, 99))
+    assert len(hubs) >= 10
+    all_types = np.ones(len(NODE_TYPES), dtype=bool)
+    try:
+        for trial in range(300):
+            frontier = np.unique(np.concatenate([rng.choice(hubs, rng.integers(0, 4)),
+                                                 rng.integers(0, n, rng.integers(1, 40))]))
+            taken = np.zeros(n, dtype=bool)
+            taken[rng.integers(0, n, rng.integers(0, 3000))] = True
+            taken[frontier] = True
+            allowed = all_types if trial % 3 else rng.random(len(NODE_TYPES)) < 0.5
+            limit = int(rng.choice([1, 2, 7, 60, 500, 10**6]))
+            want = store._candidate_idx_numpy(frontier, taken, allowed, limit)
+            got = store._candidate_idx(frontier, taken, allowed, limit)
+            assert got.tolist() == want.tolist(), (trial, limit)
+            acc, _ = store._scratch()
+            assert not acc.any() and taken.view(np.uint8).max() <= 1  # left clean for the next call
+            members = np.unique(np.concatenate([frontier, rng.integers(0, n, rng.integers(0, 400))]))
+            member = np.zeros(n, dtype=bool)
+            member[members] = True
+            for hub_min in (store._HUB_MIN, 1):
+                store._HUB_MIN = hub_min
+                assert store._edges_among_idx(members, member).tolist() == \
+                    store._edges_among_numpy(members, member).tolist(), (trial, hub_min)
+                assert member.view(np.uint8).max() <= 1
+            store._HUB_MIN = EmbeddedStore._HUB_MIN
+    finally:
+        store.close()

@@ -13,11 +13,15 @@ __all__ = ["COMMANDS", "serve"]
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="uvicorn log level.")
 @click.option("--graph-workers", type=click.IntRange(0, 64), default=None,
-              help="Processes answering ego networks beside the server (embedded store, Linux) "
-                   "[default: FRAUDNET_GRAPH_WORKERS, else one per CPU plus one, at most 8; 0 = answer in the server "
-                   "process].")
+              help="Processes answering ego networks beside the server (over the embedded store, or over the "
+                   "Neo4j projection once it is read; Linux) [default: FRAUDNET_GRAPH_WORKERS, else one per CPU, "
+                   "at most 8; 0 = answer in the server process].")
+@click.option("--neo4j-projection/--no-neo4j-projection", default=None,
+              help="With Neo4j: answer ego networks from an in-memory projection of its entity graph, read in the "
+                   "background and again after each load [default: FRAUDNET_NEO4J_PROJECTION, else on].")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_workers: int | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_workers: int | None,
+          neo4j_projection: bool | None) -> None:
     """Serve the API (/api, docs at /docs) and the link chart (/) for the workspace.
 
     启动调查接口（/api，文档 /docs）与关系图前端（/）。Create tokens first: `fraudnet tokens create`.
@@ -38,15 +42,23 @@ def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_worker
             graph_workers = default_worker_count()
         if graph_workers is not None:
             settings = dataclasses.replace(settings, graph_workers=graph_workers)
+        if neo4j_projection is not None:
+            settings = dataclasses.replace(settings, neo4j_projection=neo4j_projection)
         context = open_context(settings)
     except FraudnetError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         app = create_app(settings, context=context)
         store = context.store_name
-        workers = settings.graph_workers if store == "embedded" else 0
+        workers = settings.graph_workers
+        if store == "neo4j":
+            when = (" once the projection is read (/api/health) / 投影读入后启动" if settings.neo4j_projection
+                    else " (none without the projection)")
+            workers_text = f"{workers if settings.neo4j_projection else 0} graph worker process(es){when}"
+        else:
+            workers_text = f"{workers} graph worker process(es)"
         click.echo(f"fraudnet API on http://{host}:{port}/ (docs /docs) — workspace {settings.workspace}, "
-                   f"{store} graph store / 图存储 {store}, {workers} graph worker process(es)", err=True)
+                   f"{store} graph store / 图存储 {store}, {workers_text}", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         close_context(context)

@@ -9,13 +9,16 @@ semantics of `graph.query_base` exactly (the store contract tests compare them).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from fraudnet.errors import NotFoundError
+from fraudnet.graph import ego_kernels
 from fraudnet.graph.model import EDGE_TYPES, ENTITY_TYPES, NODE_TYPES, Edge, Node, Subgraph, node_id, split_node_id
 from fraudnet.graph.query_base import LABEL_PROP, NODE_PROPS, TRAVERSED_TYPES, TYPE_ORDER, ego_types
 from fraudnet.graph.store import DEFAULT_NODE_CAP
@@ -47,7 +50,8 @@ class EntityGraph:
     """The entity nodes and aggregated entity edges as arrays; `_build_entity_graph` fills them.
 
     A mixin: `EmbeddedStore` is one, and `graph.neo4j_projection.Neo4jProjection` is one standing alone. `name`
-    is the store named in not-found messages.
+    is the store named in not-found messages. Layers and edges are worked out by the compiled loops of
+    `graph.ego_kernels` (`use_kernels`; the numpy code beside them is their reference and fallback).
     """
 
     name = "embedded"
@@ -117,6 +121,13 @@ class EntityGraph:
         counts = np.bincount(ends, minlength=n) if m else np.zeros(n, dtype=np.int64)
         self._indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=self._indptr[1:])
+        self._scratch_local = threading.local()
+        self.use_kernels = ego_kernels.AVAILABLE
+        if self.use_kernels and n:  # compile (or load from numba's cache) now, before any graph worker forks
+            taken = np.zeros(n, dtype=bool)
+            first = np.zeros(1, dtype=np.int64)
+            self._candidate_idx(first, taken, np.ones(len(NODE_TYPES), dtype=bool), 1)
+            self._edges_among_idx(first, taken)
 
     @property
     def node_count(self) -> int:
@@ -188,6 +199,26 @@ class EntityGraph:
 
     def _candidate_idx(self, fidx: np.ndarray, taken: np.ndarray, allowed: np.ndarray, limit: int) -> np.ndarray:
         """Node indices adjacent to `fidx`, of an allowed type, not `taken`, in candidate order, at most `limit`."""
+        if self.use_kernels:
+            acc, touched = self._scratch()
+            return ego_kernels.top_candidates(self._indptr, self._nbr, self._ncents, self._ntype, self._rank,
+                                              np.asarray(fidx, dtype=np.int64), taken.view(np.uint8), allowed,
+                                              limit, acc, touched)
+        return self._candidate_idx_numpy(fidx, taken, allowed, limit)
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's node-sized scratch arrays for `ego_kernels.top_candidates` (sums, zero between calls; met
+        nodes)."""
+        local = self._scratch_local
+        found = getattr(local, "arrays", None)
+        if found is None:
+            n = len(self._ids)
+            found = local.arrays = (np.zeros(n, dtype=np.int64), np.empty(n, dtype=np.int64))
+        return found
+
+    def _candidate_idx_numpy(self, fidx: np.ndarray, taken: np.ndarray, allowed: np.ndarray,
+                             limit: int) -> np.ndarray:
+        """`_candidate_idx` in numpy: the reference the compiled kernel is tested against, and its fallback."""
         pos = self._positions(fidx)
         nb = self._nbr[pos]
         mask = ~taken[nb]
@@ -244,8 +275,8 @@ class EntityGraph:
     def person_ids_at(self, positions: np.ndarray) -> list[str]:
         """The ids of the Person nodes among `ego_index` node positions, in their order."""
         positions = np.asarray(positions, dtype=np.int64)
-        ids = self._ids
-        return [ids[i] for i in positions[self._type[positions] == TYPE_ORDER["Person"]].tolist()]
+        persons = positions[self._type[positions] == TYPE_ORDER["Person"]].tolist()
+        return list(itemgetter(*persons)(self._ids)) if len(persons) > 1 else [self._ids[i] for i in persons]
 
     def edges_at(self, positions: Sequence[int]) -> list[Edge]:
         """The edges at `ego_index` edge positions (fresh objects)."""
@@ -286,7 +317,16 @@ class EntityGraph:
         return idx, sel[np.argsort(self._erank[sel])], truncated
 
     def _edges_among_idx(self, idx: np.ndarray, member: np.ndarray) -> np.ndarray:
-        """Edge indices with both ends among `idx` (`member` marks them), each once.
+        """Edge indices with both ends among `idx` (`member` marks them), each once, in index order."""
+        if self.use_kernels:
+            found = ego_kernels.edges_among(self._indptr, self._nbr, self._eidx, np.asarray(idx, dtype=np.int64),
+                                            member.view(np.uint8), max(8 * len(idx), self._HUB_MIN))
+            found.sort()
+            return found
+        return self._edges_among_numpy(idx, member)
+
+    def _edges_among_numpy(self, idx: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """`_edges_among_idx` in numpy (reference and fallback).
 
         A small node's adjacency is scanned; a hub's (degree far above the member count) is binary-searched for
         the members, since an edge between a hub and a small node is found from the small node's side anyway.

@@ -44,12 +44,13 @@ _RELATIONSHIPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("LIVES_AT", "Person", ("Address",)),
 )
 # Per relationship type: Cypher for (visits, cents, first, last) of `r`, as `query_base` defines the entity edges.
-_MEASURES = {
-    "VISITED": "r.visits, toInteger(round(coalesce(r.amount, 0.0) * 100)), toString(r.first), toString(r.last)",
-    "TREATED_BY": "r.visits, toInteger(round(coalesce(r.amount, 0.0) * 100)), toString(r.first), toString(r.last)",
-    "CO_ADMITTED": "r.times, 0, null, null",
-}
-_STRUCTURAL = "0, 0, null, null"
+# Times travel as epoch milliseconds of the stored local time read as UTC (decoding temporal values in the driver
+# took 3× as long at the M tier as the whole rest of a row).
+_MILLIS = "CASE WHEN r.{p} IS NULL THEN null ELSE datetime({{datetime: r.{p}, timezone: 'UTC'}}).epochMillis END"
+_AGGREGATED = (f"r.visits | toInteger(round(coalesce(r.amount, 0.0) * 100)) | {_MILLIS.format(p='first')} | "
+               f"{_MILLIS.format(p='last')}")
+_MEASURES = {"VISITED": _AGGREGATED, "TREATED_BY": _AGGREGATED, "CO_ADMITTED": "r.times | 0 | null | null"}
+_STRUCTURAL = "0 | 0 | null | null"
 
 
 class ProjectionChanged(StoreError):
@@ -131,7 +132,7 @@ def read_projection(driver: Any, database: str, page_rows: int = PAGE_ROWS,
                 measures = _MEASURES.get(rtype, _STRUCTURAL)
                 for end in ends:
                     tail = f"MATCH (a)-[r:{rtype}]->(b:{end})"
-                    columns = [f"a.{NODE_KEYS[start]}", f"b.{NODE_KEYS[end]}", *measures.split(", ")]
+                    columns = [f"a.{NODE_KEYS[start]}", f"b.{NODE_KEYS[end]}", *measures.split(" | ")]
                     count = 0
                     for page in _start_pages(session, start, tail, columns, page_rows):
                         s, t, visits, cents, first, last = page
@@ -142,8 +143,8 @@ def read_projection(driver: Any, database: str, page_rows: int = PAGE_ROWS,
                             "s": [f"{start}:{k}" for k in s], "t": [f"{end}:{k}" for k in t],
                             "et": EDGE_TYPE_CODES[rtype], "visits": pd.array(visits, dtype="Int64"),
                             "cents": pd.array(cents, dtype="Int64"),
-                            "first": pd.to_datetime(pd.Series(first, dtype="string"), format="ISO8601"),
-                            "last": pd.to_datetime(pd.Series(last, dtype="string"), format="ISO8601"),
+                            "first": pd.to_datetime(pd.array(first, dtype="Int64"), unit="ms"),
+                            "last": pd.to_datetime(pd.array(last, dtype="Int64"), unit="ms"),
                         }))
                     if progress:
                         progress(f"{rtype}→{end}", count)
