@@ -36,7 +36,7 @@ def test_health_needs_no_token_and_names_the_store(client: TestClient) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["store"] == "embedded"
-    assert body["neo4j"] == {"configured": False, "reachable": False, "uri": ""}
+    assert body["neo4j"] == {"configured": False, "reachable": False, "uri": "", "projection": None}
 
 
 @pytest.mark.parametrize("path", ["/api/me", "/api/leads", "/api/leads/kinds", "/api/entities/Person:P01",

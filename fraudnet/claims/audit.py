@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import accumulate, chain
 from typing import Any
 
 import pyarrow as pa
@@ -218,6 +219,13 @@ def _canonical(at: datetime, user: str, role: str | None, action: str, method: s
                        list(entities), detail], ensure_ascii=False, separators=(",", ":"))
 
 
+def _entity_lists(lists: Sequence[list[str]]) -> pa.Array:
+    """The `entities` column of a batch: one flat string array and its offsets (converting the nested Python lists
+    element by element took 3× as long for entries naming hundreds of persons)."""
+    offsets = pa.array([0, *accumulate(map(len, lists))], type=pa.int32())
+    return pa.ListArray.from_arrays(offsets, pa.array(list(chain.from_iterable(lists)), type=pa.large_string()))
+
+
 def append_audit(con: Any, user: str, action: str, *, role: str | None = None, entities: Iterable[str] = (),
                  method: str | None = None, path: str | None = None, status_code: int | None = None,
                  detail: dict[str, Any] | None = None) -> int:
@@ -252,7 +260,7 @@ class AuditLog:
                method: str | None = None, path: str | None = None, status_code: int | None = None,
                detail: dict[str, Any] | None = None) -> None:
         """Queue one entry (see `append_audit`)."""
-        ents = list(dict.fromkeys(str(e) for e in entities))
+        ents = list(dict.fromkeys(map(str, entities)))  # C loops: an ego read names ≈ 500 persons
         detail_text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=_json_default)
         self._ensure_thread()
         self._queue.put((_now(), user, role, action, method, path, status_code, ents, detail_text))
@@ -329,8 +337,10 @@ class AuditLog:
                 prev = entry_hash
             # One columnar insert per batch: `executemany` converts row by row under the interpreter lock, which
             # for entries naming hundreds of persons (an ego network's) stalled the whole server.
-            table = pa.Table.from_arrays([pa.array(list(col), type=kind) for col, kind in
-                                          zip(zip(*rows, strict=True), _ROW_TYPES, strict=True)], names=_ROW_NAMES)
+            columns = list(zip(*rows, strict=True))
+            table = pa.Table.from_arrays(
+                [_entity_lists(col) if name == "entities" else pa.array(list(col), type=kind)
+                 for name, col, kind in zip(_ROW_NAMES, columns, _ROW_TYPES, strict=True)], names=_ROW_NAMES)
             with _AUDIT_LOCK:
                 con.execute("BEGIN TRANSACTION")
                 try:

@@ -51,6 +51,7 @@ from fraudnet.graph.query_base import (
     make_edge,
     normalize_value,
 )
+from fraudnet.graph.store import DEFAULT_NODE_CAP
 
 __all__ = ["Neo4jStore", "ENTITY_RELS"]
 
@@ -197,11 +198,6 @@ class Neo4jStore(BaseGraphStore):
                 except Exception:  # the projection is in use; only the callback's own work failed
                     log.exception("after a new Neo4j projection")
 
-    def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
-        held = self._projection
-        if held is None or centre.id not in held._index:  # not read yet, or a node newer than the projection
-            return None
-        return held._ego_static(centre, depth, types, max_nodes)
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -220,9 +216,17 @@ class Neo4jStore(BaseGraphStore):
         with self._slot():
             return super().profile(node_id)
 
-    def ego_network(self, *args: Any, **kwargs: Any) -> Subgraph:
+    def ego_network(self, node_id: str, depth: int = 1, node_types: Sequence[str] | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    max_nodes: int = DEFAULT_NODE_CAP) -> Subgraph:
+        held = self._projection
+        if held is not None and since is None and until is None and node_id in held._index:
+            # As the graph workers answer: from the projection alone (a node newer than it goes to Cypher).
+            found = held.ego_index(node_id, depth, node_types, max_nodes)
+            return Subgraph(nodes=held.nodes_at(found.nodes), edges=held.edges_at(found.edges),
+                            truncated=found.truncated)
         with self._slot():
-            return super().ego_network(*args, **kwargs)
+            return super().ego_network(node_id, depth, node_types, since, until, max_nodes)
 
     def shortest_paths(self, *args: Any, **kwargs: Any) -> list[GraphPath]:
         with self._slot():
