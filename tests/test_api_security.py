@@ -10,6 +10,8 @@ import duckdb
 import networkx as nx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fraudnet.claims import audit
 from fraudnet.errors import InvalidRequestError, NotFoundError
@@ -63,6 +65,72 @@ def test_audit_log_chain_detects_edits_and_deletions(con: duckdb.DuckDBPyConnect
     assert audit.verify_audit_chain(con) == (True, None)
     con.execute("DELETE FROM audit_log WHERE seq = 2")
     assert audit.verify_audit_chain(con) == (False, 2)
+
+
+_AWKWARD = ["Person:张三", 'Person:a"b', "Person:back\\slash", "Person:tab\tx", "Lead:L/1", "Person:e\u0301"]
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), max_size=6), st.text(max_size=20), st.none() | st.integers(0, 999))
+def test_writer_hashes_the_canonical_text(entities: list[str], user: str, status: int | None) -> None:
+    """The writer encodes an entry's entity list once and builds the hashed text around it; that text is exactly
+    `_canonical`'s (which `verify_audit_chain` recomputes from the stored list)."""
+    at = datetime(2026, 12, 3, 9, 30, 1, 123456)
+    detail = '{"depth": 2, "note": "核查\\n"}'
+    assert audit._canonical_from(at, user, "viewer", "graph.ego", "GET", "/p?x=1", status,
+                                 audit._entities_json(entities), detail) == \
+        audit._canonical(at, user, "viewer", "graph.ego", "GET", "/p?x=1", status, entities, detail)
+    assert audit._entities_of(audit._entities_json(entities)) == entities
+
+
+def test_audit_writer_entries_verify_and_are_found_by_entity(con: duckdb.DuckDBPyConnection) -> None:
+    log = audit.AuditLog(con.cursor, window_s=0.01)
+    many = [f"Person:{i:020d}" for i in range(480)]
+    log.append("alice", "graph.ego", role="investigator", entities=["Person:C1", *many, "Person:C1"],
+               method="GET", path="/api/graph/ego/Person:C1?depth=2", detail={"nodes": 481})
+    log.append("bob", "entity.profile", role="viewer", entities=_AWKWARD, method="GET", path="/x")
+    log.flush()
+    log.close()
+    audit.append_audit(con, "carol", "lead.status", entities=["Lead:L/1"])
+    assert audit.verify_audit_chain(con) == (True, None)
+    first = audit.query_audit(con, user="alice")[0]
+    assert first.entities == ["Person:C1", *many]  # deduplicated, in order
+    assert [r.user for r in audit.query_audit(con, entity="Lead:L/1")] == ["carol", "bob"]
+    assert [r.user for r in audit.query_audit(con, entity='Person:a"b')] == ["bob"]
+    assert audit.query_audit(con, entity="Person:a") == []  # whole ids only, not substrings
+    assert audit.query_audit(con, entity=many[-1])[0].user == "alice"
+    con.execute("UPDATE audit_log SET entities = replace(entities, 'Person:张三', 'Person:李四') WHERE seq = 2")
+    assert audit.verify_audit_chain(con) == (False, 2)
+
+
+def test_audit_log_of_list_form_is_converted_and_still_verifies(tmp_path: Path) -> None:
+    """A claims store written before entities became JSON text: on open its entries are converted, the chain still
+    verifies, queries by entity find them, and new entries chain on."""
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    ddl = audit._DDL[0].replace("entities VARCHAR,", "entities VARCHAR[],")
+    assert "VARCHAR[]" in ddl
+    old.execute(ddl)
+    prev = audit._GENESIS
+    for seq, ents in enumerate([["Person:P1", "Person:张三"], [], _AWKWARD], start=1):
+        at = datetime(2026, 11, 1, 8, seq)
+        body = audit._canonical(at, "u", "viewer", "entity.profile", "GET", "/p", 200, ents, "{}")
+        entry = __import__("hashlib").sha256((prev + body).encode()).hexdigest()
+        old.execute(f"INSERT INTO audit_log ({audit._ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [seq, at, "u", "viewer", "entity.profile", "GET", "/p", 200, ents, "{}", prev, entry])
+        prev = entry
+    old.close()
+    con = duckdb.connect(str(path))
+    audit.ensure_tables(con)
+    kind = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'audit_log' "
+                       "AND column_name = 'entities'").fetchone()[0]
+    assert kind == "VARCHAR"
+    assert audit.verify_audit_chain(con) == (True, None)
+    assert [r.seq for r in audit.query_audit(con, entity="Person:张三")] == [3, 1]  # newest first
+    assert audit.query_audit(con, entity="Person:tab\tx")[0].entities == _AWKWARD
+    audit.append_audit(con, "u2", "lead.status", entities=["Lead:X"])
+    assert audit.verify_audit_chain(con) == (True, None)
+    audit.ensure_tables(con)  # converting twice is a no-op
+    assert audit.verify_audit_chain(con) == (True, None)
 
 
 def test_tokens_cli_create_list_revoke(tmp_path: Path) -> None:

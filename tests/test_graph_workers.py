@@ -3,6 +3,7 @@ the server answers by itself when workers are lost. Plus the renderer the worker
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -113,7 +114,7 @@ def test_workers_answer_like_the_server_and_follow_risk_changes(worker_city: tup
     # Audited as before: the read names the centre and every person in the answer.
     ctx.audit.flush()
     rows = ctx.con.execute("SELECT entities FROM audit_log WHERE action = 'graph.ego' ORDER BY seq DESC LIMIT 1")
-    entities = rows.fetchone()[0]
+    entities = json.loads(rows.fetchone()[0])  # a JSON array of node ids
     answer = client.get(f"/api/graph/ego/{centres[-1]}?depth=2&max_nodes=300", headers=ws.headers("viewer")).json()
     assert entities[0] == centres[-1]
     assert set(entities) == {centres[-1]} | {n["id"] for n in answer["nodes"] if n["type"] == "Person"}

@@ -198,7 +198,6 @@ class Neo4jStore(BaseGraphStore):
                 except Exception:  # the projection is in use; only the callback's own work failed
                     log.exception("after a new Neo4j projection")
 
-
     @contextmanager
     def _slot(self) -> Iterator[None]:
         """Hold one of the request slots for the calling thread (re-entrant within a thread)."""
