@@ -27,8 +27,8 @@ class Settings:
     neo4j_database: str = "neo4j"
     # Processes answering ego networks beside the API server (`fraudnet.api.graph_workers`); 0 = none.
     graph_workers: int = 0
-    # Queries one process runs in Neo4j at once (the rest wait their turn): with 20 ego networks in flight on a
-    # 2-core server Neo4j did 15 % fewer per second than with 4. About twice Neo4j's cores.
+    # Requests of one process sending Cypher to Neo4j at once (the rest wait their turn): bounds the load the API
+    # puts on Neo4j; about twice Neo4j's cores.
     neo4j_concurrency: int = 4
     # The API answers ego networks from an in-memory projection of Neo4j's entity graph, read again after each load
     # (`graph.neo4j_projection`); the load stamp is checked every `neo4j_projection_poll_s` seconds.
