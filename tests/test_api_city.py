@@ -265,4 +265,17 @@ def test_neo4j_mode_egos_from_workers_over_the_projection(
                 got, want = neo.get(path, headers=h), emb.get(path, headers=h)
                 assert got.status_code == want.status_code == 200 and got.content == want.content, path
         assert neo.get("/api/graph/ego/Person:NOBODY?depth=2", headers=h).status_code == 404
+        # A node a load added after the projection was read: the workers do not have it, Neo4j answers.
+        from fraudnet.graph.neo4j_load import open_driver
+
+        driver = open_driver(settings)
+        try:
+            driver.execute_query("CREATE (:Person {psn_no: $k, psn_name: '新增人员'})", k="ZZNEW0001",
+                                 database_=settings.neo4j_database)
+            r = neo.get("/api/graph/ego/Person:ZZNEW0001?depth=2", headers=h)
+            assert r.status_code == 200 and [n["id"] for n in r.json()["nodes"]] == ["Person:ZZNEW0001"]
+        finally:
+            driver.execute_query("MATCH (p:Person {psn_no: $k}) DETACH DELETE p", k="ZZNEW0001",
+                                 database_=settings.neo4j_database)
+            driver.close()
         assert neo.get("/api/health").json()["graph_workers"] == 2  # the workers answered, none was lost

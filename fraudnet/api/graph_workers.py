@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from fastapi.concurrency import run_in_threadpool
 
-from fraudnet.errors import FraudnetError
+from fraudnet.errors import FraudnetError, NotFoundError
 
 __all__ = ["EgoAnswer", "GraphWorkers", "answer_ego", "default_worker_count", "forking_available"]
 
@@ -174,6 +174,8 @@ class GraphWorkers:
             return None
         if status == "ok":
             return EgoAnswer(*payload)
+        if status == "missing":  # not in the worker's graph: the server's store decides (Neo4j may have it already)
+            return None
         if status == "error":
             raise payload
         if status == "failed":
@@ -292,6 +294,9 @@ def _serve(conn: Connection, store: Any, server_ends: list[Connection], buffer: 
                 reply: tuple[str, Any] = ("ok", (len(body), *rest))
             else:
                 reply = ("ok", (body, *rest))
+        except NotFoundError:
+            # A Neo4j projection lags a load by up to its poll interval: the server's own store answers such ids.
+            reply = ("missing", None)
         except FraudnetError as exc:
             reply = ("error", exc)
         except Exception as exc:  # reported to the server, which answers the request itself
