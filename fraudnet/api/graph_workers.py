@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -135,8 +134,6 @@ class GraphWorkers:
             server_ends = [parent_end, *(w.conn for w in self._all)]
             process = context.Process(target=_serve, args=(child_end, store, server_ends, buffer),
                                       name=f"fraudnet-graph-{i}", daemon=True)
-            _widen(parent_end)
-            _widen(child_end)
             process.start()
             child_end.close()
             self._all.append(_Worker(process, parent_end, buffer))
@@ -240,20 +237,6 @@ class GraphWorkers:
                 pass
         for worker in workers:
             _stop(worker)
-
-
-# Socket buffer asked for each end of a worker's pipe: an answer (≈ 400 kB for 500 nodes) then fits, so a worker
-# writes it and goes on without waiting for the server's busy interpreter to read it (the kernel caps the size).
-_PIPE_BUFFER = 2 * 1024 * 1024
-
-
-def _widen(conn: Connection) -> None:
-    with socket.socket(fileno=os.dup(conn.fileno())) as sock:
-        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, _PIPE_BUFFER)
-            except OSError:  # pragma: no cover - a smaller buffer only costs waiting
-                pass
 
 
 def _stop(worker: _Worker) -> None:

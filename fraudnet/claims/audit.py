@@ -392,12 +392,12 @@ def _append(con: Any, tail: tuple[int, str] | None, user: str, action: str, role
         last = con.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         tail = (int(last[0]), str(last[1])) if last else (0, _GENESIS)
     seq, prev = tail[0] + 1, tail[1]
-    body = _canonical(at, user, role, action, method, path, status_code, ents, detail_text)
+    ents_json = _entities_json(ents)
+    body = _canonical_from(at, user, role, action, method, path, status_code, ents_json, detail_text)
     entry_hash = hashlib.sha256((prev + body).encode()).hexdigest()
     con.execute(
         f"INSERT INTO audit_log ({_ROW_COLUMNS}) VALUES ({', '.join('?' * len(_ROW_NAMES))})",
-        [seq, at, user, role, action, method, path, status_code, _entities_json(ents), detail_text, prev,
-         entry_hash])
+        [seq, at, user, role, action, method, path, status_code, ents_json, detail_text, prev, entry_hash])
     return seq, entry_hash
 
 

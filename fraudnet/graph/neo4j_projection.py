@@ -21,16 +21,15 @@ import pandas as pd
 
 from fraudnet.errors import StoreError
 from fraudnet.graph.entity_graph import EDGE_COLUMNS, EDGE_TYPE_CODES, EntityGraph, NodeTable
-from fraudnet.graph.model import NODE_KEYS
+from fraudnet.graph.model import ENTITY_TYPES, NODE_KEYS
 from fraudnet.graph.neo4j_hubs import SYNC_ID
 from fraudnet.graph.neo4j_schema import SYNC_LABEL
 from fraudnet.graph.query_base import NODE_PROPS, normalize_value
 
-__all__ = ["Neo4jProjection", "read_projection", "current_stamp", "PROJECTED_LABELS", "ProjectionChanged"]
+__all__ = ["Neo4jProjection", "read_projection", "current_stamp", "ProjectionChanged"]
 
 log = logging.getLogger(__name__)
 
-PROJECTED_LABELS: tuple[str, ...] = ("Person", "Practitioner", "Institution", "Pharmacy", "Drug", "Phone", "Address")
 # Rows per page: each page is one query whose columns come back as lists (far cheaper to decode than records).
 PAGE_ROWS = 100_000
 
@@ -113,7 +112,7 @@ def read_projection(driver: Any, database: str, page_rows: int = PAGE_ROWS,
         with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
             stamp = current_stamp(session)
             tables: dict[str, NodeTable] = {}
-            for label in PROJECTED_LABELS:
+            for label in ENTITY_TYPES:  # every node type but Visit and Lead
                 props = NODE_PROPS[label]
                 columns = ["a." + NODE_KEYS[label], *(f"a.{p}" for p in props)]
                 pages = _start_pages(session, label, "", columns, page_rows)
@@ -122,8 +121,6 @@ def read_projection(driver: Any, database: str, page_rows: int = PAGE_ROWS,
                 for page in pages:
                     keys.extend(str(k) for k in page[0])
                     rows.extend(tuple(normalize_value(v) for v in values) for values in zip(*page[1:], strict=True))
-                if not props:  # pragma: no cover - every projected type shows some property
-                    rows = [()] * len(keys)
                 tables[label] = NodeTable(keys, rows)
                 if progress:
                     progress(label, len(keys))
