@@ -74,6 +74,7 @@ TABLES: dict[str, TableSpec] = {
             F("live_addr", max_len=200, zh="居住地址"),
             F("live_admdvs", max_len=6, zh="居住地区划"),
             F("emp_name", max_len=200, zh="单位名称"),
+            F("death_date", "date", aliases=("die_date",), zh="死亡日期"),
         ),
         zh="参保人员", reference=True,
     ),

@@ -221,6 +221,13 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table of the claims store that does not exist yet (idempotent)."""
     for name in TABLE_ORDER:
         con.execute(table_ddl(TABLES[name]))
+    # A store created before an optional field joined the contract (e.g. psn_info.death_date) gains it.
+    present = set(con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE "
+                              "table_catalog = current_database() AND table_schema = 'main'").fetchall())
+    for name in TABLE_ORDER:
+        for col, typ in stored_columns(TABLES[name]):
+            if (name, col) not in present:
+                con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{col}" {typ}')
     for ddl in _BOOKKEEPING_DDL:
         con.execute(ddl)
     con.execute(
