@@ -1,4 +1,7 @@
-"""Lead writers: CSV (UTF-8 with BOM, lists joined with `;`), XLSX and JSON Lines with the contract's columns."""
+"""Lead writers: CSV (UTF-8 with BOM, lists joined with `;`), XLSX and JSON Lines with the contract's columns.
+
+CSV and XLSX are spreadsheet formats: text cells that would start a formula are neutralised (`fraudnet.exports.safe`);
+JSON Lines carries the values as they are."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudnet.errors import InvalidRequestError
+from fraudnet.exports.safe import safe_list_cell, safe_text, xlsx_bytes
 
 __all__ = ["LEAD_COLUMNS", "FORMATS", "write_leads", "leads_to_bytes", "atomic_write_bytes", "lead_row"]
 
@@ -50,8 +54,8 @@ def _csv_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(LEAD_COLUMNS)
     for row in rows:
-        writer.writerow([";".join(map(str, row[c])) if c in LIST_COLUMNS else ("" if row[c] is None else _iso(row[c]))
-                         for c in LEAD_COLUMNS])
+        writer.writerow([safe_list_cell(row[c]) if c in LIST_COLUMNS
+                         else ("" if row[c] is None else safe_text(_iso(row[c]))) for c in LEAD_COLUMNS])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel shows the Chinese text
 
 
@@ -60,25 +64,23 @@ def _jsonl_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
     return ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")
 
 
-def _xlsx_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("leads 线索")
-    ws.append(list(LEAD_COLUMNS))
+def _xlsx_rows(rows: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
     for row in rows:
         values = []
         for c in LEAD_COLUMNS:
             v = row[c]
             if c in LIST_COLUMNS:
-                v = ";".join(map(str, v))
+                v = safe_list_cell(v)
                 if len(v) > XLSX_CELL_LIMIT:  # Excel's cell limit; the full list is in CSV/JSONL
                     v = v[: XLSX_CELL_LIMIT - 20].rsplit(";", 1)[0] + ";…(truncated)"
+            else:
+                v = safe_text(v)
             values.append(v)
-        ws.append(values)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+        yield values
+
+
+def _xlsx_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
+    return xlsx_bytes("leads 线索", LEAD_COLUMNS, _xlsx_rows(rows))
 
 
 def leads_to_bytes(leads: Iterable[Any], fmt: str) -> bytes:

@@ -1,8 +1,9 @@
-"""Entity risk score export (entity_type, entity_id, score, leads, amount_at_risk, top_kinds) as CSV or XLSX."""
+"""Entity risk score export (entity_type, entity_id, score, leads, amount_at_risk, top_kinds) as CSV or XLSX.
+
+Text cells that would start a spreadsheet formula are neutralised (`fraudnet.exports.safe`); numbers stay numbers."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pandas as pd
 from fraudnet.detectors.risk import RISK_COLUMNS
 from fraudnet.errors import InvalidRequestError
 from fraudnet.exports.leads import atomic_write_bytes
+from fraudnet.exports.safe import safe_text, xlsx_bytes
 
 __all__ = ["SCORE_FORMATS", "scores_to_bytes", "write_scores"]
 
@@ -23,11 +25,20 @@ def scores_to_bytes(scores: pd.DataFrame, fmt: str = "csv") -> bytes:
         raise InvalidRequestError(f"score export format {fmt!r} is not one of {', '.join(SCORE_FORMATS)}",
                                   field="format")
     frame = scores.reindex(columns=list(RISK_COLUMNS))
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):  # text (entity_id, top_kinds); numbers stay numbers
+            frame[col] = frame[col].map(safe_text)
     if fmt == "csv":
         return ("\ufeff" + frame.to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
-    buf = io.BytesIO()
-    frame.to_excel(buf, index=False, sheet_name="risk 风险评分", engine="openpyxl")
-    return buf.getvalue()
+    rows = ([None if _missing(v) else v for v in rec] for rec in frame.itertuples(index=False, name=None))
+    return xlsx_bytes("risk 风险评分", RISK_COLUMNS, rows)
+
+
+def _missing(value: object) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def write_scores(scores: pd.DataFrame, path: str | Path, fmt: str | None = None) -> int:
