@@ -12,14 +12,15 @@ from tests.rules_tables import T0, ClaimsBuilder
 
 def _city() -> ClaimsBuilder:
     b = ClaimsBuilder()
-    for i in range(30):  # ordinary card holders: the chance baseline
+    for i in range(30):  # ordinary card holders: the chance baseline (times kept to the second)
         p = b.person(f"BG{i}")
         for k in range(6):
-            b.visit(p, "WEST" if k % 2 else "EAST", T0 + timedelta(days=7 * k + i % 5, hours=k))
+            b.visit(p, "WEST" if k % 2 else "EAST",
+                    T0 + timedelta(days=7 * k + i % 5, hours=k, minutes=(7 * i) % 60, seconds=1 + (13 * k) % 59))
     b.institution("WEST", lnt=121.20, lat=31.20)  # ~38 km from EAST
     b.institution("EAST", lnt=121.60, lat=31.20)
     b.institution("NEXT", ftype="2", lnt=121.201, lat=31.201)  # pharmacy next door to WEST
-    b.institution("BJ", admdvs="110101", lnt=121.21, lat=31.21)  # registered in another city
+    b.institution("BJ", admdvs="110101", lnt=None, lat=None)  # another city, no coordinates
     return b
 
 
@@ -42,7 +43,7 @@ def test_repeated_impossible_travel_is_red_for_the_person() -> None:
     assert set(lead.institutions) == {"EAST", "WEST"}
 
 
-def test_single_trip_stays_yellow_and_plausible_trips_are_ignored() -> None:
+def test_single_trip_is_orange_certain_evidence_and_plausible_trips_are_ignored() -> None:
     b = _city()
     one = b.person("ONE")
     pair = [b.visit(one, "WEST", T0), b.visit(one, "EAST", T0 + timedelta(minutes=15))]
@@ -54,10 +55,12 @@ def test_single_trip_stays_yellow_and_plausible_trips_are_ignored() -> None:
     other_city = [b.visit(city, "WEST", T0), b.visit(city, "BJ", T0 + timedelta(minutes=30))]
     leads = {lead.persons[0]: lead for lead in ImpersonationDetector().run(ClaimsContext(b.build()))}
     assert set(leads) == {"ONE", "CITY"}
-    assert leads["ONE"].severity == "yellow"
+    assert leads["ONE"].severity == "orange"  # impossible, not unlikely: one event is orange (issue 12)
+    assert "38.0" in leads["ONE"].explanation_en and "15 minutes" in leads["ONE"].explanation_en
     assert sorted(leads["ONE"].evidence) == sorted(pair)
     assert sorted(leads["CITY"].evidence) == sorted(other_city)
-    assert leads["CITY"].severity == "yellow"
+    assert leads["CITY"].severity == "orange"
+    assert "different cities" in leads["CITY"].explanation_en
 
 
 def test_rule_catalogue_covers_every_rule_detector() -> None:

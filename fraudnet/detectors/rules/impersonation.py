@@ -1,5 +1,5 @@
 """Impersonation / card misuse (冒名就医、盗刷): one person's card used at two places too far apart for the
-time between them — faster than travel allows, or in different cities within the hour."""
+time between them — faster than any travel allows, or in different cities within the hour."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ from typing import Any
 
 import pandas as pd
 
+from fraudnet.detectors.rules.certain import (
+    apply_certain_grades,
+    independent_events,
+    institution_time_resolution_sql,
+    tier_sentence,
+    time_slack_minutes,
+    valid_coordinates_sql,
+)
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -19,97 +27,169 @@ __all__ = ["ImpersonationDetector"]
 
 
 class ImpersonationDetector(RuleDetector):
-    """Consecutive outpatient/pharmacy visits of one person at two institutions whose straight-line distance
-    (institution lnt/lat, haversine) divided by the time between them exceeds `max_speed_kmh`, or at
-    institutions in different cities (first 4 digits of admdvs) within `city_window_minutes`. One lead per
-    person with every impossible pair as evidence, scored against the chance rate per visit.
+    """Consecutive outpatient/pharmacy visits of one person at two institutions at least `min_distance_km`
+    apart (institution lnt/lat, haversine) with less time between them than the fastest travel needs — by road
+    at `max_speed_kmh`, by high-speed rail at `rail_speed_kmh` plus `rail_overhead_minutes` to and from the
+    stations, by air at `air_speed_kmh` plus `air_overhead_minutes` — or, where an institution has no usable
+    coordinates, in different cities (first 4 digits of admdvs) within `city_window_minutes`.
+
+    Times are truncated to their resolution: a time at 00:00:00 is a date (a day of slack), an institution whose
+    times all fall on the hour (minute) gives an hour (minute) of slack; the gap that decides is the recorded
+    one plus both slacks, so date-only data never fires. Each pair is an impossible event (certain evidence):
+    one lead per person, at least orange for one event and red for events on ≥2 days or fund ≥ the material
+    amount (`fraudnet.detectors.rules.certain`); the chance rate per visit still ranks persons.
 
     Parameters
     ----------
     max_speed_kmh : float, default 100
-        Travel speed above which two visits cannot be the same person.
+        Road speed (straight-line, door to door) nobody exceeds between two visits.
+    rail_speed_kmh, rail_overhead_minutes : float, default 350 and 60
+        High-speed rail top speed and the least time to reach and leave the stations.
+    air_speed_kmh, air_overhead_minutes : float, default 900 and 150
+        Airliner cruise speed and the least time through two airports.
     min_distance_km : float, default 3
         Shorter distances are never hits (neighbouring clinic and pharmacy, coordinate noise).
     city_window_minutes : float, default 60
-        Visits in two different cities closer in time than this are hits.
+        Without coordinates: visits in two different cities closer in time than this are hits.
     baseline_floor : float, default 0.001
         Lowest chance rate of impossible pairs per visit.
+    min_volume : int, default 3
+        Visits a person needs to take part in estimating the chance rate.
     """
 
     kind = "rule:impersonation"
     entity_type = "person"
 
     def __init__(self, max_speed_kmh: float = 100.0, min_distance_km: float = 3.0, city_window_minutes: float = 60.0,
-                 baseline_floor: float = 0.001, min_volume: int = 3) -> None:
+                 baseline_floor: float = 0.001, min_volume: int = 3, rail_speed_kmh: float = 350.0,
+                 rail_overhead_minutes: float = 60.0, air_speed_kmh: float = 900.0,
+                 air_overhead_minutes: float = 150.0) -> None:
         self.max_speed_kmh = max_speed_kmh
         self.min_distance_km = min_distance_km
         self.city_window_minutes = city_window_minutes
         self.baseline_floor = baseline_floor
         self.min_volume = min_volume
+        self.rail_speed_kmh = rail_speed_kmh
+        self.rail_overhead_minutes = rail_overhead_minutes
+        self.air_speed_kmh = air_speed_kmh
+        self.air_overhead_minutes = air_overhead_minutes
 
     def validate(self) -> None:
-        for name in ("max_speed_kmh", "min_distance_km", "city_window_minutes", "baseline_floor", "min_volume"):
+        for name in ("max_speed_kmh", "min_distance_km", "city_window_minutes", "baseline_floor", "min_volume",
+                     "rail_speed_kmh", "air_speed_kmh"):
             check_positive(name, getattr(self, name), self.kind)
+        for name in ("rail_overhead_minutes", "air_overhead_minutes"):
+            check_positive(name, getattr(self, name), self.kind, allow_zero=True)
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-        cond, params = since_clause(context, "begntime")
+        cond, since = since_clause(context, "begntime")
+        cond = cond.replace("?", "$since")
+        valid = valid_coordinates_sql("m.lnt", "m.lat")
+        args: dict[str, Any] = {
+            "road": float(self.max_speed_kmh), "rail": float(self.rail_speed_kmh),
+            "rail_over": float(self.rail_overhead_minutes), "air": float(self.air_speed_kmh),
+            "air_over": float(self.air_overhead_minutes), "min_km": float(self.min_distance_km),
+            "window": float(self.city_window_minutes), **({"since": since[0]} if since else {}),
+        }
         pairs = context.sql(
             f"""
-            WITH v AS (
-                SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, m.lnt, m.lat, left(m.admdvs, 4) AS city,
-                       coalesce(v.fund_pay_sumamt, 0) AS fund
-                FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code)
-                WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, false)
+            WITH res AS ({institution_time_resolution_sql()}
+            ), v AS (
+                SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime,
+                       CASE WHEN {valid} THEN m.lnt END AS lnt, CASE WHEN {valid} THEN m.lat END AS lat,
+                       CASE WHEN length(m.admdvs) >= 4 THEN left(m.admdvs, 4) END AS city,
+                       coalesce(v.fund_pay_sumamt, 0) AS fund,
+                       {time_slack_minutes("v.begntime", "res.resolution")} AS slack
+                FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code) LEFT JOIN res USING (fixmedins_code)
+                WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, false) AND v.begntime IS NOT NULL
             ), o AS (
                 SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(fixmedins_code) OVER w AS prev_inst,
                        lag(begntime) OVER w AS prev_time, lag(lnt) OVER w AS prev_lnt, lag(lat) OVER w AS prev_lat,
-                       lag(city) OVER w AS prev_city, lag(fund) OVER w AS prev_fund
+                       lag(city) OVER w AS prev_city, lag(fund) OVER w AS prev_fund, lag(slack) OVER w AS prev_slack
                 FROM v WINDOW w AS (PARTITION BY psn_no ORDER BY begntime, mdtrt_id)
             ), d AS (
                 SELECT psn_no, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime,
-                       prev_fund + fund AS fund,
+                       prev_fund + fund AS fund, least(prev_fund, fund) AS certain_fund, prev_city, city,
                        date_diff('second', prev_time, begntime) / 60.0 AS minutes,
+                       date_diff('second', prev_time, begntime) / 60.0 + prev_slack + slack AS max_minutes,
                        CASE WHEN lnt IS NULL OR prev_lnt IS NULL THEN NULL ELSE
                          2 * 6371.0 * asin(sqrt(pow(sin(radians(lat - prev_lat) / 2), 2) + cos(radians(prev_lat))
-                           * cos(radians(lat)) * pow(sin(radians(lnt - prev_lnt) / 2), 2))) END AS km,
-                       city <> prev_city AS other_city
+                           * cos(radians(lat)) * pow(sin(radians(lnt - prev_lnt) / 2), 2))) END AS km
                 FROM o WHERE prev_id IS NOT NULL AND prev_inst <> fixmedins_code AND {cond}
+            ), t AS (
+                SELECT *, least(km / $road * 60, $rail_over + km / $rail * 60, $air_over + km / $air * 60)
+                          AS min_travel_minutes
+                FROM d
             )
-            SELECT psn_no AS entity, prev_id, mdtrt_id, prev_inst, fixmedins_code, minutes, km,
-                   km / greatest(minutes, 1) * 60 AS kmh, coalesce(other_city, false) AS other_city, fund
-            FROM d
-            WHERE (km >= ? AND km / greatest(minutes, 1) * 60 > ?)
-               OR (coalesce(other_city, false) AND minutes < ?)
-            """, [*params, float(self.min_distance_km), float(self.max_speed_kmh), float(self.city_window_minutes)])
+            SELECT psn_no AS entity, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime, minutes,
+                   max_minutes, km, km / greatest(minutes, 1) * 60 AS kmh, min_travel_minutes,
+                   km IS NULL AS by_city, prev_city, city, fund, certain_fund
+            FROM t
+            WHERE (km >= $min_km AND max_minutes < min_travel_minutes)
+               OR (km IS NULL AND city <> prev_city AND max_minutes < $window)
+            ORDER BY entity, begntime, mdtrt_id
+            """, args)
         volume = context.sql(
             "SELECT psn_no AS entity, count(*) AS visits FROM visit_fact "
             "WHERE NOT is_inpatient AND NOT coalesce(refunded, false) GROUP BY 1")
         if pairs.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        pairs["day"] = pd.to_datetime(pairs["begntime"]).dt.date
+        # The most telling pair of each person (least time against the least travel time) is quoted.
+        pairs["tightness"] = pairs["max_minutes"] / pairs["min_travel_minutes"].fillna(self.city_window_minutes)
+        top = pairs.sort_values(["entity", "tightness", "begntime"]).drop_duplicates("entity").set_index("entity")
+        places = pd.concat([pairs[["entity", "prev_inst"]].rename(columns={"prev_inst": "fixmedins_code"}),
+                            pairs[["entity", "fixmedins_code"]]])
         agg = pairs.groupby("entity").agg(
-            impossible_pairs=("mdtrt_id", "size"), institutions=("fixmedins_code", "nunique"),
+            impossible_pairs=("mdtrt_id", "size"),
             median_km=("km", "median"), median_minutes=("minutes", "median"), max_kmh=("kmh", "max"),
-            hit_fund=("fund", "sum"),
+            hit_fund=("fund", "sum"), certain_fund=("certain_fund", "sum"),
         ).reset_index().merge(volume, on="entity", how="left")
+        agg["institutions"] = agg["entity"].map(places.groupby("entity")["fixmedins_code"].nunique())
+        agg["certain_events"] = agg["entity"].map(independent_events(pairs, ["entity"], ["day"])).astype(int)
         full = volume.merge(agg[["entity", "impossible_pairs"]], on="entity", how="left").fillna(
             {"impossible_pairs": 0})
         rate = baseline_rate(full["impossible_pairs"], full["visits"], floor=self.baseline_floor,
                              min_volume=self.min_volume)
         agg = score_entities(agg, hits="impossible_pairs", volume="visits", rate=rate, amount="hit_fund")
-        agg["max_speed_kmh"] = float(self.max_speed_kmh)
+        agg = apply_certain_grades(agg)
+        for col, src in (("example_from", "prev_inst"), ("example_to", "fixmedins_code"),
+                         ("example_from_time", "prev_time"), ("example_to_time", "begntime"),
+                         ("example_km", "km"), ("example_minutes", "minutes"), ("example_slack", "max_minutes"),
+                         ("example_min_travel_minutes", "min_travel_minutes"), ("example_by_city", "by_city"),
+                         ("example_from_city", "prev_city"), ("example_to_city", "city")):
+            agg[col] = agg["entity"].map(top[src])
+        agg["example_slack"] = agg["example_slack"] - agg["example_minutes"]
+        agg["example_from_time"] = agg["example_from_time"].astype(str)
+        agg["example_to_time"] = agg["example_to_time"].astype(str)
         evidence = pd.concat([
             pairs[["entity", "prev_id"]].rename(columns={"prev_id": "mdtrt_id"}), pairs[["entity", "mdtrt_id"]],
         ])
         return agg, evidence
 
     def explain(self, f: dict[str, Any]) -> tuple[str, str]:
-        km = f["median_km"] if f["median_km"] == f["median_km"] else 0.0  # NaN when only city mismatches
-        zh = (f"参保人{f['entity']}的医保凭证{f['impossible_pairs']}次在相距约{km:.1f}公里的两家机构先后使用，"
-              f"间隔中位{f['median_minutes']:.0f}分钟（所需速度超过{f['max_speed_kmh']:.0f}公里/小时），"
-              f"涉及{f['institutions']}家机构，为基线预期{f['expected']:.2f}次的{f['ratio']:.0f}倍，疑似冒名就医或盗刷；"
+        grade_zh, grade_en = tier_sentence(f)
+        frm, to = f"{f['example_from']}（{f['example_from_time']}）", f"{f['example_to']}（{f['example_to_time']}）"
+        frm_en = f"{f['example_from']} at {f['example_from_time']}"
+        to_en = f"{f['example_to']} at {f['example_to_time']}"
+        minutes = f["example_minutes"]
+        slack = f" (+{f['example_slack']:.0f} min for time resolution)" if f["example_slack"] else ""
+        slack_zh = f"（计入时间精度{f['example_slack']:.0f}分钟）" if f["example_slack"] else ""
+        if f["example_by_city"]:
+            why_zh = (f"如{frm}→{to}：分属不同城市（区划{f['example_from_city']}与{f['example_to_city']}，"
+                      f"机构无坐标），间隔仅{minutes:.0f}分钟{slack_zh}")
+            why_en = (f"e.g. {frm_en} → {to_en}: different cities ({f['example_from_city']} vs "
+                      f"{f['example_to_city']}, no coordinates) only {minutes:.0f} minutes apart{slack}")
+        else:
+            why_zh = (f"如{frm}→{to}：相距{f['example_km']:.1f}公里，间隔{minutes:.0f}分钟{slack_zh}，"
+                      f"而最快交通至少需{f['example_min_travel_minutes']:.0f}分钟")
+            why_en = (f"e.g. {frm_en} → {to_en}: {f['example_km']:.1f} km apart, {minutes:.0f} minutes between"
+                      f"{slack}, while the fastest travel needs {f['example_min_travel_minutes']:.0f} minutes")
+        zh = (f"参保人{f['entity']}的医保凭证{f['impossible_pairs']}次在两地先后使用、时间不足以往返"
+              f"（{f['certain_events']}天），"
+              f"{why_zh}；涉及{f['institutions']}家机构，疑似冒名就医或盗刷。{grade_zh}"
               f"涉及基金{f['amount_at_risk']:,.2f}元。")
-        en = (f"Person {f['entity']}: card used {f['impossible_pairs']} times at two institutions about {km:.1f} km "
-              f"apart within a median {f['median_minutes']:.0f} minutes (faster than {f['max_speed_kmh']:.0f} km/h), "
-              f"{f['institutions']} institutions involved, {f['ratio']:.0f}× the expected {f['expected']:.2f} — "
-              f"possible impersonation or card misuse; fund payments {f['amount_at_risk']:,.2f} yuan.")
+        en = (f"Person {f['entity']}: card used {f['impossible_pairs']} times at two places too far apart for the time "
+              f"between them (on {f['certain_events']} days), {why_en}; {f['institutions']} institutions involved — "
+              f"impersonation or card misuse. {grade_en} Fund payments {f['amount_at_risk']:,.2f} yuan.")
         return zh, en
