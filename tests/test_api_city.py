@@ -188,8 +188,15 @@ def test_cypher_read_only_with_limits(neo_city: tuple[TestClient, TestClient, Ap
     assert neo.post("/api/cypher", json={"query": "RETURN 1"}, headers=ws.headers("investigator")).status_code == 403
     count = neo.post("/api/cypher", json={"query": "MATCH (n:Evil) RETURN count(n)"}, headers=admin).json()
     assert count["rows"] == [[0]]
-    audit = neo.get("/api/audit?action=cypher", headers=admin).json()["items"]
+    audit = neo.get("/api/audit?action=cypher&limit=200", headers=admin).json()["items"]
     assert audit and audit[0]["detail"]["params"] == []
+    refused = [e for e in audit if e["detail"].get("refused")]  # refused statements are audited too
+    assert {e["detail"]["query"] for e in refused} >= {"CREATE (x:Evil) RETURN x", "MATCH (n RETURN n"}
+    assert all(e["status_code"] == 400 for e in refused)
+    bypass = neo.post("/api/cypher", json={"query": "CALL `dbms`.`killConnections`($ids)",
+                                           "params": {"ids": ["bolt-1"]}}, headers=admin)
+    assert bypass.status_code == 400 and "dbms.killConnections" in bypass.json()["message"]
+    assert neo.get("/api/health").status_code == 200
 
 
 @pytest.mark.neo4j

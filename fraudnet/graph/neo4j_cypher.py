@@ -1,7 +1,9 @@
 """Investigators' read-only Cypher on Neo4j: READ access mode, a row limit, a server-side timeout, plain results.
 
-The caller checks the text with `fraudnet.graph.cypher_guard.check_read_only` first; the READ session is the
-second guard (Neo4j refuses writes in a read transaction). Parameters are always passed separately.
+The caller checks the text with `fraudnet.graph.cypher_guard.check_read_only` first; here Neo4j's `EXPLAIN` of
+the statement is checked by `cypher_guard.check_plan` (read query type, no admin operator, allowed procedures
+only) before it runs, and the READ session is the last guard (Neo4j refuses writes in a read transaction).
+Parameters are always passed separately.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from fraudnet.errors import InvalidRequestError, Neo4jUnavailableError, QueryLimitError, StoreError
+from fraudnet.graph.cypher_guard import check_plan
 from fraudnet.graph.model import NODE_KEYS, node_id
 
 __all__ = ["run_read_cypher", "plain_value"]
@@ -77,6 +80,9 @@ def run_read_cypher(driver: Any, database: str, query: str, params: dict[str, An
     truncated = False
     try:
         with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+            explained = session.run(neo4j.Query("EXPLAIN " + query, timeout=timeout), parameters=dict(params or {}))
+            summary = explained.consume()
+            check_plan(summary.query_type, summary.plan)
             result = session.run(neo4j.Query(query, timeout=timeout), parameters=dict(params or {}))
             columns = list(result.keys())
             for record in result:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from fraudnet.api.deps import CtxDep, StoreDep
-from fraudnet.api.errors import error_responses
+from fraudnet.api.errors import error_responses, status_for
 from fraudnet.api.schemas import CypherIn, CypherOut
 from fraudnet.api.security import AdminDep, record_audit
-from fraudnet.errors import ConfigError
+from fraudnet.errors import ConfigError, FraudnetError
 from fraudnet.graph.cypher_guard import check_read_only
 
 __all__ = ["router", "CYPHER_TIMEOUT_S"]
@@ -25,10 +25,15 @@ def cypher(body: CypherIn, ctx: CtxDep, store: StoreDep, principal: AdminDep, re
     if ctx.store_name != "neo4j":
         raise ConfigError("Cypher needs the Neo4j graph store; this server uses the embedded store "
                           "(set NEO4J_URI or start `fraudnet neo4j start`) / 仅 Neo4j 模式支持 Cypher 查询")
-    check_read_only(body.query)
-    result = store.run_read_cypher(body.query, body.params, limit=body.limit,  # type: ignore[attr-defined]
-                                   timeout=CYPHER_TIMEOUT_S)
+    detail = {"query": body.query[:2000], "params": sorted(body.params)}
+    try:
+        check_read_only(body.query)
+        result = store.run_read_cypher(body.query, body.params, limit=body.limit,  # type: ignore[attr-defined]
+                                       timeout=CYPHER_TIMEOUT_S)
+    except FraudnetError as exc:  # refused and failed statements are audited too
+        record_audit(ctx, request, principal, "cypher", [], {**detail, "refused": str(exc)[:500]},
+                     status_code=status_for(exc)[0])
+        raise
     record_audit(ctx, request, principal, "cypher", [],
-                 {"query": body.query[:2000], "params": sorted(body.params), "rows": len(result["rows"]),
-                  "truncated": result["truncated"]})
+                 {**detail, "rows": len(result["rows"]), "truncated": result["truncated"]})
     return result
