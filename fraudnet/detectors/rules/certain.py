@@ -119,19 +119,23 @@ def apply_certain_grades(agg: pd.DataFrame, *, events: str = "certain_events", f
                          material_fund: float = MATERIAL_FUND_YUAN) -> pd.DataFrame:
     """Raise the statistical `score` of per-entity rows to the floor their certain events give (see
     `certain_grade`, `combined_score`). Keeps the statistical score as `statistical_score` (and a statistical
-    `tier_driver` as `statistical_tier`) and names what set the tier in `certain_tier`, which `tier_sentence`
-    words; the explanation then carries one tier statement, not two."""
+    `tier_driver` as `statistical_tier`) and names what set the tier in `certain_tier` (None without certain
+    events), which `tier_sentence` words; rows with certain events lose `tier_driver`, so that the explanation
+    carries one tier statement, not two."""
     out = agg.copy()
     sig = out[significant] if significant else [True] * len(out)
     grades = [certain_grade(n, f, significant=bool(g), material_fund=material_fund)
               for n, f, g in zip(out[events], out[fund], sig, strict=True)]
     final = [combined_score(s, g, red_needs_certain=red_needs_certain)
              for s, g in zip(out["score"], grades, strict=True)]
+    has_events = [int(n) > 0 for n in out[events]]
     out["statistical_score"] = out["score"]
-    if "tier_driver" in out.columns:
-        out = out.rename(columns={"tier_driver": "statistical_tier"})
     out["score"] = [s for s, _ in final]
-    out["certain_tier"] = [d for _, d in final]
+    out["certain_tier"] = [d if e else None for (_, d), e in zip(final, has_events, strict=True)]
+    if "tier_driver" in out.columns:  # the statistical wording stays only where no certain event set the tier
+        out["statistical_tier"] = out["tier_driver"]
+        out["tier_driver"] = ["" if e and c != "statistical" else d
+                              for d, e, c in zip(out["tier_driver"], has_events, out["certain_tier"], strict=True)]
     out["material_fund"] = float(material_fund)
     return out
 
@@ -139,11 +143,16 @@ def apply_certain_grades(agg: pd.DataFrame, *, events: str = "certain_events", f
 def tier_sentence(f: dict[str, Any]) -> tuple[str, str]:
     """The sentence (zh, en) naming what set a lead's tier, from its features `certain_tier`, `certain_events`,
     `certain_fund`, `material_fund` and, when the statistical score decided, `expected` and `ratio`."""
-    if f.get("certain_tier") == "statistical":
+    tier = f.get("certain_tier")
+    if not isinstance(tier, str) or not tier:
+        return "", ""
+    if tier == "statistical":
+        if f.get("tier_driver"):  # the statistical tier clause of the rule screens words it
+            return "", ""
         exp, ratio = float(f.get("expected", 0.0)), float(f.get("ratio", 0.0))
         return (f"命中次数为按偶然基线预期{exp:.2f}次的{ratio:.0f}倍，据此定级。",
                 f"Graded on the hit count, {ratio:.0f}× the {exp:.2f} expected by chance.")
-    grade = CertainGrade(0.0, str(f.get("certain_tier")), int(f.get("certain_events", 0)),
+    grade = CertainGrade(0.0, tier, int(f.get("certain_events", 0)),
                          float(f.get("certain_fund", 0.0)), float(f.get("material_fund", MATERIAL_FUND_YUAN)))
     return grade.sentence()
 
