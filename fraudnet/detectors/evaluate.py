@@ -14,10 +14,11 @@ __all__ = ["evaluate", "evaluate_store", "load_truth", "lead_matches_scheme", "k
            "LOOKALIKE_KINDS"]
 
 # Rules about a person; every other rule is about an institution.
-PERSON_KINDS = frozenset({"rule:impersonation", "drug_resale"})
+PERSON_KINDS = frozenset({"rule:impersonation", "drug_resale", "rule:after_death", "rule:overlapping_stays"})
 LOOKALIKE_KINDS = ("family", "chronic_refill", "busy_hospital", "busy_pharmacy", "outbreak")
 # Lead kinds that could wrongly blame each look-alike (a family member who is also an ordinary patient in an
-# institution's rule lead is not a false alarm on the family).
+# institution's rule lead is not a false alarm on the family). A look-alike record of truth.json may carry its
+# own `lead_kinds` list, which then replaces these for that record (other generators plant other look-alikes).
 LOOKALIKE_LEAD_KINDS: dict[str, frozenset[str]] = {
     "family": frozenset({"collusion_ring", "drug_resale", "card_skimming", "rule:impersonation"}),
     "chronic_refill": frozenset({"drug_resale", "card_skimming", "rule:impersonation"}),
@@ -129,7 +130,8 @@ def evaluate(leads: list[Lead] | list[dict], truth: dict) -> dict:
         entry["count"] += 1
         persons = set(look.get("persons") or [])
         insts = set(look.get("institutions") or [])
-        blamable = LOOKALIKE_LEAD_KINDS.get(kind)
+        own = look.get("lead_kinds") if isinstance(look.get("lead_kinds"), list) else None
+        blamable = frozenset(own) if own is not None else LOOKALIKE_LEAD_KINDS.get(kind)
         by_person = kind in ("family", "chronic_refill", "outbreak") and bool(persons)
         worst = None
         for lead in leads:
@@ -137,7 +139,8 @@ def evaluate(leads: list[Lead] | list[dict], truth: dict) -> dict:
                 continue  # a lead on a planted scheme is not a false alarm on the look-alike
             if blamable is not None and _get(lead, "kind") not in blamable:
                 continue
-            if by_person:
+            # a record with its own lead kinds is blamed by a person lead through its persons
+            if by_person or (own is not None and persons and _get(lead, "kind") in PERSON_KINDS):
                 hit = bool(persons & set(_get(lead, "persons") or []))
             else:
                 hit = bool(insts & set(_get(lead, "institutions") or []))
