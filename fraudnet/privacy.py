@@ -34,6 +34,10 @@ __all__ = [
     "sql_normalize_phone",
     "sql_normalize_address",
     "sql_address_key",
+    "is_certno",
+    "is_mobile",
+    "sql_is_certno",
+    "sql_is_mobile",
 ]
 
 KEY_FILE_NAME = "secret.key"
@@ -178,6 +182,29 @@ def address_key(value: str | None, key: bytes) -> str | None:
     return _hmac_hex(key, norm)
 
 
+_CERTNO = r"[1-8][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+_CERT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CERT_CHECK = "10X98765432"
+_MOBILE = r"1[3-9][0-9]{9}"
+
+
+def is_certno(value: str | None) -> bool:
+    """Whether a value is a mainland resident ID number (18 characters, a birth date, a valid check digit)."""
+    if value is None:
+        return False
+    text = str(value).strip()
+    if not re.fullmatch(_CERTNO, text):
+        return False
+    total = sum(int(d) * w for d, w in zip(text[:17], _CERT_WEIGHTS, strict=True))
+    return _CERT_CHECK[total % 11] == text[17].upper()
+
+
+def is_mobile(value: str | None) -> bool:
+    """Whether a value is a mainland mobile number (11 digits starting 13–19, after `normalize_phone`)."""
+    text = normalize_phone(value)
+    return bool(text and re.fullmatch(_MOBILE, text))
+
+
 # --- SQL forms (DuckDB) ------------------------------------------------------------------------------------
 
 
@@ -243,3 +270,16 @@ def sql_normalize_address(expr: str) -> str:
 def sql_address_key(expr: str, key: bytes) -> str:
     """SQL form of `address_key`."""
     return _sql_hmac(sql_normalize_address(expr), key)
+
+
+def sql_is_certno(expr: str) -> str:
+    """SQL form of `is_certno` (false for NULL)."""
+    t = f"trim({expr})"
+    total = " + ".join(f"{w} * TRY_CAST(substr({t}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(_CERT_WEIGHTS))
+    return (f"coalesce(CASE WHEN regexp_full_match({t}, {_lit(_CERTNO)}) THEN "
+            f"substr({_lit(_CERT_CHECK)}, (({total}) % 11) + 1, 1) = upper(substr({t}, 18, 1)) END, false)")
+
+
+def sql_is_mobile(expr: str) -> str:
+    """SQL form of `is_mobile` (false for NULL)."""
+    return f"coalesce(regexp_full_match({sql_normalize_phone(expr)}, {_lit(_MOBILE)}), false)"

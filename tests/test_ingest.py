@@ -79,7 +79,7 @@ def test_malformed_file_set_quarantines_exactly_the_bad_rows(tmp_path: Path) -> 
         ["3", "MD001", p, "ST001", "2025-03-01", "XJ01CRA", "头孢曲松", "101", "1.5", "50", "12,00", "D1", "", "1"],
     ])
     with ClaimsStore.open(tmp_path / "ws") as store:
-        report = ingest_folder(src, store)
+        report = ingest_folder(src, store, keep_extra_columns=True)
         assert report.ok, report.errors
         assert sorted(store.sql("SELECT mdtrt_id FROM mdtrt")["mdtrt_id"]) == ["MD001", "MD007"]
         q = _quarantine(store, "mdtrt")

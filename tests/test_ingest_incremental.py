@@ -102,14 +102,16 @@ def test_reference_tables_are_upserted_latest_wins(tmp_path: Path) -> None:
         assert psn["mob_hash"].isna().tolist() == [False, False, False, True]
 
 
-def test_failed_file_is_recorded_and_leaves_its_table_untouched(tmp_path: Path) -> None:
+def test_failed_required_file_loads_nothing_and_is_reported(tmp_path: Path) -> None:
+    # A required table that cannot be read fails the whole run: no visits without their fee lines.
     src = write_minimal_city(tmp_path / "in", skip=("fee_list",))
     (src / "fee_list.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
     with ClaimsStore.open(tmp_path / "ws") as store:
         report = ingest_folder(src, store)
         assert not report.ok and not report.contract_error
         assert any("fee_list.parquet" in e and "Parquet" in e for e in report.errors)
-        assert store.table_counts()["fee_list"] == 0 and store.table_counts()["mdtrt"] == 4
+        assert any("nothing loaded" in e for e in report.errors)
+        assert store.table_counts()["fee_list"] == 0 and store.table_counts()["mdtrt"] == 0
 
 
 def test_a_load_interrupted_inside_its_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -122,14 +124,14 @@ def test_a_load_interrupted_inside_its_transaction_leaves_nothing_behind(tmp_pat
     with ClaimsStore.open(tmp_path / "ws") as store:
         with pytest.raises(RuntimeError, match="simulated crash"):
             ingest_folder(src, store, progress=crash_on_fee_list)
-        # Tables loaded before the crash are complete; fee_list has no row, no quarantine row, no batch.
-        assert store.table_counts()["setl"] == 5 and store.table_counts()["fee_list"] == 0
-        assert set(store.sql("SELECT table_name FROM ingest_batches")["table_name"]) == {
-            "medins_info", "psn_info", "mdtrt", "setl"}
-        # Running again picks up exactly what is missing.
+        # The run is one transaction: no table, quarantine row or batch of it remains.
+        assert sum(store.table_counts().values()) == 0
+        assert store.sql("SELECT count(*) AS n FROM ingest_batches")["n"][0] == 0
+        assert store.sql("SELECT count(*) AS n FROM visit_fact")["n"][0] == 0
+        # Running again loads everything.
         report = ingest_folder(src, store)
         assert report.ok and report.tables["fee_list"].rows_loaded == 6
-        assert len(report.already_ingested) == 4 and store.table_counts()["fee_list"] == 6
+        assert not report.already_ingested and store.table_counts()["setl"] == 5
 
 
 def test_visit_fact_follows_later_settlements(tmp_path: Path) -> None:

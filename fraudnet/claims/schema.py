@@ -33,6 +33,8 @@ __all__ = [
     "table_ddl",
     "create_schema",
     "refresh_visit_fact",
+    "refresh_visit_fact_statements",
+    "visit_fact_select",
     "has_primary_key",
     "NO_PRIMARY_KEY",
 ]
@@ -125,6 +127,13 @@ _BOOKKEEPING_DDL = (
         status VARCHAR,
         message VARCHAR
     )""",
+    # Watermark of derived tables (see fraudnet.claims.derived).
+    """CREATE TABLE IF NOT EXISTS derived_state (
+        name VARCHAR PRIMARY KEY,
+        source_batch BIGINT,
+        source_rows BIGINT,
+        refreshed_at TIMESTAMP
+    )""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         batch_id BIGINT,
         file_name VARCHAR,
@@ -189,28 +198,45 @@ def _visit_fact_select(only_ids_table: str | None = None) -> str:
     )
 
 
+def visit_fact_select() -> str:
+    """The SELECT giving every row of visit_fact."""
+    return _visit_fact_select()
+
+
+def refresh_visit_fact_statements(con: duckdb.DuckDBPyConnection, batch_ids: list[int] | None = None) -> None:
+    """The statements of `refresh_visit_fact` without a transaction of their own (the caller holds one)."""
+    if batch_ids is None:
+        con.execute("CREATE OR REPLACE TABLE main.visit_fact AS " + _visit_fact_select())
+        return
+    if not batch_ids:
+        return
+    ids = ", ".join(str(int(b)) for b in batch_ids)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _vf_ids AS
+            SELECT mdtrt_id FROM mdtrt WHERE _batch_id IN ({ids})
+            UNION SELECT mdtrt_id FROM setl WHERE _batch_id IN ({ids})"""
+    )
+    con.execute("DELETE FROM main.visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM _vf_ids)")
+    con.execute("INSERT INTO main.visit_fact " + _visit_fact_select("_vf_ids"))
+    con.execute("DROP TABLE _vf_ids")
+
+
 def refresh_visit_fact(con: duckdb.DuckDBPyConnection, batch_ids: list[int] | None = None) -> None:
     """Bring the materialised `visit_fact` table up to date with mdtrt, setl and medins_info.
 
     With `batch_ids` (the ingest batches of mdtrt/setl rows just loaded) only the visits those rows touch are
     recomputed, in one transaction; without, the table is rebuilt (needed when institutions changed).
+    The ingest and `ClaimsStore.open` use `fraudnet.claims.derived.bring_up_to_date`, which also moves the
+    watermark.
     """
     if batch_ids is None:
-        con.execute("CREATE OR REPLACE TABLE visit_fact AS " + _visit_fact_select())
+        refresh_visit_fact_statements(con)
         return
     if not batch_ids:
         return
-    ids = ", ".join(str(int(b)) for b in batch_ids)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _vf_ids AS
-                SELECT mdtrt_id FROM mdtrt WHERE _batch_id IN ({ids})
-                UNION SELECT mdtrt_id FROM setl WHERE _batch_id IN ({ids})"""
-        )
-        con.execute("DELETE FROM visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM _vf_ids)")
-        con.execute("INSERT INTO visit_fact " + _visit_fact_select("_vf_ids"))
-        con.execute("DROP TABLE _vf_ids")
+        refresh_visit_fact_statements(con, batch_ids)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

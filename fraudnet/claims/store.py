@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from fraudnet.claims.derived import check_on_open
 from fraudnet.claims.schema import create_schema
 from fraudnet.contract import TABLE_ORDER
 from fraudnet.errors import StoreError
@@ -57,8 +58,12 @@ class ClaimsStore:
         self._key: bytes | None = None
 
     @classmethod
-    def open(cls, workspace: str | Path, read_only: bool = False) -> ClaimsStore:
-        """Open (and, unless read-only, create with its schema) the claims store of a workspace folder."""
+    def open(cls, workspace: str | Path, read_only: bool = False, check_derived: bool = True) -> ClaimsStore:
+        """Open (and, unless read-only, create with its schema) the claims store of a workspace folder.
+
+        With `check_derived` (the default) a stale `visit_fact` is repaired, or read-only replaced for this
+        connection by a fresh copy (see `fraudnet.claims.derived`); `fraudnet doctor` opens without.
+        """
         ws = Path(workspace)
         path = ws / DB_FILE_NAME
         memory_limit = _memory_limit()
@@ -93,6 +98,12 @@ class ClaimsStore:
             except duckdb.Error as exc:
                 con.close()
                 raise StoreError(f"cannot create the schema in {path}: {exc}") from exc
+        if check_derived:
+            try:
+                check_on_open(con, read_only, str(path))
+            except duckdb.Error as exc:
+                con.close()
+                raise StoreError(f"cannot bring visit_fact up to date in {path}: {exc}") from exc
         return store
 
     @property

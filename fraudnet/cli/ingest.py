@@ -67,8 +67,11 @@ def print_report(report: IngestReport, console: Console) -> None:
 @click.command("ingest")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--neo4j", "to_neo4j", is_flag=True, help="Load the graph into Neo4j afterwards (NEO4J_URI).")
+@click.option("--keep-extra-columns", is_flag=True,
+              help="Keep columns the contract does not know (in _extra; ID-card and mobile numbers masked and "
+                   "hashed). Off by default: unknown columns are dropped.")
 @click.pass_context
-def ingest(ctx: click.Context, folder: Path, to_neo4j: bool) -> None:
+def ingest(ctx: click.Context, folder: Path, to_neo4j: bool, keep_extra_columns: bool) -> None:
     """Ingest a folder of export files (CSV/Parquet/XLSX) into the claims store / 导入医保数据文件夹."""
     workspace = Path(ctx.obj["workspace"])
     console = _console()
@@ -95,7 +98,7 @@ def ingest(ctx: click.Context, folder: Path, to_neo4j: bool) -> None:
                 bar.update(tasks[name], completed=done, total=total, step=_STEP_TEXT.get(step, step))
 
             try:
-                report = ingest_folder(folder, store, progress=progress)
+                report = ingest_folder(folder, store, progress=progress, keep_extra_columns=keep_extra_columns)
             except FraudnetError as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 sys.exit(EXIT_FAILED)

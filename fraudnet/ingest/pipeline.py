@@ -20,13 +20,32 @@ from pathlib import Path
 
 import duckdb
 
-from fraudnet.claims.schema import BOOKKEEPING_COLUMNS, content_columns, refresh_visit_fact, stored_columns
+from fraudnet.claims.derived import bring_up_to_date
+from fraudnet.claims.schema import BOOKKEEPING_COLUMNS, content_columns, stored_columns
 from fraudnet.claims.store import ClaimsStore
 from fraudnet.contract import TABLE_ORDER, TABLES, TableSpec
 from fraudnet.errors import IngestError
-from fraudnet.ingest.readers import InputFile, RaggedRow, Source, discover_files, fingerprint, read_header, scan_file
+from fraudnet.ingest.readers import (
+    InputFile,
+    RaggedRow,
+    Source,
+    discover_files,
+    fingerprint,
+    has_data_rows,
+    read_header,
+    scan_file,
+)
 from fraudnet.ingest.report import FileResult, IngestReport
-from fraudnet.ingest.validate import Checked, ColumnMap, build_checked, map_columns, mark_duplicates, qident, qstr
+from fraudnet.ingest.validate import (
+    Checked,
+    ColumnMap,
+    build_checked,
+    map_columns,
+    mark_duplicates,
+    mark_mojibake,
+    qident,
+    qstr,
+)
 from fraudnet.privacy import (
     sql_address_key,
     sql_hash_identifier,
@@ -90,11 +109,17 @@ def _next_batch_id(store: ClaimsStore) -> int:
     return int(store.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches").fetchall()[0][0])
 
 
-def ingest_folder(folder: Path, store: ClaimsStore, progress: ProgressCallback | None = None) -> IngestReport:
+def ingest_folder(
+    folder: Path, store: ClaimsStore, progress: ProgressCallback | None = None, keep_extra_columns: bool = False
+) -> IngestReport:
     """Ingest every contract table file of `folder` into `store`; see the module docstring.
 
     Nothing is loaded when a required table (absent from the folder and empty in the store) or a required
-    column is missing: the report then has `missing_tables` / `missing_columns` and `ok` is False.
+    column is missing, or when a required table's file is unreadable, empty or header-only: the report then
+    has `missing_tables` / `missing_columns` / `errors` and `ok` is False. The files are loaded in one
+    transaction together with the refresh of `visit_fact`: a file that fails while loading, or a crash,
+    leaves nothing of the run behind. Unknown columns are kept (in `_extra`, with identity and mobile
+    numbers masked and hashed) only with `keep_extra_columns`.
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -106,16 +131,22 @@ def ingest_folder(folder: Path, store: ClaimsStore, progress: ProgressCallback |
     order = {name: i for i, name in enumerate(TABLE_ORDER)}
     files.sort(key=lambda f: (order[f.spec.name], f.path.name))
 
-    # Pre-flight: hash, encoding, header and required columns of every file before anything is loaded.
+    # Pre-flight: hash, encoding, header, data rows and required columns of every file before anything loads.
     usable: list[tuple[InputFile, ColumnMap]] = []
+    failed_required: list[str] = []
     for n, f in enumerate(files):
         _emit(progress, f.name, "check", n, len(files))
         try:
             f.file_hash, f.encoding = fingerprint(f.path, f.format)
             header = read_header(f)
+            if f.spec.required and not has_data_rows(f):
+                raise IngestError(f"{f.name}: no data rows (header only) in a required table "
+                                  "/ 必需表只有表头没有数据")
         except (IngestError, OSError) as exc:
             report.errors.append(str(exc))
             report.files.append(FileResult(f.name, f.spec.name, f.format, status="failed", message=str(exc)))
+            if f.spec.required:
+                failed_required.append(f.name)
             continue
         cmap = map_columns(header, f.spec)
         for col in cmap.missing_required:
@@ -131,36 +162,76 @@ def ingest_folder(folder: Path, store: ClaimsStore, progress: ProgressCallback |
             report.errors.append(
                 f"required table '{name}' ({table_file_patterns(spec)}) not found in {folder} / 缺少必需表 {name}"
             )
-    if report.contract_error:
+    if report.contract_error or failed_required:
+        if failed_required:
+            report.errors.append("nothing loaded: a required table's file failed ("
+                                 + ", ".join(failed_required) + ") / 必需表文件有误，未导入任何数据")
         report.seconds = time.perf_counter() - started
         return report
 
-    changed: dict[str, list[int]] = {}  # table -> batches that loaded or updated rows
-    for n, (f, cmap) in enumerate(usable):
-        if _already_ingested(store, f) is not None:
-            report.files.append(FileResult(f.name, f.spec.name, f.format, f.encoding, f.file_hash,
-                                           status="already_ingested",
-                                           message="already ingested (same sha256) / 已导入过"))
-            _emit(progress, f.name, "skipped", _STEPS, _STEPS)
-            continue
-        result = _ingest_file(store, f, cmap, progress, n)
-        report.files.append(result)
-        if result.status == "failed":
-            report.errors.append(result.message)
-        if result.batch_id is not None and result.rows_loaded + result.rows_updated > 0:
-            changed.setdefault(f.spec.name, []).append(result.batch_id)
-    t0 = time.perf_counter()
-    vf_rows = store.con.execute("SELECT count(*) FROM visit_fact").fetchall()[0][0]
-    if "medins_info" in changed or (vf_rows == 0 and store.table_counts()["mdtrt"] > 0):
-        refresh_visit_fact(store.con)  # institutions changed (or first load): rebuild
-        log.info("visit_fact rebuilt in %.2fs", time.perf_counter() - t0)
-    elif "mdtrt" in changed or "setl" in changed:
-        refresh_visit_fact(store.con, changed.get("mdtrt", []) + changed.get("setl", []))
-        log.info("visit_fact refreshed for new visits/settlements in %.2fs", time.perf_counter() - t0)
-    report.visit_fact_rows = int(store.con.execute("SELECT count(*) FROM visit_fact").fetchall()[0][0])
-    _drop_temps(store.con)
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for f, cmap in usable:
+            if _already_ingested(store, f) is not None:
+                report.files.append(FileResult(f.name, f.spec.name, f.format, f.encoding, f.file_hash,
+                                               status="already_ingested",
+                                               message="already ingested (same sha256) / 已导入过"))
+                _emit(progress, f.name, "skipped", _STEPS, _STEPS)
+                continue
+            result = _ingest_file(store, f, cmap, progress, keep_extra_columns)
+            report.files.append(result)
+            if result.status == "failed":
+                raise _RunFailed(result, f)
+        t0 = time.perf_counter()
+        done = bring_up_to_date(con, transaction=False)
+        log.info("visit_fact %s in %.2fs", done, time.perf_counter() - t0)
+        report.visit_fact_rows = int(con.execute("SELECT count(*) FROM main.visit_fact").fetchall()[0][0])
+        con.execute("COMMIT")
+    except _RunFailed as failed:
+        con.execute("ROLLBACK")
+        _record_failure(store, failed.result, failed.file, report)
+    except BaseException:
+        con.execute("ROLLBACK")
+        _drop_temps(con)
+        raise
+    _drop_temps(con)
     report.seconds = time.perf_counter() - started
     return report
+
+
+class _RunFailed(Exception):
+    """A file failed while loading: the run's transaction is rolled back."""
+
+    def __init__(self, result: FileResult, f: InputFile) -> None:
+        super().__init__(result.message)
+        self.result = result
+        self.file = f
+
+
+def _record_failure(store: ClaimsStore, res: FileResult, f: InputFile, report: IngestReport) -> None:
+    """After the rollback: the failed file's batch row, and every other file of the run marked rolled back."""
+    report.errors.append(res.message)
+    report.errors.append(f"nothing loaded: {res.file_name} failed and the run was rolled back "
+                         "/ 文件导入失败，本次导入已全部回滚")
+    for other in report.files:
+        if other is not res and other.status == "loaded":
+            other.status = "rolled_back"
+            other.message = f"rolled back: {res.file_name} failed / 已回滚"
+            other.batch_id = None
+            other.rows_loaded = other.rows_updated = other.rows_already_present = 0
+    res.batch_id = None
+    try:
+        store.con.execute(
+            """INSERT INTO ingest_batches (batch_id, file_name, file_path, file_hash, table_name, format,
+               encoding, started_at, finished_at, rows_read, status, message)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?)""",
+            [_next_batch_id(store), res.file_name, str(f.path.resolve()), res.file_hash, res.table, res.format,
+             res.encoding, datetime.now(), datetime.now(), res.rows_read, res.message],
+        )
+    except duckdb.Error:
+        log.exception("could not record the failed batch of %s", res.file_name)
+    report.visit_fact_rows = int(store.con.execute("SELECT count(*) FROM main.visit_fact").fetchall()[0][0])
 
 
 def _emit(progress: ProgressCallback | None, name: str, step: str, done: int, total: int) -> None:
@@ -169,14 +240,15 @@ def _emit(progress: ProgressCallback | None, name: str, step: str, done: int, to
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
-    for t in ("_v", "_dup", "_cmp", "_rej", "_rejscan", "_rejadj"):
+    for t in ("_v", "_dup", "_cmp", "_rej", "_rejscan", "_rejadj", "_moj"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP VIEW IF EXISTS _good")
 
 
 def _ingest_file(
-    store: ClaimsStore, f: InputFile, cmap: ColumnMap, progress: ProgressCallback | None, n: int
+    store: ClaimsStore, f: InputFile, cmap: ColumnMap, progress: ProgressCallback | None, keep_extra: bool
 ) -> FileResult:
+    """Stage, check and merge one file inside the run's transaction; a failure is returned as status `failed`."""
     con = store.con
     spec = f.spec
     t0 = time.perf_counter()
@@ -189,48 +261,38 @@ def _ingest_file(
 
         def build(source: Source) -> None:
             built.clear()
-            built.append(build_checked(con, spec, cmap, source))
+            built.append(build_checked(con, spec, cmap, source, keep_extra=keep_extra,
+                                       secret_key=store.secret_key, export_time=started_at))
 
         ragged = scan_file(con, f, build, tmp_dir=store.workspace)
         checked = built[0]
         _emit(progress, f.name, "validate", 2, _STEPS)
         checked.checks.append(mark_duplicates(con, spec))
+        checked.checks.extend(mark_mojibake(con, spec))
         res.encoding = f.encoding
         res.rows_invalid = checked.invalid
         res.rows_read = int(con.execute("SELECT count(*) FROM _v").fetchall()[0][0]) + checked.invalid + len(ragged)
         _emit(progress, f.name, "load", 3, _STEPS)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _load(store, f, res, batch_id, checked, ragged)
-            _emit(progress, f.name, "commit", 3, _STEPS)  # rows written, about to commit
-            con.execute(
-                """INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL)""",
-                [batch_id, f.name, str(f.path.resolve()), f.file_hash, spec.name, f.format, res.encoding,
-                 started_at, datetime.now(), res.rows_read, res.rows_loaded, res.rows_rejected, res.rows_invalid,
-                 res.rows_already_present, res.rows_updated],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        _load(store, f, res, batch_id, checked, ragged)
+        _emit(progress, f.name, "commit", 3, _STEPS)  # rows written, committed with the run
+        con.execute(
+            """INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', NULL)""",
+            [batch_id, f.name, str(f.path.resolve()), f.file_hash, spec.name, f.format, res.encoding,
+             started_at, datetime.now(), res.rows_read, res.rows_loaded, res.rows_rejected, res.rows_invalid,
+             res.rows_already_present, res.rows_updated],
+        )
         res.batch_id = batch_id
         res.orphans = _orphans(con, spec.name, batch_id)
+        if f.undecodable_lines:
+            res.message = (f"{f.undecodable_lines} line(s) decode neither as UTF-8 nor as GBK; quarantined "
+                           "/ 无法解码的行已隔离")
     except (IngestError, duckdb.Error) as exc:
         log.error("ingest of %s failed: %s", f.name, _LONG_HEX.sub("<…>", str(exc)))
         res.status = "failed"
         text = _LONG_HEX.sub("<…>", str(exc))  # never echo key material from generated SQL into logs
         res.message = text if text.startswith(f.name) else f"{f.name}: {text}"
         res.rows_loaded = res.rows_updated = res.rows_already_present = 0
-        try:
-            con.execute(
-                """INSERT INTO ingest_batches (batch_id, file_name, file_path, file_hash, table_name, format,
-                   encoding, started_at, finished_at, rows_read, status, message)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'failed', ?)""",
-                [batch_id, f.name, str(f.path.resolve()), f.file_hash, spec.name, f.format, res.encoding,
-                 started_at, datetime.now(), res.rows_read, res.message],
-            )
-        except duckdb.Error:
-            log.exception("could not record the failed batch of %s", f.name)
+        return res
     _drop_temps(con)  # free the staged copies before the next file
     res.seconds = time.perf_counter() - t0
     _emit(progress, f.name, "done", _STEPS, _STEPS)

@@ -36,6 +36,7 @@ __all__ = [
     "discover_files",
     "fingerprint",
     "read_header",
+    "has_data_rows",
     "scan_file",
 ]
 
@@ -59,6 +60,7 @@ class InputFile:
     delimiter: str = ","
     xlsx_rows: list[tuple] | None = None  # rows after the header, read once for small XLSX files
     xlsx_header_row: int = 1
+    undecodable_lines: int = 0
 
     @property
     def name(self) -> str:
@@ -81,6 +83,7 @@ class Source:
 
     sql: str
     line_expr: str
+    replaced: bool = False  # some lines could not be decoded: U+FFFD marks their bad bytes
 
 
 def match_table(path: Path) -> tuple[TableSpec, str] | None:
@@ -213,25 +216,86 @@ def read_header(f: InputFile) -> list[str]:
     return f.header
 
 
-def _transcode_to_utf8(path: Path, out_dir: Path) -> tuple[Path, str]:
-    """Write a GB18030/GBK file as UTF-8 to a temporary file; return it and `gbk` or `gb18030`."""
-    fd, tmp = tempfile.mkstemp(prefix="fraudnet-", suffix=".csv", dir=out_dir)
-    gb = codecs.getincrementaldecoder("gb18030")()
-    gbk: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("gbk")()
+def _decode_line(line: bytes, counts: dict[str, int]) -> str:
+    """One line as text: UTF-8 when it is valid UTF-8, else GBK/GB18030, else with U+FFFD for the bad bytes."""
+    if line.isascii():
+        return line.decode("ascii")
     try:
-        with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
-            while chunk := src.read(_CHUNK):
-                dst.write(gb.decode(chunk).encode("utf-8"))
-                if gbk is not None:
-                    try:
-                        gbk.decode(chunk)
-                    except UnicodeDecodeError:
-                        gbk = None
-            dst.write(gb.decode(b"", final=True).encode("utf-8"))
-    except UnicodeDecodeError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise IngestError(f"{path.name}: text is neither UTF-8 nor GB18030/GBK ({exc}) / 无法识别的文件编码") from exc
-    return Path(tmp), ("gbk" if gbk is not None else "gb18030")
+        text = line.decode("utf-8")
+        counts["utf-8"] += 1
+        return text
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = line.decode("gb18030")
+        counts["gb18030"] += 1
+        try:
+            line.decode("gbk")
+        except UnicodeDecodeError:
+            counts["gb18030 only"] += 1
+        return text
+    except UnicodeDecodeError:
+        counts["undecodable"] += 1
+        return line.decode("gb18030", errors="replace")
+
+
+def has_data_rows(f: InputFile) -> bool:
+    """Whether a file (its header already read) has at least one non-blank row below the header."""
+    if f.format == "csv":
+        with f.path.open("rb") as fh:
+            fh.readline(1 << 20)
+            for _ in range(1000):
+                line = fh.readline(1 << 20)
+                if not line:
+                    return False
+                if line.strip(b" \t\r\n,;|\x00"):
+                    return True
+        return True
+    if f.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(f.path).num_rows > 0
+    return any(_cell_text(v) for row in (f.xlsx_rows or []) for v in row)
+
+
+def _transcode_to_utf8(path: Path, out_dir: Path) -> tuple[Path, str, int]:
+    """Write a file that is not all UTF-8 as UTF-8, deciding the encoding line by line.
+
+    A line that is valid UTF-8 is read as UTF-8 (so UTF-8 rows inside a GBK file do not become mojibake),
+    any other as GB18030 (a superset of GBK); a line that decodes in neither (a file cut inside a double-byte
+    character, stray bytes) keeps U+FFFD in place of its bad bytes and its row is quarantined by the
+    validation. Returns the temporary file, the encoding found (`gbk`, `gb18030`, `utf-8+gbk` when mixed)
+    and the number of undecodable lines. Lines never split a character: no GBK/GB18030 byte is 0x0A.
+    """
+    fd, tmp = tempfile.mkstemp(prefix="fraudnet-", suffix=".csv", dir=out_dir)
+    counts = {"utf-8": 0, "gb18030": 0, "gb18030 only": 0, "undecodable": 0}
+    rest = b""
+    with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
+        while True:
+            chunk = src.read(_CHUNK)
+            data = rest + chunk
+            if not chunk:
+                lines, rest = data.split(b"\n"), b""
+            else:
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest = data
+                    continue
+                lines, rest = data[:cut].split(b"\n"), data[cut + 1:]
+                lines.append(b"")  # the newline after the last complete line
+            dst.write("\n".join(_decode_line(line, counts) for line in lines).encode("utf-8"))
+            if not chunk:
+                break
+    if counts["gb18030"] == 0:
+        encoding = "utf-8"
+    else:
+        encoding = "gb18030" if counts["gb18030 only"] else "gbk"
+        if counts["utf-8"]:
+            encoding = f"utf-8+{encoding}"
+    if counts["undecodable"]:
+        log.warning("%s: %d line(s) decode neither as UTF-8 nor as GBK/GB18030; their rows are quarantined",
+                    path.name, counts["undecodable"])
+    return Path(tmp), encoding, counts["undecodable"]
 
 
 def _sql_ident(name: str) -> str:
@@ -278,9 +342,9 @@ def _scan_csv(
         if rej is None:
             log.info("%s: not UTF-8, reading it as GB18030", f.name)
     if rej is None:
-        tmp, f.encoding = _transcode_to_utf8(f.path, tmp_dir or Path(tempfile.gettempdir()))
+        tmp, f.encoding, f.undecodable_lines = _transcode_to_utf8(f.path, tmp_dir or Path(tempfile.gettempdir()))
         try:
-            rej = _csv_pass(con, f, tmp, ncols, build)
+            rej = _csv_pass(con, f, tmp, ncols, build, replaced=f.undecodable_lines > 0)
         finally:
             tmp.unlink(missing_ok=True)
         if rej is None:  # pragma: no cover - transcoded text is valid UTF-8
@@ -296,7 +360,8 @@ def _scan_csv(
 
 
 def _csv_pass(
-    con: duckdb.DuckDBPyConnection, f: InputFile, source: Path, ncols: int, build: Callable[[Source], None]
+    con: duckdb.DuckDBPyConnection, f: InputFile, source: Path, ncols: int, build: Callable[[Source], None],
+    replaced: bool = False,
 ) -> list[tuple] | None:
     """One read of a UTF-8 CSV file through `build`; the rejected lines, or None when a line is not UTF-8."""
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
@@ -309,6 +374,7 @@ def _csv_pass(
             quote = '"', escape = '"', ignore_errors = true, store_rejects = true,
             rejects_table = '_rej', rejects_scan = '_rejscan', max_line_size = 4194304)) AS _raw""",
         "(_raw._rid + 2)",
+        replaced,
     ))
     rej = con.execute(
         "SELECT line, any_value(csv_line), string_agg(DISTINCT error_type || ': ' || error_message, '; '), "

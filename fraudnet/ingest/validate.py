@@ -8,14 +8,25 @@ written; `mark_duplicates` adds copies of a key after its first row (`_dup`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 import duckdb
 
 from fraudnet.contract import MED_TYPES, TABLES, FieldSpec, TableSpec
 from fraudnet.ingest.readers import Source
-from fraudnet.privacy import sql_mask_certno, sql_mask_phone
+from fraudnet.privacy import (
+    sql_hash_identifier,
+    sql_is_certno,
+    sql_is_mobile,
+    sql_mask_certno,
+    sql_mask_phone,
+    sql_normalize_phone,
+)
 
-__all__ = ["ColumnMap", "Check", "Checked", "map_columns", "build_checked", "mark_duplicates", "qident", "qstr"]
+__all__ = [
+    "ColumnMap", "Check", "Checked", "map_columns", "build_checked", "mark_duplicates", "qident", "qstr",
+    "ID_FIELDS", "AMOUNT_BOUNDS", "DATE_BOUNDS", "PARTS_TOLERANCE", "mark_mojibake", "looks_like_mojibake",
+]
 
 TYPE_TEXT = {
     "date": "not a date (yyyy-MM-dd or yyyyMMdd) / 日期格式错误",
@@ -27,6 +38,47 @@ TYPE_TEXT = {
 }
 # Identifiers whose raw value must never be written anywhere (quarantine shows them masked).
 PRIVATE_FIELDS = {("psn_info", "certno"): sql_mask_certno, ("psn_info", "mob"): sql_mask_phone}
+
+# Key and code columns: an id never starts with a spreadsheet formula character (= + - @, tab, CR), so such a
+# value is quarantined rather than carried into exports where a spreadsheet would run it.
+ID_FIELDS = frozenset({
+    "psn_no", "mdtrt_id", "setl_id", "feedetl_sn", "fixmedins_code", "prac_psn_code", "atddr_no", "opter_id",
+    "hilist_code", "bilg_dr_codg", "bilg_dept_codg", "dept_code", "dise_codg", "insuplc_admdvs", "live_admdvs",
+    "admdvs",
+})
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+# Plausibility bounds (README "Input"): numbers outside [low, high] are quarantined. Amounts in yuan: one
+# settlement or fee line above ten million yuan is not a claim; negative amounts only on refunds (checked apart).
+AMOUNT_BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    **{("setl", f): (-1e7, 1e7) for f in ("medfee_sumamt", "hifp_pay", "fund_pay_sumamt", "acct_pay",
+                                          "psn_cash_pay")},
+    ("fee_list", "det_item_fee_sumamt"): (-1e7, 1e7),
+    ("fee_list", "cnt"): (-1e5, 1e5),
+    ("fee_list", "pric"): (0.0, 1e7),
+    ("fee_list", "prd_days"): (0.0, 366.0),
+    ("hilist", "pric_uplmt_amt"): (0.0, 1e7),
+    ("hilist", "max_days_per_fill"): (0.0, 366.0),
+    ("phar_inv", "cnt"): (-1e7, 1e7),
+    ("medins_info", "aprv_bed_cnt"): (0.0, 2e4),
+    ("medins_info", "lnt"): (-180.0, 180.0),
+    ("medins_info", "lat"): (-90.0, 90.0),
+}
+# Dates: events not before 1990 (birth and death dates not before 1900) and none after the export, taken as
+# the ingest time plus one day (time zones, files written just before midnight).
+EVENT_FLOOR = date(1990, 1, 1)
+DATE_BOUNDS: dict[tuple[str, str], date] = {
+    ("psn_info", "brdy"): date(1900, 1, 1),
+    ("psn_info", "death_date"): date(1900, 1, 1),
+    ("mdtrt", "begntime"): EVENT_FLOOR,
+    ("mdtrt", "endtime"): EVENT_FLOOR,
+    ("setl", "setl_time"): EVENT_FLOOR,
+    ("fee_list", "fee_ocur_time"): EVENT_FLOOR,
+    ("phar_inv", "occur_time"): EVENT_FLOOR,
+}
+# A settlement's fund + personal account + cash must equal its total within max(1 yuan, 1 %) when all present.
+PARTS_TOLERANCE = (1.00, 0.01)
+_SETL_MONEY = ("medfee_sumamt", "hifp_pay", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
 
 
 def qident(name: str) -> str:
@@ -146,12 +198,16 @@ class Checked:
     invalid: int
 
 
-def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnMap, source: Source) -> Checked:
+def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnMap, source: Source,
+                  keep_extra: bool = False, secret_key: bytes | None = None,
+                  export_time: datetime | None = None) -> Checked:
     """Create `_v` from a file's rows in one pass: typed values, `_rid`, `_line`, `_bad` (some check failed).
 
     Rows with vali_flag = 0 are counted and dropped. `_v` keeps the raw text of typed fields (`__r_<field>`)
     only on bad rows, where the quarantine needs it. Duplicate keys are marked later (`mark_duplicates`),
-    once row numbers are final.
+    once row numbers are final. Unknown columns go to `_extra` only with `keep_extra`, and then values that
+    are identity-card or mobile numbers by content are masked and hashed (keyed with `secret_key`).
+    `export_time` (default: now) plus one day is the latest plausible date.
     """
     fields = spec.fields
     raws = {f.name: _raw_expr(cmap, f) for f in fields}
@@ -164,9 +220,8 @@ def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnM
             outer.append(f"CASE WHEN _bad THEN {raw_col(f.name)} END AS {raw_col(f.name)}")
         inner.append(f"{_typed_expr(f, raws[f.name])} AS {qident(f.name)}")
         outer.append(qident(f.name))
-    if cmap.extras:
-        pairs = ", ".join(f"{qstr(name)}, c{idx}" for idx, name in cmap.extras)
-        inner.append(f"json_object({pairs}) AS _extra")
+    if cmap.extras and keep_extra:
+        inner.append(f"{_extra_json(cmap.extras, secret_key)} AS _extra")
     else:
         inner.append("CAST(NULL AS JSON) AS _extra")
     outer += ["_extra", "_bad"]
@@ -188,6 +243,7 @@ def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnM
             too_long = f"strlen({name}) > {f.max_len} AND length({name}) > {f.max_len}"
             checks.append(Check(f.name, too_long, _value_expr(spec, f.name, name),
                                 f"'longer than {f.max_len} characters (' || length({name}) || ') / 超过最大长度'"))
+    checks += _plausibility_checks(spec, cmap, export_time or datetime.now())
     if spec.name == "mdtrt":
         codes = ", ".join(qstr(c) for c in MED_TYPES)
         checks.append(Check("med_type", f'"med_type" IS NOT NULL AND "med_type" NOT IN ({codes})', '"med_type"',
@@ -211,6 +267,155 @@ def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnM
     if invalid:
         con.execute("DELETE FROM _v WHERE _skip")
     return Checked(checks, invalid)
+
+
+def _extra_json(extras: list[tuple[int, str]], secret_key: bytes | None) -> str:
+    """JSON of the unknown columns; a value that is an ID-card or mobile number is masked, with its keyed hash."""
+    parts = []
+    for idx, name in extras:
+        col = f"NULLIF(trim(c{idx}), '')"
+        masked = (f"CASE WHEN {sql_is_certno(col)} THEN {sql_mask_certno(col)} "
+                  f"WHEN {sql_is_mobile(col)} THEN {sql_mask_phone(col)} ELSE c{idx} END")
+        pair = f"json_object({qstr(name)}, {masked})"
+        if secret_key is not None:
+            digest = sql_hash_identifier(f"CASE WHEN {sql_is_certno(col)} THEN {col} END", secret_key)
+            phone = sql_hash_identifier(
+                f"CASE WHEN {sql_is_mobile(col)} AND NOT {sql_is_certno(col)} THEN {sql_normalize_phone(col)} END",
+                secret_key)
+            pair = (f"json_merge_patch({pair}, json_object({qstr(name + '_hash')}, "
+                    f"coalesce({digest}, {phone})))")
+        parts.append(pair)
+    return parts[0] if len(parts) == 1 else "json_merge_patch(" + ", ".join(parts) + ")"
+
+
+def _plausibility_checks(spec: TableSpec, cmap: ColumnMap, export_time: datetime) -> list[Check]:
+    """Row checks from the contract's plausibility rules: formula characters in ids, bounds, dates, sums."""
+    present = set(cmap.fields)
+    checks: list[Check] = []
+    for f in spec.fields:
+        if f.name not in present:
+            continue
+        name = qident(f.name)
+        if f.name in ID_FIELDS and f.type == "str":
+            starts = ", ".join(qstr(c) for c in _FORMULA_START)
+            checks.append(Check(f.name, f"left({name}, 1) IN ({starts})", f"left({name}, 500)",
+                                qstr(f"{f.name} starts with a formula character (= + - @): never valid in an "
+                                     "id / 编码以公式字符开头")))
+        bound = AMOUNT_BOUNDS.get((spec.name, f.name))
+        if bound is not None:
+            lo, hi = bound
+            checks.append(Check(f.name, f"{name} < {lo!r} OR {name} > {hi!r}", raw_col(f.name),
+                                qstr(f"{f.name} outside the plausible range [{lo:,.0f}, {hi:,.0f}] "
+                                     "/ 数值超出合理范围")))
+        if f.type == "money":
+            # More than two decimal places would be rounded silently by the DECIMAL(18,2) column.
+            checks.append(Check(f.name, f"TRY_CAST({raw_col(f.name)} AS DOUBLE) <> CAST({name} AS DOUBLE)",
+                                raw_col(f.name), qstr(f"{f.name} has more than 2 decimal places "
+                                                      "(would be rounded) / 金额超过两位小数")))
+        floor = DATE_BOUNDS.get((spec.name, f.name))
+        if floor is not None:
+            ceiling = (export_time + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+            checks.append(Check(
+                f.name, f"{name} < DATE '{floor.isoformat()}' OR {name} > TIMESTAMP '{ceiling}'", raw_col(f.name),
+                qstr(f"{f.name} before {floor.isoformat()} or after the export ({ceiling[:10]}) "
+                     "/ 日期不合理（早于下限或晚于导出日期）")))
+    if spec.name == "setl":
+        money = [m for m in _SETL_MONEY if m in present]
+        refund = "coalesce(\"refd_setl_flag\" = '1', false)"
+        if money:
+            negative = " OR ".join(f"{qident(m)} < 0" for m in money)
+            checks.append(Check(money[0] if len(money) == 1 else "medfee_sumamt",
+                                f"NOT {refund} AND ({negative})",
+                                " || ' ' || ".join(f"coalesce(CAST({qident(m)} AS VARCHAR), '-')" for m in money),
+                                qstr("negative amount on a settlement that is not a refund (" + ", ".join(money)
+                                     + ") / 非退费结算金额为负")))
+        for part in ("fund_pay_sumamt", "hifp_pay", "acct_pay", "psn_cash_pay"):
+            if part in present:
+                checks.append(Check(
+                    part, f"abs({qident(part)}) > abs(\"medfee_sumamt\") + 0.01",
+                    f"CAST({qident(part)} AS VARCHAR) || ' > ' || CAST(\"medfee_sumamt\" AS VARCHAR)",
+                    qstr(f"{part} exceeds the settlement's medfee_sumamt / 支付金额超过医疗费总额")))
+        if "hifp_pay" in present and "fund_pay_sumamt" in present:
+            checks.append(Check(
+                "hifp_pay", "abs(\"hifp_pay\") > abs(\"fund_pay_sumamt\") + 0.01",
+                "CAST(\"hifp_pay\" AS VARCHAR) || ' > ' || CAST(\"fund_pay_sumamt\" AS VARCHAR)",
+                qstr("hifp_pay exceeds fund_pay_sumamt (the pooled fund is part of all fund payments) "
+                     "/ 统筹支出超过基金支付总额")))
+        if {"fund_pay_sumamt", "acct_pay", "psn_cash_pay"} <= present:
+            parts = '("fund_pay_sumamt" + "acct_pay" + "psn_cash_pay")'
+            absolute, relative = PARTS_TOLERANCE
+            checks.append(Check(
+                "medfee_sumamt",
+                f'abs({parts} - "medfee_sumamt") > greatest({absolute}, {relative} * abs("medfee_sumamt"))',
+                f"'fund+acct+cash = ' || CAST({parts} AS VARCHAR) || ', medfee_sumamt = ' || "
+                "CAST(\"medfee_sumamt\" AS VARCHAR)",
+                qstr(f"fund_pay_sumamt + acct_pay + psn_cash_pay differ from medfee_sumamt by more than "
+                     f"max({absolute:.2f} yuan, {relative:.0%}) / 支付构成之和与医疗费总额不符")))
+    return checks
+
+
+# Free-text fields (names, addresses) checked for mojibake; codes are ASCII.
+def _text_fields(spec: TableSpec) -> list[str]:
+    return [f.name for f in spec.fields
+            if f.type == "str" and (f.name.endswith("_name") or f.name in ("live_addr", "emp_name"))]
+
+
+def _cjk_count(text: str) -> int:
+    return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+
+
+def looks_like_mojibake(text: str) -> str | None:
+    """The text a mis-decoded value was meant to be, when it reads as Chinese once re-decoded, else None.
+
+    UTF-8 read as GBK (`2鍨嬬硸灏跨梾` → `2型糖尿病`), and GBK or UTF-8 read as Latin-1 (`ÍõÐ¡Ã÷`). Genuine
+    Chinese text almost never re-decodes into two or more Chinese characters.
+    """
+    for codec, target in (("gbk", "utf-8"), ("latin-1", "gbk"), ("latin-1", "utf-8")):
+        try:
+            raw = text.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if raw.isascii():
+            return None
+        fixed = raw.decode(target, errors="replace")
+        if fixed != text and fixed.count("\ufffd") <= 1 and _cjk_count(fixed) >= 2:
+            return fixed
+    return None
+
+
+def mark_mojibake(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[Check]:
+    """Mark rows of `_v` whose free text is mojibake as bad and return the checks naming them.
+
+    Only the distinct non-ASCII values of name and address fields are examined (in Python: a few thousand
+    values for a city), never every row.
+    """
+    present = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE _v)").fetchall()}
+    found: list[tuple[str, str, str]] = []
+    for name in _text_fields(spec):
+        if name not in present:
+            continue
+        col = qident(name)
+        values = con.execute(f"SELECT DISTINCT {col} FROM _v WHERE NOT _bad AND {col} IS NOT NULL "
+                             f"AND strlen({col}) <> length({col})").fetchall()
+        for (value,) in values:
+            fixed = looks_like_mojibake(value)
+            if fixed is not None:
+                found.append((name, value, fixed))
+    con.execute("DROP TABLE IF EXISTS _moj")
+    if not found:
+        return []
+    con.execute("CREATE TEMP TABLE _moj (field VARCHAR, value VARCHAR, fixed VARCHAR)")
+    con.executemany("INSERT INTO _moj VALUES (?, ?, ?)", [list(x) for x in found])
+    checks = []
+    for name in sorted({x[0] for x in found}):
+        col = qident(name)
+        cond = f"{col} IN (SELECT value FROM _moj WHERE field = {qstr(name)})"
+        con.execute(f"UPDATE _v SET _bad = true WHERE {cond}")
+        checks.append(Check(
+            name, cond, f"left({col}, 500)",
+            f"'text looks mis-decoded (mojibake; reads ' || (SELECT any_value(fixed) FROM _moj WHERE field = "
+            f"{qstr(name)} AND value = _v.{col}) || ' when re-decoded) / 疑似乱码'"))
+    return checks
 
 
 def mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> Check:
