@@ -175,7 +175,8 @@ def detect_job(ctx: ApiContext, only: list[str] | None) -> Callable[[JobProgress
         progress.stage(0.85, 0.95, "saving leads / 保存线索")
         with ctx.writing(timeout=300):
             try:
-                saved = LeadStore(cur).save_run(leads, kinds)
+                coverage = {k: timings[k] for k in ("abstained", "skipped")}
+                saved = LeadStore(cur).save_run(leads, kinds, coverage=coverage)
             finally:
                 ctx.leads_changed()
         result: dict[str, Any] = {"leads": len(leads), "saved": _plain(saved), "kinds": kinds,
@@ -198,11 +199,17 @@ def detect_job(ctx: ApiContext, only: list[str] | None) -> Callable[[JobProgress
 
 
 def _unpack_detection(outcome: Any, only: list[str] | None) -> tuple[list[Any], list[str], dict[str, Any]]:
-    """(leads, kinds run, timings and errors) of a `registry.DetectionRun`."""
+    """(leads, kinds run, timings, errors and what the data did not support) of a `registry.DetectionRun`.
+
+    `abstained` (kind → requirement → institutions left out and why) and `skipped` (kind → why not run) say
+    where a detector could not look: no lead there is not a clean bill.
+    """
     leads = list(outcome)
     kinds = list(getattr(outcome, "kinds", None) or (only or []))
     info = {"timings": dict(getattr(outcome, "timings", {}) or {}),
             "errors": dict(getattr(outcome, "errors", {}) or {}),
+            "abstained": dict(getattr(outcome, "abstained", {}) or {}),
+            "skipped": dict(getattr(outcome, "skipped", {}) or {}),
             "seconds": getattr(outcome, "seconds", None)}
     # A detector that failed produced no leads: its kind is left out so that its old leads are not retired.
     kinds = [k for k in kinds if k not in info["errors"]]

@@ -6,7 +6,8 @@ Tables (created on first use):
   decisions from), `first_seen`, `last_seen`, `retired_at`, `run_id`.
 - `lead_history` — append-only: lead_id, at, user, action, from_status, to_status, comment.
 - `lead_notes` — append-only: lead_id, at, user, text.
-- `lead_runs` — one row per `save_run`: run_id, at, kinds, counts.
+- `lead_runs` — one row per `save_run`: run_id, at, kinds, counts, and `coverage` (JSON: per detector the
+  institutions abstained for lack of data and the detectors skipped; added to older workspaces on open).
 
 A re-run never duplicates a lead and never loses a decision: the same evidence gives the same lead_id (updated
 in place); a lead not produced again is retired (kept with its decisions); a new lead whose evidence mostly
@@ -83,7 +84,7 @@ _DDL = (
         lead_id VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL, "user" VARCHAR, text VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS lead_runs (
         run_id VARCHAR NOT NULL, "at" TIMESTAMP NOT NULL, kinds VARCHAR[], new_leads INTEGER,
-        updated_leads INTEGER, retired_leads INTEGER, inherited_leads INTEGER)""",
+        updated_leads INTEGER, retired_leads INTEGER, inherited_leads INTEGER, coverage VARCHAR)""",
 )
 
 
@@ -124,6 +125,9 @@ class LeadStore:
         try:
             for ddl in _DDL:
                 self.con.execute(ddl)
+            if not self.con.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'lead_runs' "
+                                    "AND column_name = 'coverage'").fetchall():  # a workspace made before it
+                self.con.execute("ALTER TABLE lead_runs ADD COLUMN coverage VARCHAR")
         except duckdb.Error as exc:  # a read-only connection cannot create; fine if the tables exist
             have = {r[0] for r in self.con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_name IN "
@@ -132,8 +136,12 @@ class LeadStore:
                 raise StoreError(f"lead store: cannot create lead tables ({exc})") from exc
 
     # ------------------------------------------------------------------ runs
-    def save_run(self, leads: list[Lead], kinds: list[str], run_id: str | None = None, retire: bool = True) -> dict:
+    def save_run(self, leads: list[Lead], kinds: list[str], run_id: str | None = None, retire: bool = True,
+                 coverage: dict | None = None) -> dict:
         """Store the leads of one detection run over `kinds`; returns counts new/updated/retired/inherited.
+
+        `coverage` (`DetectionRun.coverage_summary()`: abstained institutions and skipped detectors) is kept
+        with the run in `lead_runs`.
 
         Leads of `kinds` that this run did not produce again are retired (kept with their decisions), unless
         `retire` is False (an incremental run over recent data only, e.g. `fraudnet detect --since`).
@@ -256,9 +264,11 @@ class LeadStore:
                            for r in rows if r["lead_id"] not in old and not r["supersedes"])
             self._history_many(history, now)
             self.con.execute(
-                "INSERT INTO lead_runs VALUES ($run_id, $at, $kinds, $n, $u, $r, $i)",
+                "INSERT INTO lead_runs (run_id, \"at\", kinds, new_leads, updated_leads, retired_leads, "
+                "inherited_leads, coverage) VALUES ($run_id, $at, $kinds, $n, $u, $r, $i, $c)",
                 {"run_id": run_id, "at": now, "kinds": kinds, "n": counts["new"], "u": counts["updated"],
-                 "r": counts["retired"], "i": counts["inherited"]})
+                 "r": counts["retired"], "i": counts["inherited"],
+                 "c": None if coverage is None else json.dumps(coverage, ensure_ascii=False, default=_json_default)})
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")

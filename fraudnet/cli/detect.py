@@ -15,7 +15,7 @@ from rich.table import Table
 
 from fraudnet.errors import FraudnetError
 
-__all__ = ["COMMANDS", "detect", "leads", "scores", "evaluate_cmd"]
+__all__ = ["COMMANDS", "detect", "leads", "scores", "evaluate_cmd", "coverage_lines"]
 
 SEVERITY_ORDER = ("red", "orange", "yellow")
 SEVERITY_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
@@ -94,9 +94,12 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
             bar.update(task, description="detect 检测 done")
         ok_kinds = [k for k in run.kinds if k not in run.errors]
         # an incremental run (--since) sees only recent evidence: it adds and updates, it does not retire
-        saved = LeadStore(store.con).save_run(list(run), ok_kinds, retire=since_dt is None)
+        saved = LeadStore(store.con).save_run(list(run), ok_kinds, retire=since_dt is None,
+                                              coverage=run.coverage_summary())
         total_s = time.perf_counter() - started
         _print_summary(console, run, saved, total_s)
+        for line in coverage_lines(run):
+            console.print(line, style="yellow", markup=False, highlight=False)
         for kind, message in run.errors.items():
             console.print(f"[red]detector {kind} failed / 检测器失败: {message}[/red]")
         if not no_sync:
@@ -105,6 +108,21 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
         store.close()
     if run.errors:
         ctx.exit(1)
+
+
+def coverage_lines(run: Any) -> list[str]:
+    """One line per detector left out, or per data detail some institutions lack, with the reason in English and
+    Chinese, e.g. "rule:bed_hanging: 2,092 institutions without per-day fee lines, skipped /
+    2,092家机构无逐日费用明细，未筛查"."""
+    lines = []
+    for kind in run.kinds:
+        skip = getattr(run, "skipped", {}).get(kind)
+        if skip:
+            lines.append(f"{kind}: {skip['reason_en']} / {skip['reason_zh']}")
+            continue
+        for info in getattr(run, "abstained", {}).get(kind, {}).values():
+            lines.append(f"{kind}: {info['reason_en']} / {info['reason_zh']}")
+    return lines
 
 
 def _print_summary(console: Console, run: Any, saved: dict, seconds: float) -> None:

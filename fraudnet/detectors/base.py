@@ -99,8 +99,14 @@ class DetectionContext(Protocol):
 
 
 class Detector(Protocol):
-    """A detector stores documented parameters in `__init__` and finds leads in `run`."""
+    """A detector stores documented parameters in `__init__` and finds leads in `run`.
+
+    `requires` names the data details it needs (`fraudnet.detectors.coverage.REQUIREMENTS`): institutions whose
+    data lacks one are not screened, and a detector with no covered institution is not run. A detector may also
+    declare `optional` details whose absence only leaves part of its evidence unused.
+    """
 
     kind: str
+    requires: tuple[str, ...]
 
     def run(self, context: DetectionContext) -> list[Lead]: ...

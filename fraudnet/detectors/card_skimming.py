@@ -12,6 +12,7 @@ import pandas as pd
 from scipy.stats import binom, poisson
 
 from fraudnet.detectors.base import DetectionContext, Lead
+from fraudnet.detectors.coverage import covered_table
 from fraudnet.errors import DetectorError
 from fraudnet.graph.projection import card_coswipe_graph
 
@@ -33,6 +34,11 @@ class CardSkimmingDetector:
 
     Cards of one household (shared address key, else phone hash) count as one unit in every test below, so a
     family visiting together is not a burst of strangers.
+
+    Needs settlement times to the minute and operator ids (`requires`): visit times all at midnight (dates
+    exported as timestamps) or at one constant time would make every day's visits one "burst". Institutions
+    whose outpatient/pharmacy visits mostly lack either are left out entirely — their visits form no burst and
+    join no cluster (see `fraudnet.detectors.coverage`).
 
     Method (DuckDB SQL, then vectorised pandas): for every operator (institution + opter_id), any `min_cards`
     consecutive settlements within `window_minutes` are burst visits; burst visits are split into episodes at
@@ -87,6 +93,7 @@ class CardSkimmingDetector:
     """
 
     kind = "card_skimming"
+    requires = ("minute_times", "operator_ids")
 
     def __init__(
         self,
@@ -150,6 +157,11 @@ class CardSkimmingDetector:
         return (hours >= self.offhours_start) | (hours < self.offhours_end)
 
     # ------------------------------------------------------------------ SQL
+    def _covered(self, context: Any, column: str) -> str:
+        """SQL condition keeping the institutions whose data has every detail the detector needs."""
+        return " AND ".join(f"{column} IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
+                            for r in self.requires)
+
     _TEMP = "_fraudnet_skim_bursts"
     _TEMP_PI = "_fraudnet_skim_psn_inst"
     _TEMP_RUNS = "_fraudnet_skim_runs"
@@ -165,7 +177,7 @@ class CardSkimmingDetector:
                        count(DISTINCT CAST(begntime AS DATE)) AS n_days,
                        sum(CASE WHEN hour(begntime) >= $hs OR hour(begntime) < $he THEN 1 ELSE 0 END) AS n_off
                 FROM visit_fact
-                WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE)
+                WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE) AND {self._covered(context, "fixmedins_code")}
                 GROUP BY ALL
             )
             SELECT pi.*,
@@ -204,7 +216,7 @@ class CardSkimmingDetector:
                        hash(fixmedins_code, opter_id) AS oph
                 FROM visit_fact
                 WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE)
-                  AND opter_id IS NOT NULL AND opter_id <> ''
+                  AND opter_id IS NOT NULL AND opter_id <> '' AND {self._covered(context, "fixmedins_code")}
             ),
             s AS (
                 SELECT *, coalesce({in_burst}, FALSE) AS in_burst,
@@ -634,14 +646,14 @@ class CardSkimmingDetector:
     def _card_visits(self, context: Any, cards: list[str]) -> pd.DataFrame:
         """Every outpatient/pharmacy visit of the given cards, with the operator key and the far flag."""
         other = context.sql(
-            """
+            f"""
             SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.opter_id, v.begntime, v.fund_pay_sumamt,
                    (p.live_admdvs IS NOT NULL AND i.admdvs IS NOT NULL AND p.live_admdvs <> i.admdvs) AS far
             FROM visit_fact v
             LEFT JOIN psn_info p ON p.psn_no = v.psn_no
             LEFT JOIN medins_info i ON i.fixmedins_code = v.fixmedins_code
             WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, FALSE)
-              AND v.opter_id IS NOT NULL AND v.opter_id <> ''
+              AND v.opter_id IS NOT NULL AND v.opter_id <> '' AND {self._covered(context, "v.fixmedins_code")}
               AND v.psn_no IN (SELECT unnest($cards))
             ORDER BY v.fixmedins_code, v.opter_id, v.begntime
             """,

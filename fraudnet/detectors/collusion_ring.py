@@ -95,6 +95,7 @@ class CollusionRingDetector:
     """
 
     kind = "collusion_ring"
+    requires: tuple[str, ...] = ()  # admission dates of inpatient stays only (required mdtrt fields)
 
     def __init__(
         self,

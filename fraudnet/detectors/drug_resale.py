@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fraudnet.detectors.base import DetectionContext, Lead
+from fraudnet.detectors.coverage import covered_table
 from fraudnet.errors import DetectorError
 from fraudnet.graph.model import node_id
 from fraudnet.graph.projection import cached_projection, person_link_graph_around
@@ -21,16 +22,21 @@ __all__ = ["DrugResaleDetector"]
 log = logging.getLogger(__name__)
 
 
-_KEY_EVENTS_SQL = """
+def _key_events_sql(lines_ok: str, supply_ok: str) -> str:
+    """Key-drug events at institutions in table `lines_ok`; days of supply only where in table `supply_ok`."""
+    return f"""
     SELECT f.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, CAST(v.begntime AS DATE) AS d,
            coalesce(v.is_pharmacy, FALSE) AS is_pharmacy, f.hilist_code,
            coalesce(nullif(any_value(f.bilg_dr_codg), ''), any_value(v.atddr_no)) AS prescriber,
-           sum(coalesce(f.cnt, 0)) AS cnt, max(coalesce(f.prd_days, 0)) AS supply_days,
+           sum(coalesce(f.cnt, 0)) AS cnt,
+           CASE WHEN v.fixmedins_code IN (SELECT fixmedins_code FROM {supply_ok})
+                THEN max(coalesce(f.prd_days, 0)) ELSE 0 END AS supply_days,
            any_value(v.fund_pay_sumamt) AS fund_pay_sumamt
     FROM fee_list f
     JOIN hilist h ON h.hilist_code = f.hilist_code AND h.key_drug_flag = '1'
     JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
     WHERE NOT coalesce(v.refunded, FALSE) AND coalesce(f.cnt, 1) > 0
+      AND v.fixmedins_code IN (SELECT fixmedins_code FROM {lines_ok})
     GROUP BY f.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, v.is_pharmacy, f.hilist_code
 """
 
@@ -57,6 +63,13 @@ class DrugResaleDetector:
     refilling monthly from one prescriber and pharmacy never screens in; a family sharing a phone adds no
     shopper.
 
+    Data: needs fee lines (`requires`): institutions whose visits mostly have none are left out (their few
+    lines would show a shopper's fills there only by chance). Days of supply and pharmacy stock records are
+    `optional`: the prescriber/pharmacy screen does not need them, so it still runs where they are missing;
+    prd_days counts toward a shopper's supply only at institutions that mostly report it (elsewhere that part of
+    the strength is 0 and the explanation says the supply is not known), and the stock check uses the
+    pharmacies that report purchases (see `fraudnet.detectors.coverage`).
+
     Parameters
     ----------
     window_days : int, default 90
@@ -80,6 +93,8 @@ class DrugResaleDetector:
     """
 
     kind = "drug_resale"
+    requires = ("fee_lines",)
+    optional = ("days_of_supply", "pharmacy_stock")
 
     def __init__(
         self,
@@ -118,15 +133,20 @@ class DrugResaleDetector:
                 raise DetectorError(f"DrugResaleDetector: parameter {name}={value!r} is out of range")
 
     # ------------------------------------------------------------------ SQL
+    @staticmethod
+    def _events_sql(context: Any) -> str:
+        return _key_events_sql(covered_table(context, "fee_lines"), covered_table(context, "days_of_supply"))
+
     def _key_events(self, context: Any) -> pd.DataFrame:
         """Key-drug dispensing events: one row per (visit, drug) with prescriber, institution and supply days."""
-        return cached_projection(context, "drug_resale:key_events", lambda: context.sql(_KEY_EVENTS_SQL))
+        sql = self._events_sql(context)
+        return cached_projection(context, "drug_resale:key_events", lambda: context.sql(sql))
 
     def _screened_windows(self, context: Any) -> pd.DataFrame:
         """Windows (psn_no, d = window start) meeting the prescriber and pharmacy screen, with their figures."""
         return context.sql(
             f"""
-            WITH e AS ({_KEY_EVENTS_SQL}),
+            WITH e AS ({self._events_sql(context)}),
             starts AS (SELECT DISTINCT psn_no, d FROM e),
             w AS (
                 SELECT s.psn_no, s.d, e.mdtrt_id, e.fixmedins_code, e.prescriber, e.hilist_code, e.supply_days
@@ -314,6 +334,9 @@ class DrugResaleDetector:
         max_p = int(best.loc[members, "prescribers"].max())
         max_ph = int(best.loc[members, "pharmacies"].max())
         max_ratio = float(best.loc[members, "supply_ratio"].max())
+        supply_en = (f", and up to {max_ratio:.1f}× the days of supply the period needs" if max_ratio > 0
+                     else "; days of supply not reported")
+        supply_zh = f"，取药天数最高达所需的{max_ratio:.1f}倍" if max_ratio > 0 else "；未报送取药天数"
         key_degree = Counter(link["source"] for link in links)
         leader = ""
         if connectors:
@@ -337,13 +360,12 @@ class DrugResaleDetector:
         explanation_en = (
             f"{chain_en} obtained key drug {top_drug} in {len(visits)} fills from {len(prescribers)} prescribers "
             f"and {len(institutions)} institutions; within {w} days up to {max_p} prescribers and {max_ph} "
-            f"dispensing institutions per person, and up to {max_ratio:.1f}× the days of supply the period "
-            f"needs{over_en}."
+            f"dispensing institutions per person{supply_en}{over_en}."
         )
         explanation_zh = (
             f"{chain_zh}，共{len(visits)}次取得重点药品{top_drug}，涉及{len(prescribers)}名开方医师、"
-            f"{len(institutions)}家机构；{w}天内单人最多{max_p}名医师、{max_ph}家取药机构，"
-            f"取药天数最高达所需的{max_ratio:.1f}倍{over_zh}。"
+            f"{len(institutions)}家机构；{w}天内单人最多{max_p}名医师、{max_ph}家取药机构"
+            f"{supply_zh}{over_zh}。"
         )
         features = {
             "collectors": members,

@@ -88,6 +88,8 @@ class PeerAnomalyDetector:
         Entities with at least this inpatient share have the inpatient care profile.
     """
 
+    requires: tuple[str, ...] = ()  # visit-level figures; a missing detail lowers a feature, never raises it
+
     def __init__(self, entity_type: str = "institution", peer_keys: tuple[str, ...] | None = None,
                  min_peers: int = 8, min_visits: int = 30, z_center: float = 5.0, z_scale: float = 1.2,
                  min_score: float = 0.4, max_evidence: int = 200, n_estimators: int = 200, seed: int = 0,

@@ -1,4 +1,5 @@
-"""Every detector by kind, and `run_detectors`: one screening run over the claims store with per-detector timings."""
+"""Every detector by kind, and `run_detectors`: one screening run over the claims store with per-detector timings
+and what each detector left out because the data does not support it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from fraudnet.detectors.base import Lead
 from fraudnet.detectors.context import ClaimsContext
+from fraudnet.detectors.coverage import key_institutions, measure_coverage
 from fraudnet.detectors.peer_anomaly import PeerAnomalyDetector
 from fraudnet.detectors.rules import RULE_DETECTORS
 from fraudnet.errors import InvalidRequestError
@@ -43,7 +45,13 @@ KINDS: tuple[str, ...] = tuple(DETECTORS)
 class DetectionRun(list):
     """The leads of one run (a list of `Lead`) with `timings` (kind → wall seconds), `cpu_timings` (kind → CPU
     seconds of the process, all threads: the work done, whatever else the machine runs), `counts` (kind → leads),
-    `kinds` run, `errors` (kind → message) and `seconds` in total."""
+    `kinds` run, `errors` (kind → message) and `seconds` in total.
+
+    `abstained` (kind → requirement → {"institutions": n, "covered": m, "optional": bool, "reason_zh", "reason_en"})
+    counts the institutions a detector did not screen (or, for an optional requirement, screened without that
+    evidence) because their data lacks the detail; `skipped` (kind → {"requirement", "reason_zh", "reason_en"})
+    names the detectors not run at all because no institution has it.
+    """
 
     def __init__(self, leads: list[Lead] | None = None) -> None:
         super().__init__(leads or [])
@@ -52,7 +60,14 @@ class DetectionRun(list):
         self.counts: dict[str, int] = {}
         self.kinds: list[str] = []
         self.errors: dict[str, str] = {}
+        self.abstained: dict[str, dict[str, dict[str, Any]]] = {}
+        self.skipped: dict[str, dict[str, Any]] = {}
         self.seconds: float = 0.0
+
+    def coverage_summary(self) -> dict[str, Any]:
+        """`abstained` and `skipped` as plain JSON-ready dicts (for the lead store and the API)."""
+        return {"abstained": {k: {r: dict(v) for r, v in reqs.items()} for k, reqs in self.abstained.items()},
+                "skipped": {k: dict(v) for k, v in self.skipped.items()}}
 
 
 def _cpu_seconds() -> float:
@@ -89,6 +104,40 @@ def resolve_kinds(only: list[str] | None) -> list[str]:
     return [k for k in KINDS if k in chosen]
 
 
+def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun) -> list[Lead]:
+    """Run one detector within what the data supports, recording its abstentions (or skip) on `run`."""
+    required = tuple(getattr(detector, "requires", ()) or ())
+    optional = tuple(r for r in (getattr(detector, "optional", ()) or ()) if r not in required)
+    report = measure_coverage(ctx, required + optional)
+    for name in required:
+        cov = report[name]
+        if not cov.covered:
+            zh, en = cov.skip_reason()
+            run.skipped[kind] = {"requirement": name, "institutions": len(cov.uncovered), "reason_zh": zh,
+                                 "reason_en": en}
+            log.info("detector %s skipped: %s", kind, en)
+            return []
+    abstained: dict[str, dict[str, Any]] = {}
+    for name in required + optional:
+        cov = report[name]
+        if cov.uncovered:
+            zh, en = cov.abstain_reason(optional=name in optional)
+            abstained[name] = {"institutions": len(cov.uncovered), "covered": len(cov.covered),
+                               "optional": name in optional, "reason_zh": zh, "reason_en": en}
+    if abstained:
+        run.abstained[kind] = abstained
+    leads = detector.run(ctx)
+    uncovered = report.uncovered(required)
+    if uncovered:
+        kept = [lead for lead in leads if not key_institutions(lead) & uncovered]
+        if len(kept) < len(leads):
+            log.info("detector %s: %d leads on institutions without the data withheld", kind, len(leads) - len(kept))
+            first = next(name for name in required if name in abstained)
+            abstained[first]["leads_withheld"] = len(leads) - len(kept)
+        leads = kept
+    return leads
+
+
 def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..., Any] | None = None,
                   since: datetime | None = None, as_of: datetime | None = None,
                   context: ClaimsContext | None = None) -> DetectionRun:
@@ -97,6 +146,11 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
     `progress(kind, done, total, leads, seconds)` is called before each detector (leads and seconds None)
     and after it. Returns a `DetectionRun` — the list of leads, with per-detector `timings` and `counts`.
     A detector that fails is logged and recorded in `errors`; the others still run.
+
+    Data coverage: each detector's `requires` (and `optional`) requirements are measured per institution first
+    (`fraudnet.detectors.coverage`). A detector none of whose institutions has a required detail is skipped;
+    otherwise institutions lacking it are abstained: the detector leaves them out itself, and as a safety net
+    any lead standing on such an institution (`coverage.key_institutions`) is withheld — no lead from absent data.
     """
     kinds = resolve_kinds(only)
     ctx = context or ClaimsContext(con, as_of=as_of, since=since)
@@ -109,7 +163,7 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
         t0, c0 = time.perf_counter(), _cpu_seconds()
         detector = make_detector(kind)
         try:
-            leads = detector.run(ctx)
+            leads = _run_covered(detector, kind, ctx, run)
         except Exception as exc:  # one broken detector must not lose the others' leads
             log.exception("detector %s failed", kind)
             run.errors[kind] = f"{type(exc).__name__}: {exc}"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from fraudnet.detectors.coverage import covered_table
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -26,6 +27,11 @@ class BedHangingDetector(RuleDetector):
     consumables — bed, nursing and meal charges do not count) reach `min_idle_days` and `min_idle_share` of
     the stay. Hit stays are counted per institution against the chance expectation.
 
+    Needs per-day fee lines of inpatient stays and admission/discharge times (`requires`): a day without a fee
+    line means "no treatment" only where the institution bills day by day. Institutions whose stays mostly lack
+    per-day lines are not screened (abstained, see `fraudnet.detectors.coverage`), and a stay without any dated
+    fee line is "no detail", never "no treatment": it is neither judged nor counted in the volume.
+
     Parameters
     ----------
     min_los_days : int, default 3
@@ -42,6 +48,7 @@ class BedHangingDetector(RuleDetector):
 
     kind = "rule:bed_hanging"
     entity_type = "institution"
+    requires = ("admission_discharge_times", "daily_inpatient_fee_lines")
 
     def __init__(self, min_los_days: int = 3, min_idle_days: int = 3, min_idle_share: float = 0.5,
                  baseline_floor: float = 0.001, min_volume: int = 20,
@@ -59,13 +66,17 @@ class BedHangingDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "s.begntime")
+        covered = " AND ".join(f"v.fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
+                               for r in self.requires)
         stays = context.sql(
             f"""
-            WITH s AS (
-                SELECT mdtrt_id, psn_no, fixmedins_code, begntime, coalesce(endtime, begntime) AS endtime,
-                       date_diff('day', begntime::DATE, coalesce(endtime, begntime)::DATE) AS nights,
-                       coalesce(fund_pay_sumamt, 0) AS fund
-                FROM visit_fact WHERE is_inpatient AND NOT coalesce(refunded, false)
+            WITH s AS (  -- stays at institutions billing day by day, with at least one dated fee line
+                SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, coalesce(v.endtime, v.begntime) AS endtime,
+                       date_diff('day', v.begntime::DATE, coalesce(v.endtime, v.begntime)::DATE) AS nights,
+                       coalesce(v.fund_pay_sumamt, 0) AS fund
+                FROM visit_fact v
+                WHERE v.is_inpatient AND NOT coalesce(v.refunded, false) AND {covered}
+                  AND EXISTS (SELECT 1 FROM fee_list f WHERE f.mdtrt_id = v.mdtrt_id AND f.fee_ocur_time IS NOT NULL)
             ), daily AS (  -- catalogue items that are daily hotel-type charges, classified once
                 SELECT hilist_code FROM fee_list GROUP BY 1
                 HAVING regexp_matches(coalesce(any_value(hilist_name), ''), ?)

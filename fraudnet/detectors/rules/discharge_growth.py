@@ -55,6 +55,7 @@ class DischargeGrowthDetector(RuleDetector):
 
     kind = "rule:discharge_growth"
     entity_type = "institution"
+    requires: tuple[str, ...] = ()  # monthly counts of inpatient stays only (required mdtrt fields)
 
     def __init__(self, recent_months: int = 4, min_history_months: int = 4, yellow: float = 1.3,
                  orange: float = 1.5, red: float = 2.0, min_month_coverage: float = 0.6,

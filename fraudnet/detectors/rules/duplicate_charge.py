@@ -39,6 +39,7 @@ class DuplicateChargeDetector(RuleDetector):
 
     kind = "rule:duplicate_charge"
     entity_type = "institution"
+    requires = ("fee_line_times",)  # day-only fee times would make two fills of a day one "same time"
 
     def __init__(self, window_seconds: int = 0, exclude_list_types: tuple[str, ...] = (),
                  retail_drug_list_types: tuple[str, ...] = ("101", "102"),

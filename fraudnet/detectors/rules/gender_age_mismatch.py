@@ -78,6 +78,7 @@ class GenderAgeMismatchDetector(RuleDetector):
 
     kind = "rule:gender_age_mismatch"
     entity_type = "institution"
+    requires: tuple[str, ...] = ()  # a missing diagnosis, item or sex makes no hit
 
     def __init__(self, min_obstetric_age: int = 12, max_obstetric_age: int = 60, max_perinatal_age: int = 2,
                  baseline_floor: float = 0.00005, min_volume: int = 50, min_certain_surprise: float = 2.0) -> None:

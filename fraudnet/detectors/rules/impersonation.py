@@ -59,6 +59,7 @@ class ImpersonationDetector(RuleDetector):
 
     kind = "rule:impersonation"
     entity_type = "person"
+    requires = ("minute_times",)  # day-only times would read same-day visits as 0 minutes apart
 
     def __init__(self, max_speed_kmh: float = 100.0, min_distance_km: float = 3.0, city_window_minutes: float = 60.0,
                  baseline_floor: float = 0.001, min_volume: int = 3, rail_speed_kmh: float = 350.0,

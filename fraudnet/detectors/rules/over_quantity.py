@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from fraudnet.detectors.coverage import covered_table
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -23,6 +24,11 @@ class OverQuantityDetector(RuleDetector):
     prd_days is missing) exceeds that maximum by more than `tolerance` (a share). Chronic patients' monthly
     30-day refills of a 30-day item are within the limit. Hit visits are counted per institution.
 
+    Needs days of supply (`requires`): only institutions where at least half of such drug lines carry prd_days
+    are screened (see `fraudnet.detectors.coverage`); there a line missing it falls back to cnt, the rule base's
+    reading of a fill. Where prd_days is mostly absent, cnt counts packs or tablets, not days, and would read
+    ordinary fills as over-quantity: those institutions are left out.
+
     Parameters
     ----------
     tolerance : float, default 0.0
@@ -33,6 +39,7 @@ class OverQuantityDetector(RuleDetector):
 
     kind = "rule:over_quantity"
     entity_type = "institution"
+    requires = ("days_of_supply",)
 
     def __init__(self, tolerance: float = 0.0, baseline_floor: float = 0.0005, min_volume: int = 30) -> None:
         self.tolerance = tolerance
@@ -46,6 +53,7 @@ class OverQuantityDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "v.begntime")
+        cond += f" AND v.fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, 'days_of_supply')})"
         lines = context.sql(
             f"""
             WITH l AS (

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from fraudnet.detectors.coverage import covered_table
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -22,6 +23,9 @@ class OverStandardPriceDetector(RuleDetector):
     """Fee lines with `pric` above `pric_uplmt_amt` × (1 + `tolerance`) + 0.005 yuan (rounding). Hit visits
     are counted per institution against the chance expectation; the overcharge is reported.
 
+    Needs fee lines with unit prices and billed items with a catalogue ceiling (`requires`): institutions
+    without them are not screened and reported as such (see `fraudnet.detectors.coverage`).
+
     Parameters
     ----------
     tolerance : float, default 0.0
@@ -32,6 +36,7 @@ class OverStandardPriceDetector(RuleDetector):
 
     kind = "rule:over_standard_price"
     entity_type = "institution"
+    requires = ("fee_lines", "fee_prices", "catalogue_price_caps")
 
     def __init__(self, tolerance: float = 0.0, baseline_floor: float = 0.0005, min_volume: int = 30) -> None:
         self.tolerance = tolerance
@@ -45,6 +50,8 @@ class OverStandardPriceDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "v.begntime")
+        cond += "".join(f" AND v.fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
+                        for r in self.requires)
         base = f"""
             FROM fee_list f JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
             WHERE h.pric_uplmt_amt > 0 AND f.pric IS NOT NULL AND NOT coalesce(v.refunded, false) AND {cond}
