@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fraudnet.detectors.rules.after_death import AfterDeathDetector
 from fraudnet.detectors.rules.bed_hanging import BedHangingDetector
 from fraudnet.detectors.rules.discharge_growth import DischargeGrowthDetector
 from fraudnet.detectors.rules.duplicate_charge import DuplicateChargeDetector
@@ -11,6 +12,7 @@ from fraudnet.detectors.rules.gender_age_mismatch import GenderAgeMismatchDetect
 from fraudnet.detectors.rules.impersonation import ImpersonationDetector
 from fraudnet.detectors.rules.over_quantity import OverQuantityDetector
 from fraudnet.detectors.rules.over_standard_price import OverStandardPriceDetector
+from fraudnet.detectors.rules.overlapping_stays import OverlappingStaysDetector
 from fraudnet.detectors.rules.split_admission import SplitAdmissionDetector
 
 __all__ = ["RuleInfo", "RULES", "RULE_DETECTORS"]
@@ -42,11 +44,24 @@ RULES: tuple[RuleInfo, ...] = (
              "stay of ≥3 nights with ≥3 and ≥50% of its nights without any treatment fee line (bed, nursing, "
              "meals excluded)", "NHSA focus list (挂床住院); on-site checks of patients absent from the ward"),
     RuleInfo("impersonation", "冒名就医/盗刷", "Impersonation / card misuse", "person",
-             "consecutive visits at institutions ≥3 km apart needing > 100 km/h, or in different cities "
-             "within 60 minutes", "NHSA focus list (冒名就医、盗刷医保凭证); big-data model of e-voucher misuse"),
+             "consecutive visits at institutions ≥3 km apart with less time between them (plus time-resolution "
+             "slack) than the fastest travel needs (road 100 km/h; rail 350 km/h + 60 min; air 900 km/h + 150 min), "
+             "or, without coordinates, in different cities within 60 minutes; certain evidence: one pair orange, "
+             "pairs on ≥2 days or ≥5,000 yuan red",
+             "NHSA focus list (冒名就医、盗刷医保凭证); big-data model of e-voucher misuse"),
+    RuleInfo("after_death", "死亡后就医", "Care after death", "person",
+             "a visit beginning on a day after the person's recorded death_date (psn_info, from civil-affairs "
+             "data); certain evidence: one day of visits orange, ≥2 days or ≥5,000 yuan fund red",
+             "NHSA focus list (冒用已死亡人员医保凭证); data sharing of death records with civil affairs (民政)"),
+    RuleInfo("overlapping_stays", "同时住院", "Simultaneous inpatient stays", "person",
+             "two inpatient stays of one person at different institutions overlapping by ≥24 h for certain "
+             "(same-day transfers and same-institution overlaps excluded); certain evidence: one pair orange, "
+             "≥2 days or ≥5,000 yuan red", "NHSA focus list (冒名住院、虚假住院); common rule base: 同一时间多处住院"),
     RuleInfo("gender_age_mismatch", "性别/年龄不符", "Sex/age-incompatible claim", "institution",
              "pregnancy/female-organ diagnoses or items for men, prostate/male items for women, perinatal "
-             "diagnoses from age 2, obstetric diagnoses below 12 or above 60",
+             "diagnoses from age 2, obstetric diagnoses below 12 or above 60; pregnancy/delivery for a man and "
+             "prostate/male genital care for a woman are certain evidence (one orange; ≥2 patient-days or "
+             "≥5,000 yuan red when above the institution's slip rate)",
              "common rule base of the smart-monitoring system (智能监控规则: 性别限定、年龄限定)"),
     RuleInfo("over_quantity", "超量开药", "Over-quantity dispensing", "institution",
              "days of supply (prd_days; cnt when missing) above the catalogue's max_days_per_fill "
@@ -69,6 +84,8 @@ RULE_DETECTORS: dict[str, type] = {
     "rule:split_admission": SplitAdmissionDetector,
     "rule:bed_hanging": BedHangingDetector,
     "rule:impersonation": ImpersonationDetector,
+    "rule:after_death": AfterDeathDetector,
+    "rule:overlapping_stays": OverlappingStaysDetector,
     "rule:gender_age_mismatch": GenderAgeMismatchDetector,
     "rule:over_quantity": OverQuantityDetector,
     "rule:over_standard_price": OverStandardPriceDetector,
