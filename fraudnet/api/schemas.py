@@ -328,9 +328,22 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class AuditChainOut(BaseModel):
+    """What `verify=true` found (`fraudnet.claims.audit.verify_audit`)."""
+
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+    keyed_from: int | None = None
+    checkpoints: int = 0
+    last_checkpoint_seq: int | None = None
+
+
 class AuditOut(BaseModel):
     items: list[AuditEntryOut]
     chain_ok: bool | None = None
+    chain: AuditChainOut | None = None
 
 
 __all__ += ["MAX_NODE_CAP", "MAX_SUBGRAPH_MEMBERS"]

@@ -12,7 +12,7 @@ from fraudnet.api.errors import error_responses
 from fraudnet.api.present import naive
 from fraudnet.api.schemas import AuditOut
 from fraudnet.api.security import AdminDep
-from fraudnet.claims.audit import query_audit, verify_audit_chain
+from fraudnet.claims.audit import query_audit, verify_audit
 
 __all__ = ["router"]
 
@@ -28,9 +28,10 @@ def audit(ctx: CtxDep, con: ConDep, principal: AdminDep,
           until: datetime | None = None,
           limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
           verify: bool = False) -> dict:
-    """Who read or changed what and when, newest first; `verify=true` also checks the hash chain."""
+    """Who read or changed what and when, newest first; `verify=true` also checks the keyed chain and its
+    checkpoints (`chain`: ok, the first bad entry and the reason)."""
     ctx.audit.flush()  # entries queued by earlier requests are written first
     entries = query_audit(con, user=user or None, entity=entity or None, action=action or None,
                           since=naive(since), until=naive(until), limit=limit)
-    chain_ok = verify_audit_chain(con)[0] if verify else None
-    return {"items": [e.to_dict() for e in entries], "chain_ok": chain_ok}
+    chain = verify_audit(con).to_dict() if verify else None
+    return {"items": [e.to_dict() for e in entries], "chain_ok": chain["ok"] if chain else None, "chain": chain}
