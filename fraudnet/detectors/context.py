@@ -40,7 +40,7 @@ class ClaimsContext:
 
     def _latest_visit_time(self) -> datetime | None:
         try:
-            value = self.con.execute("SELECT max(begntime) FROM visit_fact").fetchone()[0]
+            value = self.con.execute("SELECT max(begntime) FROM visit_fact").fetchall()[0][0]
         except duckdb.Error:  # an empty store has no visit_fact yet, hence no period
             return None
         return value

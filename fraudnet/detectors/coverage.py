@@ -168,8 +168,8 @@ class Coverage:
         r, n = self.requirement, len(self.uncovered)
         if optional:
             return (f"{n:,}家机构无{r.what_zh}，未使用该项证据",
-                    f"{n:,} institutions without {r.what_en}, that evidence not used")
-        return f"{n:,}家机构无{r.what_zh}，未筛查", f"{n:,} institutions without {r.what_en}, skipped"
+                    f"{_institutions(n)} without {r.what_en}, that evidence not used")
+        return f"{n:,}家机构无{r.what_zh}，未筛查", f"{_institutions(n)} without {r.what_en}, skipped"
 
     def skip_reason(self) -> tuple[str, str]:
         """(zh, en) of why no institution can be screened."""
@@ -180,8 +180,12 @@ class Coverage:
         if not self.uncovered:
             return f"数据中无{r.units_zh}，未运行", f"no {r.units_en} in the data, not run"
         n = len(self.uncovered)
-        return (f"全部{n:,}家机构均无{r.what_zh}，未运行",
-                f"none of the {n:,} institutions has {r.what_en}, not run")
+        return (f"无机构具备{r.what_zh}（{n:,}家机构缺少），未运行",
+                f"no institution has {r.what_en} ({_institutions(n)} without), not run")
+
+
+def _institutions(n: int) -> str:
+    return f"{n:,} institution" + ("" if n == 1 else "s")
 
 
 class CoverageReport(dict):
@@ -257,13 +261,8 @@ def covered_table(context: Any, name: str) -> str:
     temps = cache.setdefault("temp_tables", set()) if isinstance(cache, dict) else None
     if temps is not None and table in temps:
         return table
-    frame = pd.DataFrame({"fixmedins_code": sorted(coverage(context, name).covered)}, dtype=object)
-    context.con.register("_fn_cov_rows", frame)
-    try:
-        context.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
-                            "SELECT CAST(fixmedins_code AS VARCHAR) AS fixmedins_code FROM _fn_cov_rows")
-    finally:
-        context.con.unregister("_fn_cov_rows")
+    context.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT unnest(CAST($codes AS VARCHAR[])) AS fixmedins_code",
+                        {"codes": sorted(coverage(context, name).covered)})
     if temps is not None:
         temps.add(table)
     return table
