@@ -220,8 +220,8 @@ class City:
 
     def _institutions(self) -> None:
         rng, N = self.rng, self.N
-        counts = {TERT: max(3, N // 25000), SEC: max(8, N // 8000), PRIV: max(8, N // 10000),
-                  CLIN: max(12, N // 2500), PHAR: max(15, N // 1200)}
+        counts = {TERT: max(3, N // 25000), SEC: max(12, N // 6000), PRIV: max(12, N // 8000),
+                  CLIN: max(14, N // 2000), PHAR: max(18, N // 1000)}
         rows = []
         nd = len(self.d_code)
         for t, n in counts.items():
@@ -576,7 +576,7 @@ class City:
         yrs = W / 365.0
         age = self.age
         # general outpatient visits
-        rate = np.select([age < 6, age < 15, age < 40, age < 60], [4.5, 2.6, 2.2, 3.0], 4.2) * self.frail
+        rate = np.select([age < 6, age < 15, age < 40, age < 60], [4.8, 2.8, 2.4, 3.3], 4.6) * self.frail
         psn = np.repeat(np.arange(N), rng.poisson(rate * yrs))
         m = len(psn)
         begin = rng.integers(0, W, m) * DAY + self.hour(m, "opd")
@@ -604,7 +604,7 @@ class City:
         dept = np.full(m, D["A20"])
         self.add_opd(psn, inst, begin, self.diag_for(dept, psn, OPD_DIAGS), dept=dept, med=M13)
         # over-the-counter pharmacy purchases
-        psn = np.repeat(np.arange(N), rng.poisson(2.6 * self.frail * yrs))
+        psn = np.repeat(np.arange(N), rng.poisson(3.1 * self.frail * yrs))
         m = len(psn)
         begin = rng.integers(0, W, m) * DAY + self.hour(m, "phar")
         inst = self.pick_inst(psn, np.full(m, PHAR), local=0.85)
@@ -715,13 +715,11 @@ class City:
             self.nomob[mem] = False
             self.used[mem] = True
             fams.append(mem)
-        insts = set()
         for mem in fams:
             c, d = int(self.city[mem[0]]), int(self.dist[mem[0]])
             for _ in range(rng.integers(3, 7)):
                 t = rng.choice([CLIN, PHAR, SEC])
                 inst = self.near_inst(t, c, d)
-                insts.add(inst)
                 who = mem[rng.random(len(mem)) < 0.8]
                 if len(who) < 2:
                     who = mem[:2]
@@ -734,7 +732,7 @@ class City:
                     dept = self.eff_dept[np.full(len(who), inst), dept]
                     diag = np.where(self.age[who] < 14, DG["J45.900"], DG["J06.900"])
                     self.add_opd(who, np.full(len(who), inst), begin, diag, dept=dept, tag=TAG_LOOK)
-        self.lookalike("family_visits_together", np.concatenate(fams), sorted(insts),
+        self.lookalike("family_visits_together", np.concatenate(fams), [],
                        ["collusion_ring", "drug_resale", "card_skimming", "rule:impersonation"],
                        "households sharing one phone and address, visiting the same clinic/pharmacy minutes apart")
         # 2. chronic patients refilling key drugs monthly at one or two pharmacies
@@ -770,6 +768,7 @@ class City:
             day = np.full(len(who), rng.integers(20, W - 20))
             diag = np.full(len(who), DG["A05.900"])
             self._stays(who, np.full(len(who), h), diag, np.full(len(who), D["A20"]), tag=TAG_LOOK, day=day)
+            self.inst_used.add(h)
             self.lookalike("outbreak_mass_admission", who, [h], ["collusion_ring", "rule:split_admission"],
                            f"food poisoning at {emp}: {len(who)} admitted on one day, once")
         # 6. chemotherapy cycles (every 14 days, 2-day stays) and dialysis three times a week
@@ -791,7 +790,7 @@ class City:
         who = self.free(ndial, 40, 80)
         hs = []
         for p_ in who:
-            h = self.near_inst(int(rng.choice([SEC, TERT])), int(self.city[p_]))
+            h = self.near_inst(TERT, int(self.city[p_]))
             hs.append(h)
             days = np.arange(int(rng.integers(0, 3)), W, 7)
             days = np.sort(np.concatenate([days, days + 2, days + 4]))
@@ -812,13 +811,11 @@ class City:
         # 8. travellers: a visit in another city a day later
         ntr = max(8, N // 2500)
         who = self.free(ntr, 20, 70)
-        insts = set()
         for p_ in who:
             c = int(self.city[p_])
             far = 2 if c != 2 else 0
             a = self.near_inst(PHAR, c, int(self.dist[p_]))
             b = self.near_inst(int(rng.choice([PHAR, CLIN])), far)
-            insts.update([a, b])
             t = int(rng.integers(0, W - 3)) * DAY + int(self.hour(1, "phar")[0])
             self.add_phar(np.array([p_]), np.array([a]), np.array([t]), self.otc_items(1), tag=TAG_LOOK)
             t2 = t + int(rng.integers(22, 34)) * 3600
@@ -827,7 +824,7 @@ class City:
             else:
                 self.add_opd(np.array([p_]), np.array([b]), np.array([t2]), np.array([DG["J06.900"]]),
                              dept=np.array([D["A02"]]), tag=TAG_LOOK)
-        self.lookalike("traveller_next_day_other_city", who, sorted(insts), ["rule:impersonation"],
+        self.lookalike("traveller_next_day_other_city", who, [], ["rule:impersonation"],
                        "a purchase at home, then a visit 500+ km away 22-34 hours later")
         # 9. (own) nursing home: one clinic operator settles all residents' monthly refills in a morning burst
         clin = int(rng.choice(np.flatnonzero((self.i_type == CLIN) & (self.i_city == 0))))
@@ -854,12 +851,10 @@ class City:
         # 10. transfers: discharged in the morning, admitted elsewhere the same afternoon (touching, not overlapping)
         ntf = max(5, N // 10000)
         who = self.free(ntf, 50, 85)
-        insts = set()
         for p_ in who:
             c = int(self.city[p_])
             a = self.near_inst(int(rng.choice([SEC, PRIV])), c)
             b = self.near_inst(TERT, c)
-            insts.update([a, b])
             day = int(rng.integers(5, W - 30))
             los = int(rng.integers(4, 9))
             diag = np.array([DG["I63.900"]])
@@ -868,7 +863,7 @@ class City:
             self.add_ipd(np.array([p_]), np.array([a]), begin, np.array([los]), diag, tag=TAG_LOOK, end=end)
             self.add_ipd(np.array([p_]), np.array([b]), end + int(rng.integers(2, 5)) * 3600,
                          np.array([int(rng.integers(6, 12))]), diag, tag=TAG_LOOK)
-        self.lookalike("hospital_transfer_same_day", who, sorted(insts), ["rule:overlapping_stays"],
+        self.lookalike("hospital_transfer_same_day", who, [], ["rule:overlapping_stays"],
                        "discharged from one hospital and admitted to a tertiary hospital hours later")
         # 11. deaths in hospital: the last stay ends on the day of death
         dead = np.flatnonzero((self.death >= 15) & (self.age >= 60) & ~self.used)
@@ -948,9 +943,10 @@ class City:
         for r in range(k):
             style = ("rotating", "multi_hospital", "tight")[r % 3]
             c = int(rng.integers(0, 3)) if r >= 3 else r % 3
-            hosp = hosp_all[self.i_city[hosp_all] == c]
+            fresh = hosp_all[~np.isin(hosp_all, list(self.inst_used))]
+            hosp = fresh[self.i_city[fresh] == c]
             if len(hosp) < 3:
-                hosp = hosp_all
+                hosp = fresh if len(fresh) >= 3 else hosp_all
             nh = int(rng.integers(2, 4)) if style == "multi_hospital" else 1
             hs = rng.choice(hosp, nh, replace=False)
             dcode = str(rng.choice(["A03", "A0406"]))
@@ -958,7 +954,7 @@ class City:
                                      ["M51.200", "M17.900"])]
             docs_by_h = {int(h): self.pick_doc(np.full(int(rng.integers(1, 3)), h), np.full(1, D[dcode]))[0]
                          for h in hs}
-            pool = {"rotating": (12, 41), "multi_hospital": (8, 16), "tight": (5, 11)}[style]
+            pool = {"rotating": (12, 41), "multi_hospital": (10, 19), "tight": (5, 11)}[style]
             members = self.free(int(rng.integers(*pool)), 30, 75, mask=self.city == self.i_city[hs[0]])
             n = len(members)
             # recruiter's phone and a shared rented address on some members
@@ -974,7 +970,7 @@ class City:
             elif style == "rotating":
                 ne = min(len(grid), int(np.ceil(n * rng.uniform(2, 3) / 5)))
             else:
-                ne = min(len(grid), int(rng.integers(6, 11)))
+                ne = min(len(grid), int(np.ceil(n * rng.uniform(2.5, 3.5) / 5.5)))
             days = np.sort(rng.choice(grid, ne, replace=False)) + rng.integers(0, 5, ne)
             used = np.zeros(n)
             los0 = int(rng.integers(7, 11))
