@@ -314,7 +314,8 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
 
     ×N: every outpatient and pharmacy visit of a person in no planted scheme and no look-alike gets N − 1 copies
     (new mdtrt_id/setl_id `<id>-c<k>`, all its times shifted by a seeded −30…+30 days, kept inside the period;
-    inpatient stays, med_type 2x, are not copied — ten times the stays would overlap). ÷N: a seeded 1/N of the
+    inpatient stays, med_type 2x, are not copied — ten times the stays would overlap; a copy landing on a day the
+    person is at another institution is left out — the copies must not teleport people). ÷N: a seeded 1/N of the
     visits that are not planted evidence is kept, with their settlements and fee lines. Pharmacy stock movements
     (phar_inv cnt) scale by the same factor so stock still balances sales.
     """
@@ -350,6 +351,20 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
                       FROM mdtrt m, range(1, {k_max}) r(k)
                       WHERE m.{_q(m_psn)} NOT IN (SELECT psn FROM _special) AND NOT {inpatient}
                         AND m.{_q(m_id)} NOT IN (SELECT id FROM _ev))""", [lo, hi])
+            drawn = int(con.execute("SELECT count(*) FROM _copies").fetchone()[0])
+            # one person cannot be at two institutions on one day more often than the data says: a copy landing on
+            # a day the person visits another institution (an original or another copy) is left out
+            m_inst = city.col("mdtrt", "fixmedins_code") or city.col("mdtrt", "medins_code")
+            day = f"CAST(try_cast(m.{_q(begn)} AS TIMESTAMP) AS DATE)"
+            con.execute(f"""CREATE TEMP TABLE _cv AS
+                SELECT c.id, c.k, m.{_q(m_psn)} AS psn, m.{_q(m_inst)} AS inst,
+                       {day} + CAST(c.days AS INTEGER) AS day
+                FROM _copies c JOIN mdtrt m ON m.{_q(m_id)} = c.id""")
+            con.execute(f"""CREATE TEMP TABLE _busy AS SELECT psn, day FROM (
+                    SELECT m.{_q(m_psn)} AS psn, {day} AS day, m.{_q(m_inst)} AS inst FROM mdtrt m
+                    UNION ALL SELECT psn, day, inst FROM _cv)
+                GROUP BY psn, day HAVING count(DISTINCT inst) > 1""")
+            con.execute("DELETE FROM _copies WHERE (id, k) IN (SELECT (id, k) FROM _cv JOIN _busy USING (psn, day))")
             copies = int(con.execute("SELECT count(*) FROM _copies").fetchone()[0])
 
             def copied(table: str, id_col: str, renames: dict[str, str]) -> str:
@@ -373,6 +388,7 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
                 f_ren[f_setl] = ""
             _write(city, "fee_list", copied("fee_list", f_mdtrt, f_ren), dst)
             changes: dict = {"factor": k_max, "visits_before": before, "visit_copies": copies,
+                             "copies_left_out_same_day_elsewhere": drawn - copies,
                              "persons_excluded": len(special)}
         else:
             keep = f"({_unit_hash(_q(m_id), seed, 'keep')} < {float(factor)!r})"

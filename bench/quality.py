@@ -92,7 +92,8 @@ def prepare_city(generator: str, persons: int, seed: int, perturbation: str, cac
         (city / ".complete").write_text("ok")
     if perturbation == "none":
         return city, times
-    out = base / perturbation
+    perturb_fp = hashlib.sha256((ROOT / "bench" / "perturb.py").read_bytes()).hexdigest()[:8]
+    out = base / f"{perturbation}-{perturb_fp}"
     if not (out / ".complete").exists():
         from bench.perturb import perturb
 
@@ -208,6 +209,11 @@ def targets(fig: dict) -> dict:
             failing.append(kind)
     out["per_kind_floor"] = {"pass": not failing, "failing": failing, "judged": judged,
                              "not_judged_unsupported": unsupported}
+    # where the data was removed the promise is no false leads from the absent data, not recall
+    partial = [kind for kind, k in fig["kinds"].items() if k["planted"] and k["supported"] < k["planted"]]
+    if partial:
+        false = {kind: fig["kinds"][kind]["false_red_orange"] for kind in sorted(partial)}
+        out["no_false_leads_where_data_removed"] = {"pass": not any(false.values()), "false_red_orange": false}
     red_looks = sum(v["red"] for v in fig["lookalikes"].values())
     out["no_lookalike_red"] = {"pass": red_looks == 0, "lookalikes_red": red_looks}
     out["unplanted_below_planted"] = {"pass": fig["unplanted_red_orange_total"] < fig["planted_schemes"],
@@ -303,6 +309,10 @@ def print_run(r: dict, prev: dict | None) -> None:
              if fl["not_judged_unsupported"] else ""))
     print(f"    {'PASS' if t['no_lookalike_red']['pass'] else 'FAIL'}  no look-alike red "
           f"({t['no_lookalike_red']['lookalikes_red']} red)")
+    if "no_false_leads_where_data_removed" in t:
+        nf = t["no_false_leads_where_data_removed"]
+        print(f"    {'PASS' if nf['pass'] else 'FAIL'}  no false red+orange leads in kinds whose data was removed ("
+              + ", ".join(f"{k} {n}" for k, n in nf["false_red_orange"].items()) + ")")
     u = t["unplanted_below_planted"]
     print(f"    {'PASS' if u['pass'] else 'FAIL'}  unplanted red+orange < planted schemes "
           f"({u['unplanted_red_orange']} vs {u['planted_schemes']})")
@@ -336,7 +346,8 @@ def print_summary(runs: list[dict]) -> None:
     for r in runs:
         t = r["targets"]
         marks = " ".join(f"{name}={'PASS' if t[name]['pass'] else 'FAIL'}" for name in
-                         ("per_kind_floor", "no_lookalike_red", "unplanted_below_planted"))
+                         ("per_kind_floor", "no_lookalike_red", "unplanted_below_planted",
+                          "no_false_leads_where_data_removed") if name in t)
         print(f"    {r['generator']:8} {r['persons']:>8,} s{r['seed']} {r['perturbation']:14} {marks}"
               + (f"  failing: {', '.join(t['per_kind_floor']['failing'])}" if t["per_kind_floor"]["failing"] else ""))
 

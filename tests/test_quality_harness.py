@@ -204,7 +204,12 @@ def test_volume_x10_copies_background_visits_only(city: Path, tmp_path: Path) ->
     copies = [r for r in new if r["mdtrt_id"] not in old]
     special = set(SCHEME_PERSONS) | set(LOOK_PERSONS)
     eligible = [r for r in old.values() if r["psn_no"] not in special and not r["med_type"].startswith("2")]
-    assert len(copies) == 9 * len(eligible)
+    assert 0.5 * 9 * len(eligible) < len(copies) <= 9 * len(eligible)
+    places: dict[tuple[str, str], set[str]] = {}
+    for r in new:
+        places.setdefault((r["psn_no"], r["begntime"][:10]), set()).add(r["fixmedins_code"])
+    for c in copies:  # no copy puts a person at two institutions on one day
+        assert len(places[(c["psn_no"], c["begntime"][:10])]) == 1
     first, last = min(r["begntime"] for r in old.values()), max(r["begntime"] for r in old.values())
     for c in copies:
         src = old[c["mdtrt_id"].rsplit("-c", 1)[0]]
@@ -250,6 +255,23 @@ def test_lookalike_lead_kinds_replace_the_built_in_kinds() -> None:
     # an unknown look-alike kind with its own lead kinds: a person lead counts through its persons
     assert out["dialysis"]["flagged"]["orange"] == 1
     assert evaluate([ring, death], truth)["lookalikes"]["dialysis"]["flagged"]["orange"] == 0
+
+
+def test_lookalike_with_own_kinds_is_blamed_through_the_right_entity() -> None:
+    truth = {"schemes": [], "lookalikes": [
+        {"kind": "nursing_home", "persons": ["n1", "n2"], "institutions": ["C1"], "lead_kinds": ["collusion_ring"]},
+        {"kind": "new_ward", "persons": ["w1"], "institutions": ["H1"], "lead_kinds": ["rule:discharge_growth"]},
+        {"kind": "big_hospital", "persons": [], "institutions": ["H1"], "lead_kinds": ["collusion_ring"]}]}
+    # a ring at the nursing home's clinic of other people does not blame the residents; it blames a hospital
+    # named without persons
+    ring = _lead("collusion_ring", "red", ["x1", "x2"], ["m1"], ["C1", "H1"])
+    out = evaluate([ring], truth)["lookalikes"]
+    assert out["nursing_home"]["flagged_red"] == 0 and out["big_hospital"]["flagged_red"] == 1
+    assert evaluate([_lead("collusion_ring", "red", ["n2"], ["m1"], ["C9"])], truth)["lookalikes"][
+        "nursing_home"]["flagged_red"] == 1
+    # an institution rule on the ward's hospital blames the ward whoever its patients are
+    growth = _lead("rule:discharge_growth", "orange", ["y1"], ["m2"], ["H1"])
+    assert evaluate([growth], truth)["lookalikes"]["new_ward"]["flagged"]["orange"] == 1
 
 
 def test_after_death_and_overlapping_stays_are_person_kinds() -> None:

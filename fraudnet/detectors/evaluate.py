@@ -18,7 +18,8 @@ PERSON_KINDS = frozenset({"rule:impersonation", "drug_resale", "rule:after_death
 LOOKALIKE_KINDS = ("family", "chronic_refill", "busy_hospital", "busy_pharmacy", "outbreak")
 # Lead kinds that could wrongly blame each look-alike (a family member who is also an ordinary patient in an
 # institution's rule lead is not a false alarm on the family). A look-alike record of truth.json may carry its
-# own `lead_kinds` list, which then replaces these for that record (other generators plant other look-alikes).
+# own `lead_kinds` list, which then replaces these for that record (other generators plant other look-alikes);
+# such a record is matched by `_blames`.
 LOOKALIKE_LEAD_KINDS: dict[str, frozenset[str]] = {
     "family": frozenset({"collusion_ring", "drug_resale", "card_skimming", "rule:impersonation"}),
     "chronic_refill": frozenset({"drug_resale", "card_skimming", "rule:impersonation"}),
@@ -71,6 +72,18 @@ def lead_matches_scheme(lead: Lead | dict, scheme: dict) -> bool:
         return True
     kind = scheme["kind"]
     return bool(key_entities(kind, lead) & key_entities(kind, scheme))
+
+
+def _blames(persons: set[str], insts: set[str], lead: Lead | dict) -> bool:
+    """Whether `lead` blames a look-alike record that names its own lead kinds: by a shared person, or by a shared
+    institution when the lead is about an institution (an institution rule or anomaly) or the record names no
+    persons (a ring or chain at a busy hospital with other people in it does not blame that hospital's patients)."""
+    if persons & set(_get(lead, "persons") or []):
+        return True
+    if not insts & set(_get(lead, "institutions") or []):
+        return False
+    kind = _get(lead, "kind")
+    return not persons or (kind not in PERSON_KINDS and kind.startswith(("rule:", "anomaly:")))
 
 
 def evaluate(leads: list[Lead] | list[dict], truth: dict) -> dict:
@@ -139,8 +152,9 @@ def evaluate(leads: list[Lead] | list[dict], truth: dict) -> dict:
                 continue  # a lead on a planted scheme is not a false alarm on the look-alike
             if blamable is not None and _get(lead, "kind") not in blamable:
                 continue
-            # a record with its own lead kinds is blamed by a person lead through its persons
-            if by_person or (own is not None and persons and _get(lead, "kind") in PERSON_KINDS):
+            if own is not None:
+                hit = _blames(persons, insts, lead)
+            elif by_person:
                 hit = bool(persons & set(_get(lead, "persons") or []))
             else:
                 hit = bool(insts & set(_get(lead, "institutions") or []))
