@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from fraudnet.detectors.base import Lead
+from fraudnet.detectors.base import ORANGE_AT, RED_AT, SEVERITY_ZH, Lead, severity_for_score
+from fraudnet.detectors.rules.common import RED_MIN_AMOUNT
 from fraudnet.errors import DetectorError
 
-__all__ = ["PeerAnomalyDetector", "FEATURES", "ENTITY_TYPES"]
+__all__ = ["PeerAnomalyDetector", "FEATURES", "ENTITY_TYPES", "peer_ratio", "anomaly_tier_cap"]
 
 ENTITY_TYPES = ("institution", "practitioner", "pharmacy")
 
@@ -39,6 +40,15 @@ FEATURES_BY_TYPE: dict[str, tuple[str, ...]] = {
                  "visits_per_patient"),
 }
 LOG_FEATURES = frozenset({"fund_per_visit", "mean_los", "visits_per_patient"})
+# Materiality of a deviation: the entity's value over its peer median. Shares get 5 points of slack on both sides
+# (0.2 % → 0.6 % is no tripling; 0 % → 10 % is 3×), so that a ratio means the same for rare and common events.
+SHARE_SLACK = 0.05
+# A driving feature (robust z ≥ 3) is material at twice the peer median (the same "more likely than not"
+# attributable fraction as a rule's orange); an extreme one at z ≥ z_cap and three times the median (a rule's
+# red). An anomaly is a deviation from peers, not a violation: orange needs two material driving features and
+# money on the evidence (RED_MIN_AMOUNT); red needs three extreme ones and that money, else it stays orange.
+MATERIAL_RATIO = 2.0
+EXTREME_RATIO = 3.0
 ROWS_TABLE = "_fn_anomaly_visit_rows"
 
 
@@ -54,13 +64,42 @@ def _peer_zh(key: str, value: str) -> str:
     return f"{key}={value}"
 
 
+def peer_ratio(feature: str, value: float, median: float) -> float:
+    """Size of a deviation: value / peer median, with `SHARE_SLACK` added to both for share features."""
+    slack = SHARE_SLACK if feature.endswith("share") else 0.0
+    value = max(0.0, float(value)) if np.isfinite(value) else 0.0
+    median = max(0.0, float(median)) if np.isfinite(median) else 0.0
+    if median + slack <= 0:
+        return math.inf if value > 0 else 1.0
+    return (value + slack) / (median + slack)
+
+
+def anomaly_tier_cap(details: list[dict], amount: float, z_cap: float, red_min_amount: float = RED_MIN_AMOUNT
+                     ) -> tuple[float, str]:
+    """(highest score allowed, tier driver) of an anomaly from its driving features (`feature`, `robust_z`,
+    `peer_ratio`) and the fund on its evidence: yellow unless two features are material, orange unless three are
+    extreme, and never above orange on less than `red_min_amount` yuan."""
+    material = [d for d in details if d["robust_z"] >= 3.0 and d["peer_ratio"] >= MATERIAL_RATIO]
+    extreme = [d for d in material if d["robust_z"] >= z_cap and d["peer_ratio"] >= EXTREME_RATIO]
+    amount = float(amount) if np.isfinite(amount) else 0.0
+    if len(material) < 2:
+        return round(ORANGE_AT - 0.01, 4), "capped: effect too small"
+    if amount < red_min_amount:
+        return round(ORANGE_AT - 0.01, 4), "capped: amount too small"
+    if len(extreme) < 3:
+        return round(RED_AT - 0.01, 4), "capped: not extreme"
+    return 1.0, "extreme"
+
+
 class PeerAnomalyDetector:
     """Per-entity features (fund per visit, inpatient share, length of stay, key-drug share, off-hours share,
     refund share, patients from other districts, visits per patient; volumes shown) compared within peer
     groups with robust z-scores (median/MAD, one-sided: only "higher than peers" counts) and a seeded
     IsolationForest over the z-scores. Score: logistic of the mean of the two largest z-scores (one odd
     feature alone is not enough; each z capped at `z_cap`), damped when the forest does not find the entity
-    isolated; conservative.
+    isolated; conservative. The tier also needs a material deviation (`anomaly_tier_cap`): two driving features
+    at ≥ 2× the peer median for orange, three extreme ones (z ≥ `z_cap`, ≥ 3×) and ≥ 1,000 yuan for red; the
+    explanation says which limit set the tier.
 
     Parameters
     ----------
@@ -162,15 +201,24 @@ class PeerAnomalyDetector:
                                 "robust_z": round(zf, 2)})
             peers = groups[i]
             amount = float(ev.loc[~ev["refunded"].astype(bool), "fund"].sum())
+            for d in details:
+                d["peer_ratio"] = round(min(peer_ratio(d["feature"], d["value"], d["peer_median"]), 1e6), 3)
+            cap, driver = anomaly_tier_cap(details, amount, self.z_cap)
+            raw = score
+            score = round(min(score, cap), 4)
+            if severity_for_score(score) == severity_for_score(raw):
+                driver = "surprise"
+            tier_zh, tier_en = self._tier_clause(score, driver, details, amount)
             label_zh = {"institution": "医疗机构", "practitioner": "医师", "pharmacy": "药店"}[self.entity_type]
             zh = (f"{label_zh}{entity}（{int(row['visits'])}次就诊，{int(row['patients'])}名患者）"
                   f"与{peers['size']}个同类"
                   f"（{peers['label_zh']}）相比异常：" + "；".join(parts_zh)
-                  + f"；孤立森林异常分{isolation[i]:.2f}。")
+                  + f"；孤立森林异常分{isolation[i]:.2f}。" + tier_zh)
             en = (f"{self.entity_type.capitalize()} {entity} ({int(row['visits'])} visits, {int(row['patients'])} "
                   f"patients) stands out among {peers['size']} peers ({peers['label']}): " + "; ".join(parts_en)
-                  + f"; isolation-forest score {isolation[i]:.2f}.")
+                  + f"; isolation-forest score {isolation[i]:.2f}." + tier_en)
             feats = {"top_features": details, "peer_group": peers["label"], "peers": peers["size"],
+                     "anomaly_score": raw, "tier_driver": driver,
                      "isolation_score": round(float(isolation[i]), 4),
                      "values": {c: round(float(row[c]), 4) for c in (*SHOWN, *cols)},
                      "peer_medians": {c: round(float(medians.iloc[i][c]), 4) for c in cols},
@@ -188,6 +236,26 @@ class PeerAnomalyDetector:
         return leads
 
     # ------------------------------------------------------------------ parts
+    @staticmethod
+    def _tier_clause(score: float, driver: str, details: list[dict], amount: float) -> tuple[str, str]:
+        """(zh, en) sentence on what set the anomaly's tier."""
+        sev = severity_for_score(score)
+        ratios = "、".join(f"{d['peer_ratio']:.1f}" for d in details)
+        ratios_en = ", ".join(f"{d['peer_ratio']:.1f}×" for d in details)
+        head_zh = f"分级{SEVERITY_ZH[sev]}：主要特征为同类中位数的{ratios}倍"
+        head_en = f" Tier {sev}: driving features at {ratios_en} the peer median"
+        if driver == "capped: effect too small":
+            return (head_zh + f"，不足两项达到{MATERIAL_RATIO:g}倍，效应不足，限为{SEVERITY_ZH[sev]}。",
+                    head_en + f"; fewer than two at {MATERIAL_RATIO:g}×: effect too small, capped at {sev}.")
+        if driver == "capped: amount too small":
+            return (head_zh + f"，涉及基金{amount:,.2f}元不足{RED_MIN_AMOUNT:,.0f}元，限为{SEVERITY_ZH[sev]}。",
+                    head_en + f"; fund {amount:,.2f} yuan below {RED_MIN_AMOUNT:,.0f}: capped at {sev}.")
+        if driver == "capped: not extreme":
+            return (head_zh + f"；同类异常本身不是违规，红色需三项极端偏离（z≥上限且≥{EXTREME_RATIO:g}倍），限为橙色。",
+                    head_en + f"; a peer deviation is not a violation: red needs three extreme ones (z at the cap, "
+                    f"≥ {EXTREME_RATIO:g}×), capped at orange.")
+        return head_zh + "。", head_en + "."
+
     def _validate(self) -> None:
         if self.entity_type not in ENTITY_TYPES:
             raise DetectorError(f"anomaly: entity_type {self.entity_type!r} is not one of {', '.join(ENTITY_TYPES)}")

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from fraudnet.detectors.rules.common import SINGLE_HIT_CAP, RuleDetector, check_positive
+from fraudnet.detectors.base import severity_for_score
+from fraudnet.detectors.rules.common import SINGLE_HIT_CAP, RuleDetector, check_positive, rate_ratio_lower
 
 __all__ = ["DischargeGrowthDetector", "growth_tier_score"]
 
@@ -32,8 +33,9 @@ class DischargeGrowthDetector(RuleDetector):
     """Monthly inpatient discharges per institution compared with its robust level: the median of its earlier
     months' seasonally adjusted counts (city-wide monthly factor), with over-dispersion from their MAD. The
     contiguous run of the latest `recent_months` months above expectation with the strongest growth is flagged; the
-    score is the lower of the growth tier and the statistical significance of the excess (so a small clinic
-    going from 2 to 4 discharges stays low), and one flagged month alone stays yellow.
+    score is the lower of the growth tier (the size of the surge: however significant, +35 % stays yellow) and the
+    statistical significance of the excess (so a small clinic going from 2 to 4 discharges stays low), and one
+    flagged month alone stays yellow; `tier_driver` says which of them set the tier.
 
     Parameters
     ----------
@@ -148,15 +150,22 @@ class DischargeGrowthDetector(RuleDetector):
                 z = (obs - exp) / max(sd, 1e-9)
                 surprise = float(min(50.0, -norm.logsf(z) / math.log(10)))
                 sig = 1.0 / (1.0 + math.exp(-(surprise - 3.5) / 1.2))
-                score = min(growth_tier_score(ratio, self.yellow, self.orange, self.red), sig)
-                if k == 1:  # one month's jump alone (an outbreak, a holiday backlog) stays yellow
-                    score = min(score, SINGLE_HIT_CAP)
-                candidates.append((score, window, obs, exp, ratio, surprise))
+                # the bureau's growth tiers are the effect gate (a big hospital's significant +35 % stays yellow);
+                # the 95 % lower bound of the growth is shown with them
+                lower = rate_ratio_lower(obs, exp)
+                tier = growth_tier_score(ratio, self.yellow, self.orange, self.red)
+                score = min(tier, sig)
+                driver = "surprise" if sig <= tier else "effect"
+                if severity_for_score(score) != severity_for_score(sig) and tier < sig:
+                    driver = "capped: effect too small"
+                if k == 1 and score > SINGLE_HIT_CAP:  # one month's jump alone (an outbreak, a backlog) stays yellow
+                    score, driver = SINGLE_HIT_CAP, "capped: one month"
+                candidates.append((score, window, obs, exp, ratio, surprise, lower, driver))
             if not candidates:
                 continue
             # the longest run scoring nearly as well as the best one: the whole surge is evidence
             top = max(c[0] for c in candidates)
-            score, window, obs, exp, ratio, surprise = max(
+            score, window, obs, exp, ratio, surprise, lower, driver = max(
                 (c for c in candidates if c[0] >= top - 0.05), key=lambda c: (len(c[1]), c[0]))
             flagged = [(m, None, None) for m in window]
             rows.append({
@@ -164,6 +173,8 @@ class DischargeGrowthDetector(RuleDetector):
                 "months": ",".join(m.strftime("%Y-%m") for m, _, _ in flagged), "observed": round(obs, 1),
                 "expected": round(exp, 1), "ratio": round(ratio, 3), "growth": round(ratio - 1, 3),
                 "baseline_monthly": round(base, 2), "surprise": round(surprise, 2),
+                "ratio_lower": round(lower, 3), "tier_driver": driver, "tier_basis": "ratio",
+                "orange_ratio": self.orange, "red_ratio": self.red,
                 "history_months": len(history),
             })
             evidence_months[entity] = [m for m, _, _ in flagged]

@@ -22,7 +22,11 @@ class DuplicateChargeDetector(RuleDetector):
     """Groups of fee lines of one visit with the same item (hilist_code; drugs bought at a retail pharmacy, sold
     as several packs on separate lines, are left out by default) and the same fee_ocur_time
     (within `window_seconds`) on different feedetl_sn; every copy after the first is a duplicate, whatever its
-    price. Visits with duplicates are counted per institution against the chance expectation.
+    price. Visits with duplicates are counted per institution against the chance expectation of its own mix of
+    care: each kind of care (pharmacy or not, inpatient or not) has its own robust city baseline (an inpatient stay
+    bills far more lines than a clinic visit), and the institution's expectation is the sum over its own visits.
+    The tier needs both chance and effect (`score_entities`): a big hospital twice its expectation is surprising
+    on volume alone but stays yellow.
 
     Parameters
     ----------
@@ -34,7 +38,9 @@ class DuplicateChargeDetector(RuleDetector):
         Drug list types not screened on pharmacy purchases (med_type 41 / retail pharmacies), where several packs
         of one drug are billed on separate lines.
     baseline_floor : float, default 0.0005
-        Lowest chance rate of visits with duplicates per visit with fee lines.
+        Lowest chance rate of visits with duplicates per visit with fee lines (per stratum).
+    min_volume : int, default 30
+        Institutions with fewer visits in a stratum do not set its baseline (they are still screened).
     """
 
     kind = "rule:duplicate_charge"
@@ -75,13 +81,30 @@ class DuplicateChargeDetector(RuleDetector):
                 HAVING count(*) > 1
             )
             SELECT v.fixmedins_code AS entity, g.mdtrt_id, v.psn_no, any_value(coalesce(v.fund_pay_sumamt, 0)) AS fund,
-                   sum(g.extra) AS extra_lines, sum(g.extra_amount) AS extra_amount, arg_max(g.item, g.extra) AS item
+                   sum(g.extra) AS extra_lines, sum(g.extra_amount) AS extra_amount, arg_max(g.item, g.extra) AS item,
+                   any_value(coalesce(v.is_pharmacy, false)) AS pharmacy,
+                   any_value(coalesce(v.is_inpatient, false)) AS inpatient
             FROM g JOIN visit_fact v ON v.mdtrt_id = g.mdtrt_id
             WHERE NOT coalesce(v.refunded, false) AND {cond}
             GROUP BY 1, 2, 3
             """, [list(self.exclude_list_types), list(self.retail_drug_list_types), *params])
         if dups.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        # Chance duplicates depend on the kind of care: an inpatient stay bills dozens of lines a day, a clinic
+        # visit a few, a pharmacy sale packs of drugs. Each kind of care (pharmacy or not, inpatient or not) has its
+        # own robust city baseline; an institution is held to the sum over its own visits of each kind. (Strata per
+        # catalogue list type would count a visit once per list type and so multiply the per-visit floor.)
+        strata = context.sql(
+            f"""
+            SELECT v.fixmedins_code AS entity, coalesce(v.is_pharmacy, false) AS pharmacy,
+                   coalesce(v.is_inpatient, false) AS inpatient, count(DISTINCT f.mdtrt_id) AS visits
+            FROM fee_list f LEFT JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
+            WHERE coalesce(f.det_item_fee_sumamt, 0) > 0 AND NOT coalesce(v.refunded, false)
+              AND NOT list_contains(?, coalesce(f.list_type, h.list_type, ''))
+              AND NOT (list_contains(?, coalesce(f.list_type, h.list_type, '')) AND coalesce(v.is_pharmacy, false))
+              AND {cond}
+            GROUP BY ALL
+            """, [list(self.exclude_list_types), list(self.retail_drug_list_types), *params])
         volume = context.sql(
             "SELECT v.fixmedins_code AS entity, count(*) AS billed_visits, "
             "coalesce(any_value(m.fixmedins_type), '') = '2' AS pharmacy "
@@ -92,28 +115,37 @@ class DuplicateChargeDetector(RuleDetector):
             patients=("psn_no", "nunique"), duplicate_amount=("extra_amount", "sum"), hit_fund=("fund", "sum"),
             top_item=("item", lambda s: s.value_counts().index[0]),
         ).reset_index().merge(volume, on="entity", how="left")
-        full = volume.merge(agg[["entity", "duplicate_visits"]], on="entity", how="left").fillna(
-            {"duplicate_visits": 0})
         agg["share"] = agg["duplicate_visits"] / agg["billed_visits"].clip(lower=1)
-        # pharmacies (several packs of a drug on separate lines) and medical institutions have their own chance rate
-        parts = []
-        for is_pharmacy, group in agg.groupby("pharmacy"):
-            peers = full[full["pharmacy"] == is_pharmacy]
-            rate = baseline_rate(peers["duplicate_visits"], peers["billed_visits"], floor=self.baseline_floor,
-                                 min_volume=self.min_volume)
-            parts.append(score_entities(group, hits="duplicate_visits", volume="billed_visits", rate=rate,
-                                        amount="hit_fund"))
-        agg = pd.concat(parts, ignore_index=True)
+        keys = ["entity", "pharmacy", "inpatient"]
+        hits = dups.groupby(keys).size().rename("hits").reset_index()
+        strata = strata.merge(hits, on=keys, how="left").fillna({"hits": 0})
+        strata["rate"] = 0.0
+        for _, idx in strata.groupby(["pharmacy", "inpatient"]).groups.items():
+            peers = strata.loc[idx]
+            strata.loc[idx, "rate"] = baseline_rate(peers["hits"], peers["visits"], floor=self.baseline_floor,
+                                                    min_volume=self.min_volume)
+        strata["expected"] = strata["visits"] * strata["rate"]
+        per_entity = strata.groupby("entity").agg(duplicate_hits=("hits", "sum"), expected_hits=("expected", "sum"),
+                                                  screened_visits=("visits", "sum")).reset_index()
+        agg = agg.merge(per_entity, on="entity", how="left").fillna(
+            {"duplicate_hits": 0, "expected_hits": 0.0, "screened_visits": 0})
+        # a duplicate visit outside the screened strata (e.g. since-limited volume) still counts as one hit
+        agg["duplicate_hits"] = agg[["duplicate_hits", "duplicate_visits"]].max(axis=1).astype(int)
+        rate = float(strata["expected"].sum() / max(1.0, float(strata["visits"].sum())))
+        agg = score_entities(agg, hits="duplicate_hits", volume="screened_visits", rate=rate, amount="hit_fund",
+                             expected="expected_hits")
         return agg, dups[["entity", "mdtrt_id"]]
 
     def explain(self, f: dict[str, Any]) -> tuple[str, str]:
         zh = (f"{f['entity']} 在{f['duplicate_visits']}次就诊（{f['patients']}名患者）中同一时间重复收取同一项目"
               f"{int(f['duplicate_lines'])}条，重复金额{f['duplicate_amount']:,.2f}元（主要为{f['top_item']}），占其就诊"
-              f"{f['billed_visits']}次的{f['share']:.1%}，为基线预期{f['expected']:.2f}次的{f['ratio']:.0f}倍，"
+              f"{f['billed_visits']}次的{f['share']:.1%}，为按其诊疗类别的基线预期{f['expected']:.2f}次的"
+              f"{f['ratio']:.1f}倍，"
               f"疑似重复收费；涉及基金{f['amount_at_risk']:,.2f}元。")
         en = (f"{f['entity']}: the same item billed twice at the same time on {f['duplicate_visits']} visits "
               f"({f['patients']} patients), {int(f['duplicate_lines'])} duplicate lines worth "
               f"{f['duplicate_amount']:,.2f} yuan (mostly {f['top_item']}), {f['share']:.1%} of its "
-              f"{f['billed_visits']} visits, {f['ratio']:.0f}× the expected {f['expected']:.2f}; fund payments "
+              f"{f['billed_visits']} visits, {f['ratio']:.1f}× the {f['expected']:.2f} expected for its kinds of care; "
+              f"fund payments "
               f"{f['amount_at_risk']:,.2f} yuan.")
         return zh, en
