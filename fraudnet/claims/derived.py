@@ -147,3 +147,34 @@ def check_on_open(con: duckdb.DuckDBPyConnection, read_only: bool, where: str = 
                     "session; open it read-write (`fraudnet doctor --repair`) to repair it for good "
                     "/ 派生表已过期（只读打开，本次使用临时重建）", where, status.reason)
     return status
+
+
+# (name, SQL counting rows that point at nothing) — orphans are loaded and counted, never rejected.
+_ORPHANS: tuple[tuple[str, str], ...] = (
+    ("fee_list.mdtrt_id→mdtrt", "SELECT count(*) FROM fee_list x WHERE NOT EXISTS "
+                                "(SELECT 1 FROM mdtrt m WHERE m.mdtrt_id = x.mdtrt_id)"),
+    ("setl.mdtrt_id→mdtrt", "SELECT count(*) FROM setl x WHERE NOT EXISTS "
+                            "(SELECT 1 FROM mdtrt m WHERE m.mdtrt_id = x.mdtrt_id)"),
+    ("mdtrt.psn_no→psn_info", "SELECT count(*) FROM mdtrt x WHERE NOT EXISTS "
+                              "(SELECT 1 FROM psn_info p WHERE p.psn_no = x.psn_no)"),
+    ("mdtrt.fixmedins_code→medins_info", "SELECT count(*) FROM mdtrt x WHERE NOT EXISTS "
+                                         "(SELECT 1 FROM medins_info i WHERE i.fixmedins_code = x.fixmedins_code)"),
+)
+
+
+def store_health(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What `fraudnet doctor` reports: row counts, the visit_fact watermark, orphans, quarantine, failed batches."""
+    from fraudnet.contract import TABLE_ORDER
+
+    tables = {name: int(_scalar(con, f'SELECT count(*) FROM "{name}"') or 0) for name in TABLE_ORDER}
+    tables["visit_fact"] = int(_scalar(con, "SELECT count(*) FROM main.visit_fact") or 0)
+    status = visit_fact_status(con)
+    orphans = {name: int(_scalar(con, sql) or 0) for name, sql in _ORPHANS}
+    try:
+        quarantine = {str(t): int(n) for t, n in con.execute(
+            "SELECT table_name, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall()}
+    except duckdb.CatalogException:
+        quarantine = {}
+    failed = int(_scalar(con, "SELECT count(*) FROM ingest_batches WHERE status = 'failed'") or 0)
+    return {"tables": tables, "visit_fact": status.to_dict(), "orphans": orphans, "quarantine": quarantine,
+            "failed_batches": failed, "ok": not status.stale}

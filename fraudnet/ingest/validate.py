@@ -7,6 +7,7 @@ written; `mark_duplicates` adds copies of a key after its first row (`_dup`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -225,6 +226,12 @@ def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnM
     else:
         inner.append("CAST(NULL AS JSON) AS _extra")
     outer += ["_extra", "_bad"]
+    if source.replaced:
+        # Lines that decoded in no encoding carry U+FFFD (see readers._transcode_to_utf8): name the column.
+        names = {i: f for f, idxs in cmap.fields.items() for i in idxs} | dict(cmap.extras)
+        cases = ", ".join(f"CASE WHEN contains(c{i}, '\ufffd') THEN {qstr(n)} END" for i, n in sorted(names.items()))
+        inner.append(f"coalesce({cases}) AS _undec" if names else "CAST(NULL AS VARCHAR) AS _undec")
+        outer.append("_undec")
 
     checks: list[Check] = []
     for f in fields:
@@ -243,6 +250,10 @@ def build_checked(con: duckdb.DuckDBPyConnection, spec: TableSpec, cmap: ColumnM
             too_long = f"strlen({name}) > {f.max_len} AND length({name}) > {f.max_len}"
             checks.append(Check(f.name, too_long, _value_expr(spec, f.name, name),
                                 f"'longer than {f.max_len} characters (' || length({name}) || ') / 超过最大长度'"))
+    if source.replaced:
+        checks.append(Check("(encoding)", "_undec IS NOT NULL", "_undec",
+                            "'bytes in column ' || _undec || ' decode neither as UTF-8 nor as GBK/GB18030 "
+                            "/ 含无法解码的字节'"))
     checks += _plausibility_checks(spec, cmap, export_time or datetime.now())
     if spec.name == "mdtrt":
         codes = ", ".join(qstr(c) for c in MED_TYPES)
@@ -297,8 +308,8 @@ def _plausibility_checks(spec: TableSpec, cmap: ColumnMap, export_time: datetime
             continue
         name = qident(f.name)
         if f.name in ID_FIELDS and f.type == "str":
-            starts = ", ".join(qstr(c) for c in _FORMULA_START)
-            checks.append(Check(f.name, f"left({name}, 1) IN ({starts})", f"left({name}, 500)",
+            starts = ", ".join(str(ord(c)) for c in _FORMULA_START)
+            checks.append(Check(f.name, f"ascii({name}) IN ({starts})", f"left({name}, 500)",
                                 qstr(f"{f.name} starts with a formula character (= + - @): never valid in an "
                                      "id / 编码以公式字符开头")))
         bound = AMOUNT_BOUNDS.get((spec.name, f.name))
@@ -309,7 +320,10 @@ def _plausibility_checks(spec: TableSpec, cmap: ColumnMap, export_time: datetime
                                      "/ 数值超出合理范围")))
         if f.type == "money":
             # More than two decimal places would be rounded silently by the DECIMAL(18,2) column.
-            checks.append(Check(f.name, f"TRY_CAST({raw_col(f.name)} AS DOUBLE) <> CAST({name} AS DOUBLE)",
+            raw = raw_col(f.name)
+            many = f"strpos({raw}, '.') > 0 AND strlen({raw}) - strpos({raw}, '.') > 2"
+            checks.append(Check(f.name, f"CASE WHEN {many} THEN TRY_CAST({raw} AS DOUBLE) <> CAST({name} AS DOUBLE) "
+                                "ELSE false END",
                                 raw_col(f.name), qstr(f"{f.name} has more than 2 decimal places "
                                                       "(would be rounded) / 金额超过两位小数")))
         floor = DATE_BOUNDS.get((spec.name, f.name))
@@ -383,6 +397,31 @@ def looks_like_mojibake(text: str) -> str | None:
     return None
 
 
+_CJK = re.compile("[\u4e00-\u9fff]")
+_NON_LATIN1 = re.compile("[^\x00-\xff]")
+
+
+def _screen(values: list[str], codec: str, target: str) -> list[str]:
+    """Values that re-decode (encoded as `codec`, read as `target`) into text with two or more Chinese characters."""
+    if not values:
+        return []
+    clean = [v.replace("\n", " ") for v in values]
+    pieces = "\n".join(clean).encode(codec, errors="replace").decode(target, errors="replace").split("\n")
+    if len(pieces) != len(clean):  # pragma: no cover - newlines survive both codecs
+        return values
+    return [v for v, fixed in zip(values, pieces, strict=True)
+            if fixed.count("\ufffd") <= 1 and len(_CJK.findall(fixed)) >= 2]
+
+
+def _mojibake_candidates(values: list[str]) -> list[str]:
+    """The values that may be mojibake, screened in bulk (one encode/decode per path for all values)."""
+    latin = [v for v in values if _NON_LATIN1.search(v) is None]
+    found = set(_screen(values, "gbk", "utf-8"))
+    for target in ("gbk", "utf-8"):
+        found.update(_screen(latin, "latin-1", target))
+    return sorted(found)
+
+
 def mark_mojibake(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[Check]:
     """Mark rows of `_v` whose free text is mojibake as bad and return the checks naming them.
 
@@ -397,7 +436,7 @@ def mark_mojibake(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[Check
         col = qident(name)
         values = con.execute(f"SELECT DISTINCT {col} FROM _v WHERE NOT _bad AND {col} IS NOT NULL "
                              f"AND strlen({col}) <> length({col})").fetchall()
-        for (value,) in values:
+        for value in _mojibake_candidates([v[0] for v in values]):
             fixed = looks_like_mojibake(value)
             if fixed is not None:
                 found.append((name, value, fixed))
