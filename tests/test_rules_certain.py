@@ -54,8 +54,9 @@ def test_grade_one_event_orange_repeated_or_material_red_not_significant_orange(
 
 def _places() -> ClaimsBuilder:
     b = ClaimsBuilder()
-    b.institution("WEST", lnt=121.20, lat=31.20)  # ~38 km from EAST
-    b.institution("EAST", lnt=121.60, lat=31.20)
+    b.institution("WEST", lnt=121.20, lat=31.20)  # ~76 km from EAST
+    b.institution("EAST", lnt=122.00, lat=31.20)
+    b.institution("NORTH", lnt=121.20, lat=31.425)  # ~25 km from WEST
     b.institution("BJ", admdvs="110101", lnt=116.40, lat=39.90)  # Beijing, ~1,070 km from Shanghai
     for i in range(30):  # ordinary card holders, times to the second
         p = b.person(f"BG{i}")
@@ -81,14 +82,30 @@ def test_impersonation_one_event_orange_same_day_burst_orange_two_days_red() -> 
     assert set(leads) == {"ONE", "BURST", "TWO"}
     assert leads["ONE"].severity == "orange"
     assert leads["ONE"].features["certain_tier"] == "single"
-    assert "38.0 km" in leads["ONE"].explanation_en and "15 minutes" in leads["ONE"].explanation_en
-    assert "38.0公里" in leads["ONE"].explanation_zh and "15分钟" in leads["ONE"].explanation_zh
+    assert "76.1 km" in leads["ONE"].explanation_en and "15 minutes" in leads["ONE"].explanation_en
+    assert "76.1公里" in leads["ONE"].explanation_zh and "15分钟" in leads["ONE"].explanation_zh
     assert leads["BURST"].features["impossible_pairs"] == 3
     assert leads["BURST"].features["certain_events"] == 1
     assert leads["BURST"].severity == "orange"  # a burst on one day is one event, not a pattern
     assert leads["TWO"].severity == "red"
     assert leads["TWO"].features["certain_tier"] == "repeated"
     assert "2 independent impossible events" in leads["TWO"].explanation_en
+
+
+def test_impersonation_short_hop_within_clock_tolerance_is_a_hit_but_not_certain() -> None:
+    """25 km in 3 minutes is too fast, but two institutions' clocks may differ by that much: yellow, statistical."""
+    b = _places()
+    hop = b.person("HOP")
+    pair = [b.visit(hop, "WEST", T0 + S), b.visit(hop, "NORTH", T0 + S + timedelta(minutes=3))]
+    lead = ImpersonationDetector().run(ClaimsContext(b.build()))[0]
+    assert lead.persons == ["HOP"] and sorted(lead.evidence) == sorted(pair)
+    assert lead.features["certain_pairs"] == 0 and lead.features["certain_events"] == 0
+    assert lead.features["certain_tier"] is None
+    assert lead.severity == "yellow"
+    assert "none is impossible for certain" in lead.explanation_en
+    # without the tolerance the same hop would be certain evidence
+    strict = ImpersonationDetector(certain_tolerance_minutes=0).run(ClaimsContext(b.build()))[0]
+    assert strict.severity == "orange" and strict.features["certain_pairs"] == 1
 
 
 def test_impersonation_material_single_event_is_red() -> None:

@@ -17,8 +17,8 @@ def _city() -> ClaimsBuilder:
         for k in range(6):
             b.visit(p, "WEST" if k % 2 else "EAST",
                     T0 + timedelta(days=7 * k + i % 5, hours=k, minutes=(7 * i) % 60, seconds=1 + (13 * k) % 59))
-    b.institution("WEST", lnt=121.20, lat=31.20)  # ~38 km from EAST
-    b.institution("EAST", lnt=121.60, lat=31.20)
+    b.institution("WEST", lnt=121.20, lat=31.20)  # ~76 km from EAST
+    b.institution("EAST", lnt=122.00, lat=31.20)
     b.institution("NEXT", ftype="2", lnt=121.201, lat=31.201)  # pharmacy next door to WEST
     b.institution("BJ", admdvs="110101", lnt=None, lat=None)  # another city, no coordinates
     return b
@@ -28,7 +28,7 @@ def test_repeated_impossible_travel_is_red_for_the_person() -> None:
     b = _city()
     p = b.person("CARD")
     pairs = []
-    for k in range(3):  # three times: WEST then EAST 20 minutes later (114 km/h needed)
+    for k in range(3):  # three times: WEST then EAST 20 minutes later (228 km/h needed)
         t = T0 + timedelta(days=30 * k)
         pairs += [b.visit(p, "WEST", t), b.visit(p, "EAST", t + timedelta(minutes=20))]
     b.visit(p, "WEST", T0 + timedelta(days=100))  # an ordinary later visit is not evidence
@@ -50,13 +50,13 @@ def test_single_trip_is_orange_certain_evidence_and_plausible_trips_are_ignored(
     ok = b.person("OK")
     b.visit(ok, "WEST", T0)
     b.visit(ok, "NEXT", T0 + timedelta(minutes=1))  # pharmacy next door: too close to judge
-    b.visit(ok, "EAST", T0 + timedelta(hours=2))  # 38 km in 2 hours: fine
+    b.visit(ok, "EAST", T0 + timedelta(hours=2))  # 76 km in 2 hours: fine
     city = b.person("CITY")
     other_city = [b.visit(city, "WEST", T0), b.visit(city, "BJ", T0 + timedelta(minutes=30))]
     leads = {lead.persons[0]: lead for lead in ImpersonationDetector().run(ClaimsContext(b.build()))}
     assert set(leads) == {"ONE", "CITY"}
     assert leads["ONE"].severity == "orange"  # impossible, not unlikely: one event is orange (issue 12)
-    assert "38.0" in leads["ONE"].explanation_en and "15 minutes" in leads["ONE"].explanation_en
+    assert "76.1 km" in leads["ONE"].explanation_en and "15 minutes" in leads["ONE"].explanation_en
     assert sorted(leads["ONE"].evidence) == sorted(pair)
     assert sorted(leads["CITY"].evidence) == sorted(other_city)
     assert leads["CITY"].severity == "orange"

@@ -131,11 +131,13 @@ def apply_certain_grades(agg: pd.DataFrame, *, events: str = "certain_events", f
     has_events = [int(n) > 0 for n in out[events]]
     out["statistical_score"] = out["score"]
     out["score"] = [s for s, _ in final]
-    out["certain_tier"] = [d if e else None for (_, d), e in zip(final, has_events, strict=True)]
+    out["certain_tier"] = pd.Series([d if e else None for (_, d), e in zip(final, has_events, strict=True)],
+                                    index=out.index, dtype=object)
     if "tier_driver" in out.columns:  # the statistical wording stays only where no certain event set the tier
         out["statistical_tier"] = out["tier_driver"]
-        out["tier_driver"] = ["" if e and c != "statistical" else d
-                              for d, e, c in zip(out["tier_driver"], has_events, out["certain_tier"], strict=True)]
+        out["tier_driver"] = pd.Series(["" if e and c != "statistical" else d for d, e, c in
+                                        zip(out["tier_driver"], has_events, out["certain_tier"], strict=True)],
+                                       index=out.index, dtype=object)
     out["material_fund"] = float(material_fund)
     return out
 

@@ -35,9 +35,12 @@ class ImpersonationDetector(RuleDetector):
 
     Times are truncated to their resolution: a time at 00:00:00 is a date (a day of slack), an institution whose
     times all fall on the hour (minute) gives an hour (minute) of slack; the gap that decides is the recorded
-    one plus both slacks, so date-only data never fires. Each pair is an impossible event (certain evidence):
-    one lead per person, at least orange for one event and red for events on ≥2 days or fund ≥ the material
-    amount (`fraudnet.detectors.rules.certain`); the chance rate per visit still ranks persons.
+    one plus both slacks, so date-only data never fires. Every such pair is a hit, scored per person against the
+    chance rate per visit. A pair that stays impossible with `certain_tolerance_minutes` more between the visits
+    (two institutions' clocks disagree; a registration may precede arrival) — or two cities without coordinates
+    within the window — is an impossible event, certain evidence (`fraudnet.detectors.rules.certain`): at least
+    orange for one, red for events on ≥2 days or fund ≥ the material amount. Short hops within a city (tens of
+    km in minutes) stay statistical: one of them alone is yellow.
 
     Parameters
     ----------
@@ -50,7 +53,10 @@ class ImpersonationDetector(RuleDetector):
     min_distance_km : float, default 3
         Shorter distances are never hits (neighbouring clinic and pharmacy, coordinate noise).
     city_window_minutes : float, default 60
-        Without coordinates: visits in two different cities closer in time than this are hits.
+        Without coordinates: visits in two different cities closer in time than this are hits (and certain).
+    certain_tolerance_minutes : float, default 15
+        Time added to a pair's gap before it counts as certain: clocks of two institutions' systems and the
+        moment of registration against arrival differ by minutes, which decide short hops, not long trips.
     baseline_floor : float, default 0.001
         Lowest chance rate of impossible pairs per visit.
     min_volume : int, default 3
@@ -64,7 +70,7 @@ class ImpersonationDetector(RuleDetector):
     def __init__(self, max_speed_kmh: float = 100.0, min_distance_km: float = 3.0, city_window_minutes: float = 60.0,
                  baseline_floor: float = 0.001, min_volume: int = 3, rail_speed_kmh: float = 350.0,
                  rail_overhead_minutes: float = 60.0, air_speed_kmh: float = 900.0,
-                 air_overhead_minutes: float = 150.0) -> None:
+                 air_overhead_minutes: float = 150.0, certain_tolerance_minutes: float = 15.0) -> None:
         self.max_speed_kmh = max_speed_kmh
         self.min_distance_km = min_distance_km
         self.city_window_minutes = city_window_minutes
@@ -74,12 +80,13 @@ class ImpersonationDetector(RuleDetector):
         self.rail_overhead_minutes = rail_overhead_minutes
         self.air_speed_kmh = air_speed_kmh
         self.air_overhead_minutes = air_overhead_minutes
+        self.certain_tolerance_minutes = certain_tolerance_minutes
 
     def validate(self) -> None:
         for name in ("max_speed_kmh", "min_distance_km", "city_window_minutes", "baseline_floor", "min_volume",
                      "rail_speed_kmh", "air_speed_kmh"):
             check_positive(name, getattr(self, name), self.kind)
-        for name in ("rail_overhead_minutes", "air_overhead_minutes"):
+        for name in ("rail_overhead_minutes", "air_overhead_minutes", "certain_tolerance_minutes"):
             check_positive(name, getattr(self, name), self.kind, allow_zero=True)
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -90,7 +97,8 @@ class ImpersonationDetector(RuleDetector):
             "road": float(self.max_speed_kmh), "rail": float(self.rail_speed_kmh),
             "rail_over": float(self.rail_overhead_minutes), "air": float(self.air_speed_kmh),
             "air_over": float(self.air_overhead_minutes), "min_km": float(self.min_distance_km),
-            "window": float(self.city_window_minutes), **({"since": since[0]} if since else {}),
+            "window": float(self.city_window_minutes), "tol": float(self.certain_tolerance_minutes),
+            **({"since": since[0]} if since else {}),
         }
         pairs = context.sql(
             f"""
@@ -124,7 +132,8 @@ class ImpersonationDetector(RuleDetector):
             )
             SELECT psn_no AS entity, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime, minutes,
                    max_minutes, km, km / greatest(minutes, 1) * 60 AS kmh, min_travel_minutes,
-                   km IS NULL AS by_city, prev_city, city, fund, certain_fund
+                   km IS NULL AS by_city, prev_city, city, fund, certain_fund,
+                   km IS NULL OR max_minutes + $tol < min_travel_minutes AS certain
             FROM t
             WHERE (km >= $min_km AND max_minutes < min_travel_minutes)
                OR (km IS NULL AND city <> prev_city AND max_minutes < $window)
@@ -136,24 +145,30 @@ class ImpersonationDetector(RuleDetector):
         if pairs.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         pairs["day"] = pd.to_datetime(pairs["begntime"]).dt.date
-        # The most telling pair of each person (least time against the least travel time) is quoted.
+        pairs["certain"] = pairs["certain"].fillna(False).astype(bool)
+        sure = pairs[pairs["certain"]]
+        # The most telling pair of each person (certain first, then least time against the least travel time).
         pairs["tightness"] = pairs["max_minutes"] / pairs["min_travel_minutes"].fillna(self.city_window_minutes)
+        pairs["tightness"] = pairs["tightness"] - pairs["certain"].astype(float) * 1e6
         top = pairs.sort_values(["entity", "tightness", "begntime"]).drop_duplicates("entity").set_index("entity")
         places = pd.concat([pairs[["entity", "prev_inst"]].rename(columns={"prev_inst": "fixmedins_code"}),
                             pairs[["entity", "fixmedins_code"]]])
         agg = pairs.groupby("entity").agg(
             impossible_pairs=("mdtrt_id", "size"),
             median_km=("km", "median"), median_minutes=("minutes", "median"), max_kmh=("kmh", "max"),
-            hit_fund=("fund", "sum"), certain_fund=("certain_fund", "sum"),
+            hit_fund=("fund", "sum"),
         ).reset_index().merge(volume, on="entity", how="left")
+        agg["certain_pairs"] = agg["entity"].map(sure.groupby("entity").size()).fillna(0).astype(int)
+        agg["certain_fund"] = agg["entity"].map(sure.groupby("entity")["certain_fund"].sum()).fillna(0.0)
         agg["institutions"] = agg["entity"].map(places.groupby("entity")["fixmedins_code"].nunique())
-        agg["certain_events"] = agg["entity"].map(independent_events(pairs, ["entity"], ["day"])).astype(int)
+        agg["certain_events"] = agg["entity"].map(independent_events(sure, ["entity"], ["day"])).fillna(0).astype(int)
         full = volume.merge(agg[["entity", "impossible_pairs"]], on="entity", how="left").fillna(
             {"impossible_pairs": 0})
         rate = baseline_rate(full["impossible_pairs"], full["visits"], floor=self.baseline_floor,
                              min_volume=self.min_volume)
         agg = score_entities(agg, hits="impossible_pairs", volume="visits", rate=rate, amount="hit_fund")
         agg = apply_certain_grades(agg)
+        agg["certain_tolerance_minutes"] = float(self.certain_tolerance_minutes)
         for col, src in (("example_from", "prev_inst"), ("example_to", "fixmedins_code"),
                          ("example_from_time", "prev_time"), ("example_to_time", "begntime"),
                          ("example_km", "km"), ("example_minutes", "minutes"), ("example_slack", "max_minutes"),
@@ -186,11 +201,20 @@ class ImpersonationDetector(RuleDetector):
                       f"而最快交通至少需{f['example_min_travel_minutes']:.0f}分钟")
             why_en = (f"e.g. {frm_en} → {to_en}: {f['example_km']:.1f} km apart, {minutes:.0f} minutes between"
                       f"{slack}, while the fastest travel needs {f['example_min_travel_minutes']:.0f} minutes")
-        zh = (f"参保人{f['entity']}的医保凭证{f['impossible_pairs']}次在两地先后使用、时间不足以往返"
-              f"（{f['certain_events']}天），"
-              f"{why_zh}；涉及{f['institutions']}家机构，疑似冒名就医或盗刷。{grade_zh}"
+        tol = f["certain_tolerance_minutes"]
+        if f["certain_pairs"]:
+            sure_zh = (f"其中{f['certain_pairs']}次即使再放宽{tol:.0f}分钟（机构时钟差、挂号先于到达）仍不可能"
+                       f"（{f['certain_events']}天）。")
+            sure_en = (f" {f['certain_pairs']} of them stay impossible with {tol:.0f} more minutes allowed (clocks of "
+                       f"two institutions, registration before arrival), on {f['certain_events']} days.")
+        else:
+            sure_zh = f"放宽{tol:.0f}分钟（机构时钟差、挂号先于到达）后并非不可能，按统计评估。"
+            sure_en = (f" With {tol:.0f} more minutes allowed (clocks of two institutions, registration before "
+                       f"arrival) none is impossible for certain: graded statistically.")
+        zh = (f"参保人{f['entity']}的医保凭证{f['impossible_pairs']}次在两地先后使用、时间不足以往返，"
+              f"{why_zh}；涉及{f['institutions']}家机构，疑似冒名就医或盗刷。{sure_zh}{grade_zh}"
               f"涉及基金{f['amount_at_risk']:,.2f}元。")
         en = (f"Person {f['entity']}: card used {f['impossible_pairs']} times at two places too far apart for the time "
-              f"between them (on {f['certain_events']} days), {why_en}; {f['institutions']} institutions involved — "
-              f"impersonation or card misuse. {grade_en} Fund payments {f['amount_at_risk']:,.2f} yuan.")
+              f"between them, {why_en}; {f['institutions']} institutions involved — impersonation or card misuse."
+              f"{sure_en}{' ' + grade_en if grade_en else ''} Fund payments {f['amount_at_risk']:,.2f} yuan.")
         return zh, en
