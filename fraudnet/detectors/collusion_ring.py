@@ -15,8 +15,24 @@ import pandas as pd
 from scipy.stats import binom, poisson
 
 from fraudnet.detectors.base import DetectionContext, Lead
+from fraudnet.detectors.ring_communities import (
+    batch_sizes_text,
+    closed_members,
+    community_candidates,
+    event_surprise,
+    leiden_communities,
+    pair_repeat_max,
+    person_graph,
+    scheduled_flags,
+)
 from fraudnet.errors import DetectorError
-from fraudnet.graph.projection import co_admission_graph, co_admission_pairs, inpatient_admissions, person_links
+from fraudnet.graph.projection import (
+    co_admission_events_of,
+    co_admission_graph,
+    co_admission_pairs,
+    inpatient_admissions,
+    person_links,
+)
 
 __all__ = ["CollusionRingDetector", "poisson_binomial_sf", "densest_block"]
 
@@ -26,6 +42,7 @@ log = logging.getLogger(__name__)
 def poisson_binomial_sf(probs: np.ndarray | list[float], j: int) -> float:
     """P(at least `j` successes) among independent trials with success probabilities `probs`."""
     p = np.clip(np.asarray(probs, dtype=float), 0.0, 1.0)
+    p = p[p > 0]  # trials that cannot succeed change nothing
     if j <= 0:
         return 1.0
     if j > len(p):
@@ -46,6 +63,40 @@ class _Occasion:
     visits: list[str]
     crowd: int  # distinct persons admitted at the institution in that window (members included)
     term: float  # −log10 of the chance of that many members admitted in one window (volume adjusted)
+    inst: str = ""
+
+
+@dataclass
+class _Inst:
+    """One institution's admissions sorted by date, as arrays for the per-group scans."""
+
+    code: str
+    frame: pd.DataFrame
+    psn: np.ndarray
+    days: np.ndarray  # datetime64[D]
+    times: np.ndarray  # admission times
+    mid: np.ndarray
+    n_persons: int
+    rows: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, code: str, frame: pd.DataFrame) -> _Inst:
+        f = frame.sort_values(["adm_date", "mdtrt_id"], kind="stable").reset_index(drop=True)
+        psn = f["psn_no"].to_numpy(dtype=object)
+        rows = {str(k): v for k, v in pd.Series(psn).groupby(psn, sort=False).indices.items()}
+        return cls(code, f, psn, f["adm_date"].to_numpy(dtype="datetime64[D]"),
+                   f["begntime"].to_numpy(dtype="datetime64[ns]"), f["mdtrt_id"].to_numpy(dtype=object),
+                   len(rows), rows)
+
+    def rows_of(self, persons: list[str]) -> np.ndarray:
+        """Row numbers (in date order) of these persons' admissions."""
+        parts = [self.rows[p] for p in persons if p in self.rows]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def count(self, person: str) -> int:
+        """The person's admissions here."""
+        r = self.rows.get(person)
+        return 0 if r is None else len(r)
 
 
 class CollusionRingDetector:
@@ -110,6 +161,10 @@ class CollusionRingDetector:
         score_scale: float = 1.5,
         min_score: float = 0.3,
         join_chance: float = 0.5,
+        event_pvalue: float = 0.1,
+        max_pool: int = 60,
+        null_rounds: int = 2,
+        null_alpha: float = 0.05,
     ) -> None:
         self.window_days = window_days
         self.min_pair_occasions = min_pair_occasions
@@ -122,6 +177,10 @@ class CollusionRingDetector:
         self.score_scale = score_scale
         self.min_score = min_score
         self.join_chance = join_chance
+        self.event_pvalue = event_pvalue
+        self.max_pool = max_pool
+        self.null_rounds = null_rounds
+        self.null_alpha = null_alpha
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
@@ -136,6 +195,10 @@ class CollusionRingDetector:
             ("score_scale", self.score_scale, self.score_scale > 0),
             ("min_score", self.min_score, 0 <= self.min_score <= 1),
             ("join_chance", self.join_chance, self.join_chance >= 0),
+            ("event_pvalue", self.event_pvalue, 0 < self.event_pvalue <= 1),
+            ("max_pool", self.max_pool, self.max_pool >= self.min_group_size),
+            ("null_rounds", self.null_rounds, self.null_rounds >= 1),
+            ("null_alpha", self.null_alpha, 0 < self.null_alpha < 1),
         ]
         for name, value, ok in checks:
             if not ok:
@@ -143,44 +206,96 @@ class CollusionRingDetector:
 
     # ------------------------------------------------------------------ run
     def run(self, context: DetectionContext) -> list[Lead]:
-        """Return one lead per co-admission ring."""
+        """Return one lead per co-admission ring: tight rings (repeated pairs) and rotating pools (communities)."""
         self._validate()
         adm = inpatient_admissions(context)
+        adm = adm.assign(adm_date=pd.to_datetime(adm["adm_date"])).dropna(subset=["adm_date"]) if len(adm) else adm
+        self.groups_ = []
         if adm.empty:
-            self.groups_ = []
             return []
-        adm = adm.copy()
-        adm["adm_date"] = pd.to_datetime(adm["adm_date"])
         d0, d1 = adm["adm_date"].min(), adm["adm_date"].max()
         self.period_days_ = max(30.0, float((d1 - d0).days + 1))
         width = 2 * int(self.window_days) + 1
-
-        pairs = co_admission_pairs(context, self.window_days, self.min_pair_occasions)
-        if pairs.empty:
-            self.groups_ = []
-            return []
-        pairs = pairs.copy()
-        lam = pairs["n_a"].astype(float) * pairs["n_b"].astype(float) * width / self.period_days_
-        pairs["pair_p"] = poisson.sf(pairs["occasions"].astype(float) - 1, lam)
-        kept = pairs[pairs["pair_p"] <= self.pair_pvalue]
-        self.pairs_kept_ = len(kept)
-        kept = kept.assign(surprise=-np.log10(np.maximum(kept["pair_p"].to_numpy(dtype=float), 1e-300)))
-        graph = co_admission_graph(kept)
-        groups = self._groups(graph)
+        # Scheduled care (chemotherapy, dialysis, day cases) returns in cohorts legitimately: not ring evidence.
+        adm = adm[~scheduled_flags(adm)]
+        by_inst = self._institutions(adm)
+        groups: list[tuple[list[str], list[str], dict[str, float] | None]] = [
+            (insts, members, None) for insts, members in self._pair_groups(context)]
+        chance = self._chance_levels(adm, width)
+        self.chance_levels_ = chance
+        groups += [(insts, members, chance) for insts, members in self._community_groups(adm)]
         self.groups_ = groups
-
-        by_inst = dict(list(adm.groupby("fixmedins_code", sort=False)))
-        phones = self._phones(context)
+        links = self._links(context, {p for _, members, _ in groups for p in members})
+        stays = adm.groupby("psn_no")["mdtrt_id"].agg(list).to_dict()
         leads = []
-        for inst, members in groups:
-            lead = self._score_group(inst, members, by_inst[inst], phones, width)
+        for insts, members, levels in groups:
+            lead = self._score_group(insts, members, by_inst, links, width, levels, stays)
             if lead is not None:
                 leads.append(lead)
+        leads = _dedupe(leads)
         since = getattr(context, "since", None)
         if since is not None:
             leads = [ld for ld in leads if ld.period_end is None or ld.period_end >= since]
-        leads.sort(key=lambda ld: -ld.score)
+        leads.sort(key=lambda ld: (-ld.score, ld.lead_id))
         return leads
+
+    def _pair_groups(self, context: Any) -> list[tuple[list[str], list[str]]]:
+        """Tight rings: pairs co-admitted more often than chance, peeled into dense blocks."""
+        pairs = co_admission_pairs(context, self.window_days, self.min_pair_occasions)
+        if pairs.empty:
+            return []
+        width = 2 * int(self.window_days) + 1
+        lam = pairs["n_a"].astype(float) * pairs["n_b"].astype(float) * width / self.period_days_
+        pair_p = poisson.sf(pairs["occasions"].astype(float) - 1, lam)
+        kept = pairs.assign(pair_p=pair_p)
+        kept = kept[kept["pair_p"] <= self.pair_pvalue]
+        self.pairs_kept_ = len(kept)
+        kept = kept.assign(surprise=-np.log10(np.maximum(kept["pair_p"].to_numpy(dtype=float), 1e-300)))
+        return [([inst], members) for inst, members in self._groups(co_admission_graph(kept))]
+
+    @staticmethod
+    def _institutions(adm: pd.DataFrame) -> dict[str, _Inst]:
+        return {code: _Inst.of(code, f) for code, f in adm.groupby("fixmedins_code", sort=True)}
+
+    def _community_groups(self, adm: pd.DataFrame) -> list[tuple[list[str], list[str]]]:
+        """Rotating pools: Leiden communities of the person co-admission graph (all institutions), pre-screened."""
+        events = co_admission_events_of(adm, self.window_days, min_admissions=2)
+        if events.empty:
+            return []
+        weights = event_surprise(events)
+        keep = weights >= -math.log10(self.event_pvalue)
+        events, weights = events[keep], weights[keep]
+        communities = leiden_communities(person_graph(events, weights), self.max_pool)
+        return community_candidates(events, communities, self.min_group_size, self.min_occasions, self.window_days)
+
+    def _chance_levels(self, adm: pd.DataFrame, width: int) -> dict[str, float]:
+        """Per institution, the repeat surprise that communities reach by chance alone.
+
+        Each institution's admissions are dealt to its own patients at random (`null_rounds` shuffles: same
+        persons, same counts, same daily volume, no group) and the communities found there are scored like real
+        ones — communities are picked *for* co-admitting, so this is what the picking alone gives. Their positive
+        surprises are fitted with an exponential tail (mean β, rate λ per data set); the level is the surprise
+        that chance exceeds with probability `null_alpha`: β·ln(λ/α), β at least 1 decade.
+        """
+        found_by_inst: dict[str, list[float]] = {}
+        for r in range(int(self.null_rounds)):
+            rng = np.random.default_rng(r)
+            psn = adm["psn_no"].to_numpy(dtype=object).copy()
+            for idx in adm.groupby("fixmedins_code", sort=True).indices.values():
+                psn[idx] = psn[rng.permutation(idx)]
+            shuffled = adm.assign(psn_no=psn)
+            by_inst = self._institutions(shuffled)
+            for insts, members in self._community_groups(shuffled):
+                found = self._community(insts, members, by_inst, width)
+                if found is not None and found["raw"] > 0:
+                    inst = max(sorted(found["share"]), key=lambda i: found["share"][i])
+                    found_by_inst.setdefault(inst, []).append(found["raw"])
+        levels = {}
+        for inst, values in found_by_inst.items():
+            rate = len(values) / int(self.null_rounds)
+            beta = max(1.0, float(np.mean(values)))
+            levels[inst] = beta * math.log(rate / self.null_alpha) if rate > self.null_alpha else 0.0
+        return levels
 
     # ------------------------------------------------------------------ grouping
     def _groups(self, graph: ig.Graph) -> list[tuple[str, list[str]]]:
@@ -206,143 +321,247 @@ class CollusionRingDetector:
         return out
 
     @staticmethod
-    def _phones(context: Any) -> dict[str, set[str]]:
+    def _links(context: Any, persons: set[str]) -> dict[str, set[tuple[str, str]]]:
+        """Each of `persons`' shared phones and addresses as (link_type, key)."""
         try:
             links = person_links(context)
         except Exception:  # noqa: BLE001 — psn_info without hashed phones: the bonus is simply not available
             log.debug("no person links for the shared-phone bonus", exc_info=True)
             return {}
-        links = links[links["link_type"] == "phone"]
-        out: dict[str, set[str]] = {}
-        for psn, key in zip(links["psn_no"], links["key"], strict=True):
-            out.setdefault(psn, set()).add(key)
+        out: dict[str, set[tuple[str, str]]] = {}
+        links = links[links["psn_no"].isin(persons)]
+        for psn, kind, key in zip(links["psn_no"], links["link_type"], links["key"], strict=True):
+            out.setdefault(psn, set()).add((kind, key))
         return out
 
     # ------------------------------------------------------------------ scoring
-    def _occasions(self, members: list[str], inst_adm: pd.DataFrame, width: int) -> list[_Occasion]:
-        member_set = set(members)
-        mine = inst_adm[inst_adm["psn_no"].isin(member_set)].sort_values("adm_date")
-        others = inst_adm[~inst_adm["psn_no"].isin(member_set)]
-        counts = Counter(mine["psn_no"])
-        n_others = len(others)
+    def _occasions(self, members: list[str], inst: _Inst, width: int) -> list[_Occasion]:
+        """The group's co-admission windows at one institution, each with its volume-adjusted chance term."""
+        mine = inst.rows_of(members)
+        if len(mine) < 2:
+            return []
         period = self.period_days_
-        half = int(self.intensity_days)
-        span = 2 * half + 1
-        other_days = np.sort(others["adm_date"].to_numpy(dtype="datetime64[D]")) if n_others else None
-        other_sorted = others.sort_values("adm_date")
-        other_psn = other_sorted["psn_no"].to_numpy()
-        other_sorted_days = other_sorted["adm_date"].to_numpy(dtype="datetime64[D]")
+        half = np.timedelta64(int(self.intensity_days), "D")
+        span = 2 * int(self.intensity_days) + 1
+        n_others = len(inst.psn) - len(mine)
         base_rate = (n_others + period / span) / period  # per day, with one pseudo-admission per window
+        member_counts = np.array([inst.count(p) for p in members], dtype=float)
+        dates = inst.days[mine]
 
-        occasions: list[_Occasion] = []
-        cluster: list[int] = []
-        first = None
-        rows = mine.reset_index(drop=True)
-        dates = rows["adm_date"].to_numpy(dtype="datetime64[D]")
-
-        def close(idx: list[int]) -> None:
-            if not idx:
-                return
-            sub = rows.iloc[idx]
-            present = set(sub["psn_no"])
+        def close(idx: np.ndarray) -> _Occasion | None:
+            rows = mine[idx]
+            present = set(inst.psn[rows].tolist())
             if len(present) < 2:
-                return
-            mid = dates[idx[0]] + (dates[idx[-1]] - dates[idx[0]]) // 2
-            if other_days is not None:
-                lo = np.searchsorted(other_days, mid - np.timedelta64(half, "D"), side="left")
-                hi = np.searchsorted(other_days, mid + np.timedelta64(half, "D"), side="right")
-                c = hi - lo
-            else:
-                c = 0
+                return None
+            d_lo, d_hi = dates[idx[0]], dates[idx[-1]]
+            mid = d_lo + (d_hi - d_lo) // 2
+            # admissions of others within ±intensity_days: all admissions there minus the group's
+            c = (np.searchsorted(inst.days, mid + half, side="right") - np.searchsorted(inst.days, mid - half)
+                 - (np.searchsorted(dates, mid + half, side="right") - np.searchsorted(dates, mid - half)))
             rho = max(1.0, ((c + 1) / span) / base_rate)
-            probs = [min(0.999, counts[p] * width * rho / period) for p in members]
-            tail = poisson_binomial_sf(probs, len(present))
-            expected_windows = (period / width) * tail
+            probs = np.minimum(0.999, member_counts * width * rho / period)
+            expected_windows = (period / width) * poisson_binomial_sf(probs, len(present))
             term = max(0.0, -math.log10(max(expected_windows, 1e-300))) if expected_windows < 1 else 0.0
-            lo_w = np.searchsorted(other_sorted_days, dates[idx[0]], side="left")
-            hi_w = np.searchsorted(other_sorted_days, dates[idx[-1]], side="right")
-            crowd = len(present) + len(set(other_psn[lo_w:hi_w]))
-            occasions.append(
-                _Occasion(sub["adm_date"].min(), sub["adm_date"].max(), present, sub["mdtrt_id"].tolist(), crowd, term)
-            )
+            lo_w = np.searchsorted(inst.days, d_lo, side="left")
+            hi_w = np.searchsorted(inst.days, d_hi, side="right")
+            crowd = len(set(inst.psn[lo_w:hi_w].tolist()) | present)
+            times = inst.times[rows]
+            return _Occasion(times.min(), times.max(), present, inst.mid[rows].tolist(), crowd, term, inst.code)
 
         # Windows anchored at their first admission and at most 2w days long, so that chance clusters
         # in a busy institution cannot chain into long runs.
-        for i, d in enumerate(dates):
-            if first is not None and (d - first) > np.timedelta64(width - 1, "D"):
-                close(cluster)
-                cluster = []
-                first = None
-            if first is None:
-                first = d
-            cluster.append(i)
-        close(cluster)
+        occasions: list[_Occasion] = []
+        start = 0
+        for i in range(1, len(dates) + 1):
+            if i == len(dates) or (dates[i] - dates[start]) > np.timedelta64(width - 1, "D"):
+                occ = close(np.arange(start, i))
+                if occ is not None:
+                    occasions.append(occ)
+                start = i
         return occasions
 
-    def _joiners(self, members: list[str], occasions: list[_Occasion], inst_adm: pd.DataFrame,
-                 width: int) -> set[str]:
+    def _joiners(self, members: list[str], occasions: list[_Occasion], inst: _Inst, width: int) -> set[str]:
         """Persons admitted in ≥ 2 of the group's occasion windows more often than chance allows."""
         if len(occasions) < 2:
             return set()
         member_set = set(members)
-        others = inst_adm[~inst_adm["psn_no"].isin(member_set)]
-        days = others["adm_date"].to_numpy(dtype="datetime64[D]")
         hits: Counter[str] = Counter()
         for o in occasions:
-            lo = np.datetime64(pd.Timestamp(o.start).date(), "D")
-            inside = (days >= lo) & (days <= lo + np.timedelta64(width - 1, "D"))
-            hits.update(set(others.loc[inside, "psn_no"]))
+            lo = np.datetime64(o.start, "D")
+            a = np.searchsorted(inst.days, lo, side="left")
+            b = np.searchsorted(inst.days, lo + np.timedelta64(width - 1, "D"), side="right")
+            hits.update(set(inst.psn[a:b].tolist()) - member_set)
         cands = [p for p, k in hits.items() if k >= 2]
-        if not cands:
-            return set()
-        n_adm = Counter(others.loc[others["psn_no"].isin(set(cands)), "psn_no"])
         q = min(1.0, len(occasions) * width / self.period_days_)
-        n_persons = inst_adm["psn_no"].nunique()
-        return {p for p in cands if n_persons * binom.sf(hits[p] - 1, n_adm[p], q) < self.join_chance}
+        n_persons = inst.n_persons
+        return {p for p in cands if n_persons * binom.sf(hits[p] - 1, inst.count(p), q) < self.join_chance}
 
-    def _score_group(
-        self, inst: str, members: list[str], inst_adm: pd.DataFrame, phones: dict[str, set[str]], width: int
-    ) -> Lead | None:
-        occasions = self._occasions(members, inst_adm, width)
-        # Keep the core: persons present on at least two occasions; recompute once on the core.
+    def _group_occasions(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],
+                         width: int) -> list[_Occasion]:
+        """The group's co-admission windows at each of its institutions."""
+        out: list[_Occasion] = []
+        for inst in insts:
+            out.extend(self._occasions(members, by_inst[inst], width))
+        return out
+
+    def _members(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],
+                 width: int) -> tuple[list[str], list[_Occasion]]:
+        """The core (persons present on ≥ 2 occasions) plus joiners, and the group's occasions."""
+        occasions = self._group_occasions(insts, members, by_inst, width)
         presence = Counter(p for o in occasions for p in o.members)
         core = sorted(p for p in members if presence[p] >= 2)
         if len(core) < self.min_group_size:
-            return None
+            return core, []
         if len(core) < len(members):
             members = core
-            occasions = self._occasions(members, inst_adm, width)
-        joiners = self._joiners(members, occasions, inst_adm, width)
+            occasions = self._group_occasions(insts, members, by_inst, width)
+        joiners: set[str] = set()
+        for inst in insts:
+            joiners |= self._joiners(members, [o for o in occasions if o.inst == inst], by_inst[inst], width)
         if joiners:
             members = sorted(set(members) | joiners)
-            occasions = self._occasions(members, inst_adm, width)
-        m = len(members)
-        need = max(2, math.ceil(self.together_share * m))
-        together = [o for o in occasions if len(o.members) >= need]
-        if len(together) < self.min_occasions:
-            return None
+            occasions = self._group_occasions(insts, members, by_inst, width)
+        return members, occasions
 
+    def _repeat(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst], width: int,
+                pools: bool = True) -> dict[str, Any] | None:
+        """The group's members, occasions, batches and repeat surprise (−log10, before any chance level)."""
+        members, occasions = self._members(insts, members, by_inst, width)
+        if len(members) < self.min_group_size:
+            return None
+        need = max(2, math.ceil(self.together_share * len(members)))
+        # Batches: the group together (a share of it), or, for a community (`pools`), a window of ≥ 3 members
+        # that alone is beyond chance (a rotating pool's batch).
+        batches = [o for o in occasions if len(o.members) >= need or (pools and o.term > 0 and len(o.members) >= 3)]
+        if len(batches) < self.min_occasions:
+            return None
         # The strongest occasion defines the group: its term is not evidence, and picking its members out of
         # the crowd admitted in that window costs log10 C(crowd, present) (the look-elsewhere penalty).
         defining = max(occasions, key=lambda o: o.term)
         selection = _log10_comb(defining.crowd, len(defining.members))
-        repeat_surprise = max(0.0, float(sum(o.term for o in occasions) - defining.term - selection))
+        raw = float(sum(o.term for o in occasions) - defining.term - selection)
+        share: Counter[str] = Counter()
+        for o in occasions:
+            share[o.inst] += o.term
+        return {"members": members, "occasions": occasions, "batches": batches, "need": need,
+                "defining": defining, "selection": selection, "raw": raw, "share": share}
 
+    def _community(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],
+                   width: int) -> dict[str, Any] | None:
+        """`_repeat` of a community on the institutions where it had ≥ 2 batches (a pool moved between hospitals
+        has several at each; a stray window at a big hospital is chance)."""
+        found = self._repeat(insts, members, by_inst, width, pools=True)
+        if found is None:
+            return None
+        per_inst = Counter(o.inst for o in found["batches"])
+        keep = sorted(i for i, k in per_inst.items() if k >= 2) or [per_inst.most_common(1)[0][0]]
+        if keep != sorted(insts):
+            found = self._repeat(keep, found["members"], by_inst, width, pools=True)
+        return found
+
+    def _score_group(
+        self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],
+        links: dict[str, set[tuple[str, str]]], width: int, levels: dict[str, float] | None,
+        stays: dict[str, list[str]],
+    ) -> Lead | None:
+        if levels is None:
+            found = self._repeat(insts, members, by_inst, width, pools=False)
+        else:
+            found = self._community(insts, members, by_inst, width)
+        if found is None:
+            return None
+        members, occasions, batches = found["members"], found["occasions"], found["batches"]
+        m, need, defining, selection = len(members), found["need"], found["defining"], found["selection"]
+        lead_insts = sorted({o.inst for o in batches})
+        # A community is compared to what chance gives communities at its institutions (weighted by where its
+        # evidence lies).
+        chance = 0.0
+        if levels is not None:
+            total_terms = sum(found["share"].values())
+            if total_terms:
+                chance = sum(levels.get(i, 0.0) * t for i, t in found["share"].items()) / total_terms
+        repeat_surprise = max(0.0, found["raw"] - max(0.0, chance))
         evidence_ids = [v for o in occasions for v in o.visits]
+        inst_adm = pd.concat([by_inst[i].frame for i in sorted({o.inst for o in occasions})])
         ev = inst_adm[inst_adm["mdtrt_id"].isin(set(evidence_ids))]
-        # Similarity of diagnoses, stays and fees; a shared (recruiter) phone.
+        closed = closed_members(members, set(evidence_ids), stays)
+        sim = self._similarity(ev, inst_adm, members, links, closed)
+        bonus = min(sim["bonus"], 3.0) if repeat_surprise > 0 else 0.0
+        total = repeat_surprise + bonus
+        score = 1.0 / (1.0 + math.exp(-(total - self.score_midpoint) / self.score_scale))
+        if score < self.min_score:
+            return None
+        sizes = [len(o.members) for o in batches]
+        shape = "pool" if float(np.median(sizes)) < need else "ring"
+        observed_pairs, expected_pairs = self._pair_baseline(members, occasions, inst_adm, lead_insts, width)
+        ratio = observed_pairs / expected_pairs if expected_pairs > 0 else float("inf")
+        practitioners = sorted({str(x) for x in ev["atddr_no"].dropna() if str(x)})
+        facts = {
+            "m": m, "insts": lead_insts, "batches": len(batches), "sizes": sizes, "windows": len(occasions),
+            "stays": len(evidence_ids), "ratio": ratio, "n_inst": len(inst_adm), "surprise": repeat_surprise,
+            "pair_max": pair_repeat_max(o.members for o in occasions), "closed": closed,
+            "practitioners": practitioners, **sim,
+        }
+        en, zh = self._explain(shape, facts)
+        start, end = ev["begntime"].min(), ev["begntime"].max()
+        features = {
+            "shape": shape,
+            "group_size": m,
+            "occasions_together": len(batches),
+            "batch_sizes": sizes,
+            "co_admission_windows": len(occasions),
+            "stays": len(evidence_ids),
+            "baseline_ratio": round(ratio, 2) if math.isfinite(ratio) else None,
+            "observed_pair_occasions": observed_pairs,
+            "expected_pair_occasions": round(expected_pairs, 3),
+            "pair_max_together": facts["pair_max"],
+            "closed_members": closed,
+            "repeat_surprise_log10": round(repeat_surprise, 2),
+            "bonus": bonus,
+            "selection_penalty_log10": round(selection, 2),
+            "chance_level_log10": round(chance, 2),
+            "defining_window_crowd": defining.crowd,
+            "institution_admissions": len(inst_adm),
+            "top_diagnosis": sim["dise_top"],
+            "top_diagnosis_share": round(sim["dise_share"], 3),
+            "los_cv": None if sim["los_cv"] is None else round(sim["los_cv"], 3),
+            "fee_cv": None if sim["fee_cv"] is None else round(sim["fee_cv"], 3),
+            "shared_phone_members": sim["shared_phone"],
+            "shared_address_members": sim["shared_address"],
+            "practitioner_visits": dict(Counter(str(x) for x in ev["atddr_no"].dropna() if str(x))),
+            "occasion_dates": [str(pd.Timestamp(o.start).date()) for o in occasions],
+            "occasion_sizes": [len(o.members) for o in occasions],
+            "occasion_institutions": [o.inst for o in occasions],
+        }
+        return Lead(
+            kind=self.kind,
+            score=score,
+            persons=members,
+            practitioners=practitioners,
+            institutions=lead_insts,
+            evidence=evidence_ids,
+            amount_at_risk=float(ev["fund_pay_sumamt"].sum()),
+            period_start=None if pd.isna(start) else pd.Timestamp(start).to_pydatetime(),
+            period_end=None if pd.isna(end) else pd.Timestamp(end).to_pydatetime(),
+            explanation_zh=zh,
+            explanation_en=en,
+            features=features,
+        )
+
+    @staticmethod
+    def _similarity(ev: pd.DataFrame, inst_adm: pd.DataFrame, members: list[str],
+                    links: dict[str, set[tuple[str, str]]], closed: int) -> dict[str, Any]:
+        """Similar diagnoses, stays and fees (where they stand out from the institutions' own case mix), a shared
+        phone or address, a closed pool: a bounded bonus with its figures."""
         dise_top, dise_share = "", 0.0
         if ev["dise3"].astype(bool).any():
             vc = ev.loc[ev["dise3"].astype(bool), "dise3"].value_counts()
             dise_top, dise_share = str(vc.index[0]), float(vc.iloc[0] / len(ev))
-        los_cv = _cv(ev["los_days"])
-        fee_cv = _cv(ev["medfee_sumamt"])
-        phone_count = Counter(k for p in members for k in phones.get(p, ()))
-        shared_phone = max(phone_count.values(), default=0)
-        # Similarity counts only where it stands out from the institution's own case mix.
+        los_cv, fee_cv = _cv(ev["los_days"]), _cv(ev["medfee_sumamt"])
         inst_dise_share = float((inst_adm["dise3"] == dise_top).mean()) if dise_top else 1.0
-        inst_los_cv = _cv(inst_adm["los_days"])
-        inst_fee_cv = _cv(inst_adm["medfee_sumamt"])
+        inst_los_cv, inst_fee_cv = _cv(inst_adm["los_days"]), _cv(inst_adm["medfee_sumamt"])
+        shared = {kind: max(Counter(k for p in members for t, k in links.get(p, ()) if t == kind).values(),
+                            default=0) for kind in ("phone", "address")}
         bonus = 0.0
         if dise_share >= 0.6 and inst_dise_share <= 0.5 * dise_share:
             bonus += 1.0
@@ -350,86 +569,59 @@ class CollusionRingDetector:
             bonus += 0.5
         if fee_cv is not None and inst_fee_cv and fee_cv <= 0.5 * inst_fee_cv:
             bonus += 0.5
-        if shared_phone >= 2:
+        if shared["phone"] >= 2:
             bonus += 1.0
-        bonus = min(bonus, 3.0) if repeat_surprise > 0 else 0.0
-        total = repeat_surprise + bonus
-        score = 1.0 / (1.0 + math.exp(-(total - self.score_midpoint) / self.score_scale))
-        if score < self.min_score:
-            return None
+        if shared["address"] >= 2:
+            bonus += 0.5
+        if closed >= 0.75 * len(members):
+            bonus += 0.5
+        return {"bonus": bonus, "dise_top": dise_top, "dise_share": dise_share, "los_cv": los_cv, "fee_cv": fee_cv,
+                "shared_phone": shared["phone"], "shared_address": shared["address"]}
 
-        # Baseline ratio: observed co-admitted pair-occasions vs what the members' admission counts give by chance.
-        counts = Counter(inst_adm.loc[inst_adm["psn_no"].isin(set(members)), "psn_no"])
-        observed_pairs = sum(len(o.members) * (len(o.members) - 1) / 2 for o in occasions)
-        n_inst = len(inst_adm)
-        inst_days = self.period_days_
-        expected_pairs = 0.0
-        ms = [counts[p] for p in members]
-        for i in range(m):
-            for j in range(i + 1, m):
-                expected_pairs += ms[i] * ms[j] * width / inst_days
-        ratio = observed_pairs / expected_pairs if expected_pairs > 0 else float("inf")
+    def _pair_baseline(self, members: list[str], occasions: list[_Occasion], inst_adm: pd.DataFrame,
+                       insts: list[str], width: int) -> tuple[float, float]:
+        """Observed co-admitted pair-occasions vs what the members' admission counts give by chance."""
+        observed = float(sum(len(o.members) * (len(o.members) - 1) / 2 for o in occasions))
+        mine = inst_adm[inst_adm["psn_no"].isin(set(members))]
+        expected = 0.0
+        for inst in insts:
+            c = mine.loc[mine["fixmedins_code"] == inst, "psn_no"].value_counts().to_numpy(dtype=float)
+            expected += (c.sum() ** 2 - (c**2).sum()) / 2 * width / self.period_days_
+        return observed, expected
 
-        practitioners = sorted({str(x) for x in ev["atddr_no"].dropna() if str(x)})
-        prac_counts = Counter(str(x) for x in ev["atddr_no"].dropna() if str(x))
-        amount = float(ev["fund_pay_sumamt"].sum())
-        start, end = ev["begntime"].min(), ev["begntime"].max()
-        days = len(together)
-        ratio_txt = f"{ratio:.1f}" if math.isfinite(ratio) else "∞"
-        dise_txt = f"{dise_top} ({dise_share:.0%})" if dise_top else "-"
-        explanation_en = (
-            f"{m} persons admitted together (within ±{self.window_days} day) on {days} occasions at {inst} "
-            f"({len(occasions)} co-admission windows, {len(evidence_ids)} stays), {ratio_txt}× the chance "
-            f"co-admission expected from their admissions and the institution's volume ({n_inst} admissions); "
-            f"repeat surprise 10^-{repeat_surprise:.1f}; main diagnosis {dise_txt}"
-            + (f"; {shared_phone} members share one phone" if shared_phone >= 2 else "")
-            + (f"; doctors {', '.join(practitioners[:3])}" if practitioners else "")
-            + "."
-        )
-        explanation_zh = (
-            f"{m}名参保人在{inst}同日(±{self.window_days}天)入院{days}次（共{len(occasions)}个同进窗口、"
-            f"{len(evidence_ids)}次住院），为按其入院次数和该机构入院量（{n_inst}人次）推算的偶然同进期望的"
-            f"{ratio_txt}倍；重复同进的偶然概率约10^-{repeat_surprise:.1f}；主要诊断{dise_txt}"
-            + (f"；其中{shared_phone}人共用同一手机号" if shared_phone >= 2 else "")
-            + (f"；主诊医师{'、'.join(practitioners[:3])}" if practitioners else "")
-            + "。"
-        )
-        features = {
-            "group_size": m,
-            "occasions_together": days,
-            "co_admission_windows": len(occasions),
-            "stays": len(evidence_ids),
-            "baseline_ratio": round(ratio, 2) if math.isfinite(ratio) else None,
-            "observed_pair_occasions": observed_pairs,
-            "expected_pair_occasions": round(expected_pairs, 3),
-            "repeat_surprise_log10": round(repeat_surprise, 2),
-            "bonus": bonus,
-            "selection_penalty_log10": round(selection, 2),
-            "defining_window_crowd": defining.crowd,
-            "institution_admissions": n_inst,
-            "top_diagnosis": dise_top,
-            "top_diagnosis_share": round(dise_share, 3),
-            "los_cv": None if los_cv is None else round(los_cv, 3),
-            "fee_cv": None if fee_cv is None else round(fee_cv, 3),
-            "shared_phone_members": shared_phone,
-            "practitioner_visits": dict(prac_counts),
-            "occasion_dates": [str(pd.Timestamp(o.start).date()) for o in occasions],
-            "occasion_sizes": [len(o.members) for o in occasions],
-        }
-        return Lead(
-            kind=self.kind,
-            score=score,
-            persons=members,
-            practitioners=practitioners,
-            institutions=[inst],
-            evidence=evidence_ids,
-            amount_at_risk=amount,
-            period_start=None if pd.isna(start) else pd.Timestamp(start).to_pydatetime(),
-            period_end=None if pd.isna(end) else pd.Timestamp(end).to_pydatetime(),
-            explanation_zh=explanation_zh,
-            explanation_en=explanation_en,
-            features=features,
-        )
+    def _explain(self, shape: str, f: dict[str, Any]) -> tuple[str, str]:
+        """English and Chinese explanation naming the shape (tight ring or rotating pool) with its figures."""
+        w, insts = self.window_days, ", ".join(f["insts"])
+        ratio_txt = f"{f['ratio']:.1f}" if math.isfinite(f["ratio"]) else "∞"
+        dise_txt = f"{f['dise_top']} ({f['dise_share']:.0%})" if f["dise_top"] else "-"
+        sizes = batch_sizes_text(f["sizes"])
+        m, b = f["m"], f["batches"]
+        if shape == "pool":
+            head_en = (f"pool of {m} persons admitted in {b} batches of {sizes} at {insts} (within ±{w} day; "
+                       f"{f['windows']} co-admission windows, {f['stays']} stays); no pair together more than "
+                       f"{f['pair_max']} times; {f['closed']} of {m} members' inpatient stays are all in these "
+                       f"windows")
+            head_zh = (f"{m}人的人员池在{insts}分{b}批（每批{sizes}人，±{w}天内）入院（共{f['windows']}个同进窗口、"
+                       f"{f['stays']}次住院）；任意两人同批不超过{f['pair_max']}次；{m}人中{f['closed']}人的住院"
+                       f"全部在这些批次中")
+        else:
+            head_en = (f"{m} persons admitted together (within ±{w} day) on {b} occasions at {insts} "
+                       f"({f['windows']} co-admission windows, {f['stays']} stays)")
+            head_zh = (f"{m}名参保人在{insts}同日(±{w}天)入院{b}次（共{f['windows']}个同进窗口、"
+                       f"{f['stays']}次住院）")
+        prac = f["practitioners"]
+        en = (head_en + f", {ratio_txt}× the chance co-admission expected from their admissions and the "
+              f"institution's volume ({f['n_inst']} admissions); repeat surprise 10^-{f['surprise']:.1f}; "
+              f"main diagnosis {dise_txt}"
+              + (f"; {f['shared_phone']} members share one phone" if f["shared_phone"] >= 2 else "")
+              + (f"; {f['shared_address']} share one address" if f["shared_address"] >= 2 else "")
+              + (f"; doctors {', '.join(prac[:3])}" if prac else "") + ".")
+        zh = (head_zh + f"，为按其入院次数和该机构入院量（{f['n_inst']}人次）推算的偶然同进期望的{ratio_txt}倍；"
+              f"重复同进的偶然概率约10^-{f['surprise']:.1f}；主要诊断{dise_txt}"
+              + (f"；其中{f['shared_phone']}人共用同一手机号" if f["shared_phone"] >= 2 else "")
+              + (f"；{f['shared_address']}人同一住址" if f["shared_address"] >= 2 else "")
+              + (f"；主诊医师{'、'.join(prac[:3])}" if prac else "") + "。")
+        return en, zh
 
 
 def densest_block(graph: ig.Graph, vertices: set[int], weights: list[float]) -> set[int]:
@@ -470,6 +662,16 @@ def densest_block(graph: ig.Graph, vertices: set[int], weights: list[float]) -> 
             best_density, best_size = density, len(alive)
     removed = order[: len(vertices) - best_size]
     return set(vertices) - set(removed)
+
+
+def _dedupe(leads: list[Lead]) -> list[Lead]:
+    """One lead per ring: of two leads sharing half the smaller one's evidence, the higher score stays."""
+    kept: list[Lead] = []
+    for lead in sorted(leads, key=lambda ld: (-ld.score, -len(ld.evidence), ld.lead_id)):
+        ev = set(lead.evidence)
+        if all(len(ev & set(k.evidence)) < 0.5 * min(len(ev), len(k.evidence)) for k in kept):
+            kept.append(lead)
+    return kept
 
 
 def _log10_comb(n: int, k: int) -> float:

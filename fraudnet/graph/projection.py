@@ -14,6 +14,8 @@ __all__ = [
     "inpatient_admissions",
     "co_admission_pairs",
     "co_admission_graph",
+    "co_admission_events",
+    "co_admission_events_of",
     "card_coswipe_graph",
     "person_links",
     "person_link_graph",
@@ -122,6 +124,51 @@ def co_admission_graph(pairs: pd.DataFrame, weight: str = "occasions") -> ig.Gra
     g.vs["psn_no"] = [n.split("|", 1)[1] for n in names]
     return g
 
+
+def co_admission_events(context: Any, window_days: int = 1, min_admissions: int = 2) -> pd.DataFrame:
+    """`co_admission_events_of` the store's inpatient admissions (cached per parameters)."""
+    w, k_min = int(window_days), int(min_admissions)
+    return cached_projection(context, f"projection:co_admission_events:{w}:{k_min}",
+                             lambda: co_admission_events_of(inpatient_admissions(context), w, k_min))
+
+
+def co_admission_events_of(admissions: pd.DataFrame, window_days: int = 1, min_admissions: int = 2) -> pd.DataFrame:
+    """Every co-admission of two persons at one institution within `window_days`, with the window's volume.
+
+    `admissions` has psn_no, fixmedins_code, adm_date (as `inpatient_admissions`). One row per
+    (fixmedins_code, psn_a < psn_b, day) — `day` the earlier admission date (days since 1970) — with `crowd`
+    (admissions at the institution within ±`window_days` of that date), `n_a`, `n_b` (each person's admission
+    days there) and `n_inst` (the institution's admission days). Only persons with at least `min_admissions`
+    admission days in all (a one-time patient cannot show repetition); rows without a date are left out.
+    """
+    w, k_min = int(window_days), int(min_admissions)
+    cols = ["fixmedins_code", "psn_a", "psn_b", "day", "crowd", "n_a", "n_b", "n_inst"]
+    adm = admissions[["psn_no", "fixmedins_code", "adm_date"]].dropna()
+    if adm.empty:
+        return pd.DataFrame(columns=cols)
+    days = (pd.to_datetime(adm["adm_date"]) - pd.Timestamp("1970-01-01")).dt.days
+    a = adm.assign(day=days.astype("int64"))[["psn_no", "fixmedins_code", "day"]].drop_duplicates()
+    n_inst = a.groupby("fixmedins_code").size().rename("n_inst")
+    daily = a.groupby(["fixmedins_code", "day"]).size().rename("k").reset_index()
+    crowd = pd.concat([daily.assign(day=daily["day"] + s) for s in range(-w, w + 1)])
+    crowd = crowd.groupby(["fixmedins_code", "day"])["k"].sum().rename("crowd")
+    cnt = a.groupby(["fixmedins_code", "psn_no"]).size().rename("n")
+    rep = a[a["psn_no"].map(a.groupby("psn_no").size()) >= k_min]
+    parts = []
+    for s in range(0, w + 1):
+        m = rep.merge(rep.assign(day=rep["day"] - s), on=["fixmedins_code", "day"], suffixes=("_x", "_y"))
+        parts.append(m[m["psn_no_x"] < m["psn_no_y"]] if s == 0 else m[m["psn_no_x"] != m["psn_no_y"]])
+    m = pd.concat(parts, ignore_index=True)
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    lo = m[["psn_no_x", "psn_no_y"]].min(axis=1)
+    hi = m[["psn_no_x", "psn_no_y"]].max(axis=1)
+    ev = pd.DataFrame({"fixmedins_code": m["fixmedins_code"], "psn_a": lo, "psn_b": hi, "day": m["day"]})
+    ev = ev.drop_duplicates(["fixmedins_code", "psn_a", "psn_b", "day"])
+    ev = ev.join(crowd, on=["fixmedins_code", "day"]).join(n_inst, on="fixmedins_code")
+    ev = ev.join(cnt.rename("n_a"), on=["fixmedins_code", "psn_a"])
+    ev = ev.join(cnt.rename("n_b"), on=["fixmedins_code", "psn_b"])
+    return ev[cols].reset_index(drop=True)
 
 def card_coswipe_graph(swipes: pd.DataFrame, min_shared: int = 2) -> ig.Graph:
     """Graph of settling points (operator or pharmacy keys) linked when they swiped the same cards.
