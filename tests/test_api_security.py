@@ -27,12 +27,15 @@ def con() -> duckdb.DuckDBPyConnection:
     return c
 
 
-def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(con: duckdb.DuckDBPyConnection) -> None:
+def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(tmp_path: Path) -> None:
+    import sqlite3
+
+    con = duckdb.connect(str(tmp_path / "claims.duckdb"))  # the claims store's file names the workspace
     token = audit.create_token(con, "alice", "investigator")
     other = audit.create_token(con, "bob", "viewer")
     assert token.startswith("fn_") and token != other
-    stored = con.execute("SELECT * FROM api_tokens").fetchall()
-    assert not any(token in str(v) or token.split("_", 2)[2] in str(v) for row in stored for v in row)
+    stored = sqlite3.connect(tmp_path / "tokens.db").execute("SELECT * FROM tokens").fetchall()
+    assert len(stored) == 2 and not any(token in str(v) or token.split("_", 2)[2] in str(v) for row in stored for v in row)
     info = audit.verify_token(con, token)
     assert (info.user, info.role) == ("alice", "investigator")
     assert audit.verify_token(con, token[:-1] + ("A" if token[-1] != "A" else "B")) is None

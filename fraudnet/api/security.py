@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from fraudnet.api.deps import ApiContext, get_ctx
-from fraudnet.claims import audit as audit_store
+from fraudnet.claims.tokens import TokenStore, token_store
 from fraudnet.graph.model import EntityProfile, Node
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "person_ids",
     "CASE_ROLES",
 ]
+
+log = logging.getLogger(__name__)
 
 CASE_ROLES = ("admin", "investigator")
 _TOKEN_CACHE_TTL_S = 30.0
@@ -52,24 +55,41 @@ class Principal:
 
 
 class _TokenCache:
-    """Verified tokens for a few seconds, so that a burst of requests does not re-read the token table."""
+    """Verified tokens for a few seconds, so that a burst of requests does not re-read the token store.
+
+    Every lookup first compares the token store's revision (a `stat` of `tokens.rev`, replaced on each create,
+    revoke or queued audit entry, also by another process): on a change the cache is emptied, so a revocation
+    applies to the next request. An entry is also dropped when its token expires."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, Principal]] = {}
+        self._items: dict[str, tuple[float, Principal, float]] = {}
+        self._rev: tuple[int, int, int] | None = None
+
+    def sync(self, rev: tuple[int, int, int]) -> bool:
+        """Empty the cache when the token store changed since the last call; True if it did."""
+        with self._lock:
+            if rev == self._rev:
+                return False
+            self._rev = rev
+            self._items.clear()
+            return True
 
     def get(self, token: str) -> Principal | None:
         with self._lock:
             hit = self._items.get(token)
-            if hit is None or time.monotonic() - hit[0] > _TOKEN_CACHE_TTL_S:
+            if hit is None or time.monotonic() - hit[0] > _TOKEN_CACHE_TTL_S or time.time() >= hit[2]:
                 return None
             return hit[1]
 
-    def put(self, token: str, principal: Principal) -> None:
+    def put(self, token: str, principal: Principal, rev: tuple[int, int, int], expires: float) -> None:
+        """Remember a token verified when the store was at `rev` (not if it changed meanwhile)."""
         with self._lock:
+            if rev != self._rev:
+                return
             if len(self._items) > 10_000:
                 self._items.clear()
-            self._items[token] = (time.monotonic(), principal)
+            self._items[token] = (time.monotonic(), principal, expires)
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -78,7 +98,8 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Principal:
-    """The caller of a `Authorization: Bearer <token>` request; 401 for a missing, unknown or revoked token.
+    """The caller of a `Authorization: Bearer <token>` request; 401 for a missing, unknown, expired or revoked
+    token.
 
     Async so that a token seen within the last seconds is checked on the event loop without a thread hop;
     the token table is read on a worker thread."""
@@ -90,22 +111,36 @@ async def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get
         raise _unauthorized("Authorization header must be 'Bearer <token>' (令牌格式错误)")
     token = token.strip()
     cache: _TokenCache = request.app.state.token_cache
+    tokens = token_store(ctx.settings.workspace)
+    rev = tokens.revision()
+    if cache.sync(rev):
+        await run_in_threadpool(_drain_token_audit, ctx, tokens)
     principal = cache.get(token)
     if principal is None:
-        info = await run_in_threadpool(_verify, ctx, token)
+        info = await run_in_threadpool(_verify, tokens, token)
         if info is None:
-            raise _unauthorized("unknown or revoked token (令牌无效或已吊销)")
+            raise _unauthorized("unknown, expired or revoked token (令牌无效、已过期或已吊销)")
         principal = Principal(user=info.user, role=info.role, token_id=info.token_id)
-        cache.put(token, principal)
+        expires = info.expires_at.replace(tzinfo=UTC).timestamp() if info.expires_at else float("inf")
+        cache.put(token, principal, rev, expires)
     request.state.principal = principal
     return principal
 
 
-def _verify(ctx: ApiContext, token: str) -> Any:
-    info = audit_store.verify_token(ctx.con, token)
+def _verify(tokens: TokenStore, token: str) -> Any:
+    info = tokens.verify(token)
     if info is not None:
-        audit_store.touch_token(ctx.con, info.token_id)
+        tokens.touch(info.token_id)
     return info
+
+
+def _drain_token_audit(ctx: ApiContext, tokens: TokenStore) -> None:
+    """Token changes made by `fraudnet tokens` while this server holds the claims store go to the audit log."""
+    try:
+        for at, action, detail in tokens.drain_audit():
+            ctx.audit.append("cli", action, role="admin", detail={**detail, "queued_at": at})
+    except Exception:  # the request goes on; the entries stay queued only if the drain itself failed
+        log.exception("audit: could not take the queued token changes")
 
 
 def require_roles(*roles: str) -> Any:

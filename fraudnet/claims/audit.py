@@ -7,8 +7,8 @@ Tables (created on first use):
   persons an ego network names; tables of the earlier `VARCHAR[]` form are converted on open), `detail` (JSON
   text), and a chain: `prev_hash`, `entry_hash` = HMAC-SHA256 under the workspace's audit key of the previous
   hash and the entry's canonical JSON.
-- `api_tokens` — the token table of earlier versions; tokens now live in `tokens.db` (`fraudnet.claims.tokens`),
-  and this table is copied there once.
+- `api_tokens` — the token table of earlier versions, if present: tokens now live in `tokens.db`
+  (`fraudnet.claims.tokens`), and this table is copied there when the store is opened.
 
 Outside the claims store (so that whoever can write `claims.duckdb` cannot rewrite the evidence):
 - `<workspace>/audit.key` (mode 0600; `FRAUDNET_AUDIT_KEY_FILE` names another place) — the chain's key. Without
@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import queue
-import re
 import secrets
 import threading
 import time
@@ -45,7 +44,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from fraudnet.errors import InvalidRequestError, NotFoundError, StoreError
+from fraudnet.claims.tokens import DEFAULT_EXPIRY_DAYS, ROLES, TokenInfo, TokenStore, token_store
+from fraudnet.errors import InvalidRequestError, StoreError
 
 __all__ = [
     "ROLES",
@@ -70,9 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ROLES: tuple[str, ...] = ("admin", "investigator", "viewer")
-_USER_RE = re.compile(r"^[\w.@\-\u4e00-\u9fff]{1,64}$")
-_TOKEN_RE = re.compile(r"^fn_([0-9a-f]{8})_([A-Za-z0-9_\-]{20,100})$")
 _GENESIS = "0" * 64
 AUDIT_KEY_FILE = "audit.key"
 CHECKPOINT_FILE = "audit.checkpoints"
@@ -96,27 +93,7 @@ _DDL = (
         seq BIGINT PRIMARY KEY, "at" TIMESTAMP NOT NULL, "user" VARCHAR NOT NULL, role VARCHAR,
         action VARCHAR NOT NULL, method VARCHAR, path VARCHAR, status_code INTEGER, entities VARCHAR,
         detail VARCHAR, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS api_tokens (
-        token_id VARCHAR PRIMARY KEY, "user" VARCHAR NOT NULL, role VARCHAR NOT NULL,
-        token_hash VARCHAR NOT NULL UNIQUE, created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP,
-        last_used_at TIMESTAMP)""",
 )
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    """An API token's owner and role (never the token itself)."""
-
-    token_id: str
-    user: str
-    role: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-    last_used_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"token_id": self.token_id, "user": self.user, "role": self.role, "created_at": self.created_at,
-                "revoked_at": self.revoked_at, "last_used_at": self.last_used_at}
 
 
 @dataclass(frozen=True)
@@ -144,13 +121,10 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def ensure_tables(con: Any) -> None:
-    """Create the audit and token tables if missing, and convert an `audit_log` whose `entities` are still a
-    `VARCHAR[]` to JSON text (a no-op on a read-only store that has them)."""
+    """Create the audit table if missing, convert an `audit_log` whose `entities` are still a `VARCHAR[]` to JSON
+    text (a no-op on a read-only store that has it); on a workspace's store also copy the tokens of the old
+    `api_tokens` table to tokens.db and write the token changes queued there while the store was busy."""
     try:
         for ddl in _DDL:
             con.execute(ddl)
@@ -161,80 +135,90 @@ def ensure_tables(con: Any) -> None:
                 con.execute("ALTER TABLE audit_log ALTER COLUMN entities SET DATA TYPE VARCHAR "
                             "USING to_json(entities)::VARCHAR")
             log.info("audit: entities of audit_log converted to JSON text")
-    except Exception as exc:  # read-only connection: fine when the tables exist
-        have = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_name IN ('audit_log', 'api_tokens')"
-        ).fetchall()}
-        if len(have) < 2:
-            raise StoreError(f"audit: cannot create the audit/token tables ({exc})") from exc
+    except Exception as exc:  # read-only connection: fine when the table exists
+        have = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_log'"
+                           ).fetchone()[0]
+        if not have:
+            raise StoreError(f"audit: cannot create the audit table ({exc})") from exc
+        return
+    if _database_path(con) is not None:
+        drain_token_audit(con)
+
+
+def drain_token_audit(con: Any) -> int:
+    """Write the token changes queued in tokens.db (made while the server held the store) to the audit log."""
+    if _database_path(con) is None:
+        return 0
+    store = _tokens_of(con)  # copies an old api_tokens table on first use
+    items = store.drain_audit()
+    for at, action, detail in items:
+        append_audit(con, "cli", action, role="admin", detail={**detail, "queued_at": at})
+    return len(items)
 
 
 # ---------------------------------------------------------------------------------------------------- tokens
-def create_token(con: Any, user: str, role: str) -> str:
-    """Create an API token for `user` with `role` (admin, investigator, viewer); returns it (shown once)."""
-    if role not in ROLES:
-        raise InvalidRequestError(f"role {role!r} is not one of {', '.join(ROLES)}", field="role")
-    if not isinstance(user, str) or not _USER_RE.match(user):
-        raise InvalidRequestError(
-            f"user {user!r} must be 1–64 letters, digits, Chinese characters or . _ @ -", field="user")
-    ensure_tables(con)
-    token_id = secrets.token_hex(4)
-    while con.execute("SELECT 1 FROM api_tokens WHERE token_id = ?", [token_id]).fetchone():
-        token_id = secrets.token_hex(4)
-    token = f"fn_{token_id}_{secrets.token_urlsafe(32)}"
-    con.execute('INSERT INTO api_tokens (token_id, "user", role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
-                [token_id, user, role, _hash_token(token), _now()])
-    return token
+# Tokens live in `<workspace>/tokens.db` (`fraudnet.claims.tokens`). These helpers take the claims store's
+# connection (its file names the workspace) or the workspace folder, as the earlier table-based ones did.
+def _tokens_of(con_or_workspace: Any) -> TokenStore:
+    if isinstance(con_or_workspace, str | os.PathLike):
+        return token_store(con_or_workspace)
+    db = _database_path(con_or_workspace)
+    if db is None:
+        raise StoreError("API tokens need a workspace: an in-memory claims store has no tokens.db")
+    store = token_store(db.parent)
+    _import_legacy_tokens(con_or_workspace, store)
+    return store
+
+
+def _import_legacy_tokens(con: Any, store: TokenStore) -> None:
+    """Copy the tokens of the claims store's old `api_tokens` table into tokens.db (once per process and store)."""
+    if store.path in _IMPORTED:
+        return
+    _IMPORTED.add(store.path)
+    try:
+        has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_tokens'"
+                          ).fetchone()[0]
+        if not has:
+            return
+        rows = con.execute('SELECT token_id, "user", role, token_hash, created_at, revoked_at, last_used_at '
+                           "FROM api_tokens").fetchall()
+    except Exception as exc:  # a store that cannot be read: nothing to copy
+        log.debug("tokens: old api_tokens table not read (%s)", exc)
+        return
+    if rows and (added := store.import_rows(rows)):
+        log.info("tokens: %d token(s) of the claims store's api_tokens table copied to %s", added, store.path)
+
+
+_IMPORTED: set[Path] = set()
+
+
+def create_token(con: Any, user: str, role: str, expires_days: float | None = DEFAULT_EXPIRY_DAYS) -> str:
+    """Create an API token for `user` with `role` (admin, investigator, viewer), valid `expires_days` days;
+    returns it (shown once). `con`: the claims store's connection or the workspace folder."""
+    return _tokens_of(con).create(user, role, expires_days)
 
 
 def revoke_token(con: Any, token_id_or_user: str) -> int:
     """Revoke a token by its id (`fn_<id>_…`, the id alone, or the whole token) or every token of a user.
 
-    Returns how many tokens were revoked; raises NotFoundError when nothing matched.
-    """
-    ensure_tables(con)
-    key = token_id_or_user.strip()
-    match = _TOKEN_RE.match(key)
-    if match:
-        key = match.group(1)
-    rows = con.execute(
-        'SELECT token_id FROM api_tokens WHERE (token_id = ? OR "user" = ?) AND revoked_at IS NULL',
-        [key, key]).fetchall()
-    if not rows:
-        raise NotFoundError(f"no active token with id or user {token_id_or_user!r}")
-    ids = [r[0] for r in rows]
-    con.execute("UPDATE api_tokens SET revoked_at = ? WHERE list_contains(?, token_id)", [_now(), ids])
-    return len(ids)
+    Returns how many tokens were revoked; raises NotFoundError when nothing matched. A running server refuses
+    the token from its next request on."""
+    return len(_tokens_of(con).revoke(token_id_or_user))
 
 
 def list_tokens(con: Any, include_revoked: bool = True) -> list[TokenInfo]:
     """All tokens (without secrets), oldest first."""
-    ensure_tables(con)
-    rows = con.execute(
-        'SELECT token_id, "user", role, created_at, revoked_at, last_used_at FROM api_tokens '
-        "WHERE revoked_at IS NULL OR ? ORDER BY created_at, token_id", [include_revoked]).fetchall()
-    return [TokenInfo(*r) for r in rows]
+    return _tokens_of(con).list(include_revoked)
 
 
 def verify_token(con: Any, token: str) -> TokenInfo | None:
-    """The active token's owner and role, or None for an unknown, malformed or revoked token."""
-    if not isinstance(token, str) or not _TOKEN_RE.match(token):
-        return None
-    digest = _hash_token(token)
-    row = con.execute(
-        'SELECT token_id, "user", role, created_at, revoked_at, last_used_at, token_hash FROM api_tokens '
-        "WHERE token_id = ?", [token[3:11]]).fetchone()
-    if row is None or row[4] is not None or not hmac.compare_digest(row[6], digest):
-        return None
-    return TokenInfo(*row[:6])
+    """The active token's owner and role, or None for an unknown, malformed, revoked or expired token."""
+    return _tokens_of(con).verify(token)
 
 
 def touch_token(con: Any, token_id: str) -> None:
-    """Record that a token was just used (best effort: a concurrent update of the same row is skipped)."""
-    try:
-        con.execute("UPDATE api_tokens SET last_used_at = ? WHERE token_id = ?", [_now(), token_id])
-    except Exception:  # duckdb.TransactionException on a concurrent update: the other writer wins
-        pass
+    """Record that a token was just used (best effort)."""
+    _tokens_of(con).touch(token_id)
 
 
 # ---------------------------------------------------------------------------------------------- chain key
