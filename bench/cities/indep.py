@@ -671,6 +671,13 @@ class City:
         dept = self.eff_dept[inst, self.hosp_dept(psn, tab, [("A07", .9), ("A0406", .1)])]
         diag = self.diag_for(dept, psn, IPD_DIAGS)
         self._stays(psn, inst, diag, dept)
+        # legitimate readmissions (complications, relapses): same hospital and diagnosis 5-14 days later
+        r = np.flatnonzero(rng.random(m) < 0.012)
+        end_day = self.B.vis["end"][-1][r] // DAY
+        ok = end_day + 20 < self.W
+        r, end_day = r[ok], end_day[ok]
+        if len(r):
+            self._stays(psn[r], inst[r], diag[r], self.B.vis["dept"][-1][r], day=end_day + rng.integers(5, 15, len(r)))
         # deliveries
         f = (sex == 2) & (age >= 20) & (age <= 40)
         psn = np.repeat(np.flatnonzero(f), rng.poisson(0.05 * yrs, f.sum()))
@@ -801,7 +808,7 @@ class City:
             self.add_opd(np.full(n, p_), np.full(n, h), days * DAY + 7 * 3600 + rng.integers(0, 1800, n),
                          np.full(n, DG["Z49.100"]), dept=dept, med=M14, doc=doc, tag=TAG_LOOK, drugs=drugs,
                          prd=np.full(n, 2.0))
-        self.lookalike("dialysis_three_times_weekly", who, sorted(set(hs)),
+        self.lookalike("dialysis_three_times_weekly", who, [],
                        ["rule:split_admission", "drug_resale", "card_skimming"],
                        "haemodialysis sessions 3x a week with EPO, same unit all year")
         # 7. a hospital opening a new ward: discharges grow ~+25% gradually (added after the background)
@@ -1314,7 +1321,7 @@ class City:
         psn64 = v["psn"].astype(np.int64) << 34
         dd = self.death[v["psn"]]
         after = (dd >= 0) & ((v["begin"] >= (dd + 1) * DAY) | (inpat & (v["end"] >= (dd + 1) * DAY)))
-        keep &= ~(after & ~prot)
+        keep &= ~(after & (v["tag"] < 0))  # look-alike visits too: only planted schemes use a dead card
         margin = 2 * DAY
         # background stays overlapping a protected (planted / look-alike) stay of the same person
         ps = np.flatnonzero(inpat & prot)
@@ -1347,14 +1354,17 @@ class City:
 
     def finalize(self) -> tuple[dict, dict]:
         v, ln = self.B.arrays()
+        self.B = Builder()  # drop the per-batch lists: the concatenated arrays are all that is needed now
         keep = self.cleanup(v)
         idx = np.flatnonzero(keep)
         order = idx[np.argsort(v["begin"][idx], kind="stable")]
         newpos = np.full(len(keep), -1, np.int64)
         newpos[order] = np.arange(len(order))
         V = {k: a[order] for k, a in v.items()}
+        del v
         lk = newpos[ln["v"]] >= 0
         L = {k: a[lk] for k, a in ln.items()}
+        del ln
         L["v"] = newpos[L["v"]]
         o = np.lexsort((L["t"], L["v"]))
         L = {k: a[o] for k, a in L.items()}
@@ -1600,7 +1610,7 @@ def generate(persons: int, seed: int, out: Path, months: int = 12) -> dict:
         raise ValueError(f"months={months}: must be between 1 and 36")
     out = Path(out)
     city = City(persons, seed, months)
-    city.k = max(3, int(round(3 + 1.5 * np.log2(max(persons, 5000) / 5000))))
+    city.k = max(3, int(round(3 + 1.8 * np.log2(max(persons, 5000) / 5000))))
     city.background()
     city.lookalikes_all()
     city.new_ward_growth()
