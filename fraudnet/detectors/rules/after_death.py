@@ -34,6 +34,7 @@ class AfterDeathDetector(RuleDetector):
 
     kind = "rule:after_death"
     entity_type = "person"
+    requires: tuple[str, ...] = ()  # begntime is a required field; the death date's absence abstains in `hits`
 
     def __init__(self, placeholder_dates: tuple[str, ...] = PLACEHOLDER_DATES) -> None:
         self.placeholder_dates = placeholder_dates

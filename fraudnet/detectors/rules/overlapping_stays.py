@@ -36,6 +36,7 @@ class OverlappingStaysDetector(RuleDetector):
 
     kind = "rule:overlapping_stays"
     entity_type = "person"
+    requires = ("admission_discharge_times",)  # an overlap needs both stays' admission and discharge times
 
     def __init__(self, min_overlap_hours: float = 24.0) -> None:
         self.min_overlap_hours = min_overlap_hours
