@@ -15,6 +15,7 @@ import pandas as pd
 
 from fraudnet.claims.derived import check_on_open
 from fraudnet.claims.schema import create_schema
+from fraudnet.claims.workspace_files import connect_waiting, secure_file, secure_workspace
 from fraudnet.contract import TABLE_ORDER
 from fraudnet.errors import StoreError
 from fraudnet.privacy import load_or_create_key
@@ -72,9 +73,12 @@ class ClaimsStore:
                 f"no claims store at {path}; run `fraudnet ingest DIR` first / 尚无理赔库，请先运行 fraudnet ingest"
             )
         if not read_only:
-            ws.mkdir(parents=True, exist_ok=True)
+            secure_workspace(ws)  # folder 0700: the store holds names, addresses and birth dates in clear
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = connect_waiting(path, read_only)  # a held lock: StoreError naming the holder (fraudnet serve?)
+            if not read_only:
+                secure_file(path)
+                secure_file(path.with_name(path.name + ".wal"))
         except duckdb.ConnectionException as exc:
             if not (read_only and "different configuration" in str(exc)):
                 raise StoreError(f"cannot open claims store {path}: {exc}") from exc

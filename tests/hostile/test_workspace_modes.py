@@ -1,0 +1,99 @@
+"""Loose defaults: workspace folder 0700 and its files 0600; a held claims-store lock gives a clear answer."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from fraudnet.claims.store import ClaimsStore
+from fraudnet.errors import StoreError
+from tests.fixtures.server import ApiWorkspace, start_server, stop_server
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_new_workspace_is_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # the usual default that made claims.duckdb 644 in a 755 folder
+    try:
+        ws = tmp_path / "ws"
+        with ClaimsStore.open(ws) as store:
+            store.execute("CREATE TABLE t AS SELECT 1 AS x")
+            _ = store.secret_key
+        with ClaimsStore.open(ws):
+            pass
+    finally:
+        os.umask(old)
+    assert _mode(ws) == 0o700
+    assert _mode(ws / "claims.duckdb") == 0o600
+    assert _mode(ws / "secret.key") == 0o600
+    if (ws / "claims.duckdb.wal").exists():
+        assert _mode(ws / "claims.duckdb.wal") == 0o600
+
+
+def test_existing_open_workspace_is_tightened(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    with ClaimsStore.open(ws):
+        pass
+    os.chmod(ws, 0o755)
+    os.chmod(ws / "claims.duckdb", 0o644)
+    with ClaimsStore.open(ws):
+        pass
+    assert _mode(ws) == 0o700 and _mode(ws / "claims.duckdb") == 0o600
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen:
+    code = textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(path)!r})
+        print("held", flush=True)
+        time.sleep({seconds})
+        con.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_held_lock_names_the_holder_and_can_be_waited_for(tmp_path: Path, monkeypatch) -> None:
+    ws = tmp_path / "ws"
+    with ClaimsStore.open(ws):
+        pass
+    holder = _hold(ws / "claims.duckdb", 2.0)
+    try:
+        with pytest.raises(StoreError) as err:
+            ClaimsStore.open(ws)
+        text = str(err.value)
+        assert f"process {holder.pid}" in text and "FRAUDNET_LOCK_WAIT" in text
+        monkeypatch.setenv("FRAUDNET_LOCK_WAIT", "30")
+        started = time.monotonic()
+        with ClaimsStore.open(ws):  # waits until the holder lets go
+            assert time.monotonic() - started > 0.5
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_writing_commands_while_serving_say_what_to_do(api_handbuilt: ApiWorkspace, tmp_path: Path) -> None:
+    ws = api_handbuilt.path
+    proc, _url = start_server(ws, tmp_path / "serve.log", env={"FRAUDNET_GRAPH_WORKERS": "0"})
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+        folder = tmp_path / "in"
+        folder.mkdir()
+        for args in (["ingest", str(folder)], ["detect"]):
+            r = subprocess.run([sys.executable, "-m", "fraudnet", "-w", str(ws), *args], capture_output=True,
+                               text=True, env=env, timeout=120)
+            out = " ".join((r.stdout + r.stderr).split())  # the ingest console wraps long lines
+            assert r.returncode != 0
+            assert f"process {proc.pid}" in out and "serve" in out, out
+            assert "/api/jobs/ingest" in out and "Could not set lock" not in out
+    finally:
+        stop_server(proc)
