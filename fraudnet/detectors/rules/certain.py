@@ -26,7 +26,7 @@ __all__ = [
 # Fund payments on impossible visits at which one event alone is red. The courts' threshold for fraud of a
 # "relatively large amount" (诈骗罪 数额较大, 两高 2011 interpretation: 3,000–10,000 yuan, set per province; the
 # NPC 2014 interpretation of art. 266 applies it to medical-insurance fraud) — from there a case is referred to
-# the police (移送), i.e. someone goes on site today. 5,000 yuan is the middle of that range.
+# the police (移送), i.e. someone goes on site today. 5,000 yuan is a round figure inside that range.
 MATERIAL_FUND_YUAN = 5_000.0
 
 # Scores of the tiers: one event sits inside orange (rising with its amount towards the red line, never
@@ -51,10 +51,6 @@ class CertainGrade:
     events: int
     fund: float
     material_fund: float = MATERIAL_FUND_YUAN
-
-    @property
-    def severity_zh(self) -> str:
-        return "红色" if self.score >= RED_AT else "橙色"
 
     def sentence(self) -> tuple[str, str]:
         """One sentence (zh, en) saying why the lead has its tier, with the figures."""
