@@ -462,6 +462,9 @@ class City:
         item = DIAG_DRUGS[diag[tv[vv]], (st[vv] + j) % nd[vv]]
         parts.append((tv[vv], item, tt[vv] + 3600 * (2 + j), np.where(IT_BOXD[item] == 1, 2, 1).astype(float),
                       np.ones(len(vv))))
+        vasc = np.isin(diag[tv], [DG["I63.900"], DG["I25.100"], DG["I21.900"]])
+        inj = np.where(vasc, IT["xst"], np.where(rng.random(nt) < 0.5, IT["pant"], IT["ceft"]))
+        parts.append((tv, inj, tt + 4 * 3600, np.full(nt, 2.0), np.ones(nt)))
         inf = rng.random(nt) < 0.55
         parts.append((tv[inf], np.full(inf.sum(), IT["infu"]), tt[inf] + 5400, np.ones(inf.sum()),
                       np.full(inf.sum(), np.nan)))
