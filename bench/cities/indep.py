@@ -1,9 +1,8 @@
-"""Independent synthetic city: contract tables (CSV) with planted fraud schemes, look-alikes and truth.json.
+"""Independent synthetic city: contract tables (CSV) with planted fraud schemes, look-alikes and truth.json."""
 
-Written without sight of fraudnet's own generator or detectors, so that quality figures measured on it are not
-figures of one author's assumptions checked against themselves.  Everything is vectorised with numpy and written
-with pyarrow; the output is deterministic for a given (persons, seed, months).
-"""
+# Written without sight of fraudnet's own generator or detectors, so that quality figures measured on it are not
+# one author's assumptions checked against themselves. Vectorised with numpy, written with pyarrow; deterministic
+# for a given (persons, seed, months).
 
 from __future__ import annotations
 
@@ -1650,6 +1649,7 @@ def generate(persons: int, seed: int, out: Path, months: int = 12) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: generate the city and print its summary as one JSON line."""
     ap = argparse.ArgumentParser(prog="python -m bench.cities.indep", description=__doc__)
     ap.add_argument("--persons", type=int, required=True)
     ap.add_argument("--seed", type=int, required=True)
