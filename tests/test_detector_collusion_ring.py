@@ -234,3 +234,103 @@ def test_planted_rings_on_20k_city(claims_20k_workspace: Path, city_20k_dir: Pat
         assert len(found) >= 0.9 * len(best.persons)
         assert len(found) >= 0.5 * len(ring["persons"])
         assert best.institutions == sorted(ring["institutions"])
+
+
+# ---------------------------------------------------------------- rotating pools (communities, not repeated pairs)
+POOL = [f"POOL{i:02d}" for i in range(15)]
+
+
+def pool_batches(n_batches: int = 8, size: int = 4, seed: int = 0) -> list[list[str]]:
+    """Batches of `size` from the 15-person pool, each person 2–3 times, no pair together more than twice."""
+    rng = np.random.default_rng(seed)
+    while True:
+        used = dict.fromkeys(POOL, 0)
+        pairs: dict[tuple[str, str], int] = {}
+        batches = []
+        for _ in range(n_batches):
+            order = sorted(POOL, key=lambda p: (used[p], rng.random()))
+            batch: list[str] = []
+            for p in order:
+                if len(batch) < size and all(pairs.get(tuple(sorted((p, q))), 0) < 2 for q in batch):
+                    batch.append(p)
+            for p in batch:
+                used[p] += 1
+            for i, a in enumerate(batch):
+                for b in batch[i + 1:]:
+                    pairs[tuple(sorted((a, b)))] = pairs.get(tuple(sorted((a, b))), 0) + 1
+            batches.append(batch)
+        if min(used.values()) >= 2 and all(len(b) == size for b in batches):
+            return batches
+
+
+def pool_visits(batches: list[list[str]], insts: list[str], first: datetime = datetime(2025, 1, 20, 9)) -> list[dict]:
+    """Each batch admitted within a day at one institution (alternating when several), ~6 weeks apart."""
+    out = []
+    for k, batch in enumerate(batches):
+        day = first + timedelta(days=41 * k + (k * 7) % 5)
+        for i, p in enumerate(batch):
+            out.append(admission(f"P{k:02d}{i}", p, insts[k % len(insts)], day + timedelta(days=i % 2, hours=i),
+                                 doctor="D000000000555", dise="M51.202", los=9, fee=8800.0 + 13 * i))
+    return out
+
+
+def returning_patients(inst: str, rng: np.random.Generator, n: int, days: int = 365) -> list[dict]:
+    """Ordinary patients admitted two or three times a year on their own dates."""
+    start = datetime(2025, 1, 1, 9)
+    out = []
+    for i in range(n):
+        for k in range(int(rng.integers(2, 4))):
+            when = start + timedelta(days=int(rng.integers(0, days)), hours=int(rng.integers(0, 8)))
+            out.append(admission(f"RP{inst}{i:04d}{k}", f"RPP{inst}{i:04d}", inst, when,
+                                 doctor=f"D{int(rng.integers(100, 110)):012d}",
+                                 dise=str(rng.choice(["I10", "E11.9", "K29.7", "M54.5", "J18.9"])),
+                                 los=int(rng.integers(2, 15)), fee=float(rng.uniform(2000, 20000))))
+    return out
+
+
+def test_rotating_pool_found_as_one_group_with_its_shape() -> None:
+    batches = pool_batches()
+    rng = np.random.default_rng(11)
+    visits = background("H1", rng, 200) + returning_patients("H1", rng, 60) + pool_visits(batches, ["H1"])
+    persons = [{"psn_no": p, "mob_hash": "recruiter" if i < 4 else f"ph{i}"} for i, p in enumerate(POOL)]
+    leads = CollusionRingDetector().run(make_context(visits, persons=persons))
+    strong = [ld for ld in leads if ld.severity in {"red", "orange"}]
+    assert len(strong) == 1, [(ld.persons, ld.score) for ld in leads]
+    lead = strong[0]
+    assert set(lead.persons) <= set(POOL) and len(lead.persons) >= 13
+    assert lead.institutions == ["H1"]
+    assert lead.features["shape"] == "pool"
+    assert lead.features["pair_max_together"] <= 2
+    assert lead.features["occasions_together"] == 8
+    assert lead.features["shared_phone_members"] == 4
+    assert "pool of" in lead.explanation_en and "8 batches of 4" in lead.explanation_en
+    assert "no pair together more than 2 times" in lead.explanation_en
+    assert "人员池" in lead.explanation_zh and "分8批" in lead.explanation_zh
+
+
+def test_pool_moved_between_two_hospitals_is_one_lead_naming_both() -> None:
+    batches = pool_batches(seed=3)
+    rng = np.random.default_rng(12)
+    visits = (background("H1", rng, 150) + background("H2", rng, 150, prefix="C") + returning_patients("H1", rng, 40)
+              + returning_patients("H2", rng, 40) + pool_visits(batches, ["H1", "H2"]))
+    leads = [ld for ld in CollusionRingDetector().run(make_context(visits)) if ld.severity in {"red", "orange"}]
+    assert len(leads) == 1, [(ld.persons, ld.institutions, ld.score) for ld in leads]
+    assert leads[0].institutions == ["H1", "H2"]
+    assert set(leads[0].persons) <= set(POOL) and len(leads[0].persons) >= 12
+
+
+def test_returning_patients_alone_give_no_lead() -> None:
+    rng = np.random.default_rng(13)
+    visits = background("H1", rng, 300) + returning_patients("H1", rng, 150)
+    assert CollusionRingDetector().run(make_context(visits)) == []
+
+
+def test_chemotherapy_cohort_on_a_fixed_cycle_is_not_a_ring() -> None:
+    rng = np.random.default_rng(14)
+    cohort = [f"CHEMO{i}" for i in range(8)]
+    visits = background("H1", rng, 200)
+    for c, day in enumerate(range(5, 360, 21)):
+        for j, p in enumerate(cohort):
+            visits.append(admission(f"K{c:02d}{j}", p, "H1", datetime(2025, 1, 1, 8) + timedelta(days=day, hours=j % 3),
+                                    doctor="D000000000321", dise="Z51.100", los=1, fee=4200.0))
+    assert CollusionRingDetector().run(make_context(visits)) == []

@@ -19,6 +19,7 @@ from fraudnet.detectors.ring_communities import (
     batch_sizes_text,
     closed_members,
     community_candidates,
+    community_neighbours,
     event_surprise,
     leiden_communities,
     pair_repeat_max,
@@ -164,7 +165,7 @@ class CollusionRingDetector:
         event_pvalue: float = 0.1,
         max_pool: int = 60,
         null_rounds: int = 2,
-        null_alpha: float = 0.05,
+        null_alpha: float = 0.2,
     ) -> None:
         self.window_days = window_days
         self.min_pair_occasions = min_pair_occasions
@@ -223,7 +224,7 @@ class CollusionRingDetector:
             (insts, members, None) for insts, members in self._pair_groups(context)]
         chance = self._chance_levels(adm, width)
         self.chance_levels_ = chance
-        groups += [(insts, members, chance) for insts, members in self._community_groups(adm)]
+        groups += [(insts, members, chance) for insts, members in self._community_groups(adm, by_inst, width)]
         self.groups_ = groups
         links = self._links(context, {p for _, members, _ in groups for p in members})
         stays = adm.groupby("psn_no")["mdtrt_id"].agg(list).to_dict()
@@ -257,8 +258,11 @@ class CollusionRingDetector:
     def _institutions(adm: pd.DataFrame) -> dict[str, _Inst]:
         return {code: _Inst.of(code, f) for code, f in adm.groupby("fixmedins_code", sort=True)}
 
-    def _community_groups(self, adm: pd.DataFrame) -> list[tuple[list[str], list[str]]]:
-        """Rotating pools: Leiden communities of the person co-admission graph (all institutions), pre-screened."""
+    def _community_groups(self, adm: pd.DataFrame, by_inst: dict[str, _Inst],
+                          width: int) -> list[tuple[list[str], list[str]]]:
+        """Rotating pools: Leiden communities of the person co-admission graph (all institutions), pre-screened,
+        each merged with a neighbouring community when the union's repeat surprise is higher (modularity may
+        split a sparse pool)."""
         events = co_admission_events_of(adm, self.window_days, min_admissions=2)
         if events.empty:
             return []
@@ -266,7 +270,32 @@ class CollusionRingDetector:
         keep = weights >= -math.log10(self.event_pvalue)
         events, weights = events[keep], weights[keep]
         communities = leiden_communities(person_graph(events, weights), self.max_pool)
-        return community_candidates(events, communities, self.min_group_size, self.min_occasions, self.window_days)
+        cands = community_candidates(events, communities, self.min_group_size, self.min_occasions, self.window_days)
+        if not cands:
+            return []
+        neighbours, insts_of = community_neighbours(events, weights, communities)
+        alone: dict[int, float] = {}
+
+        def raw_of(c: int, insts: list[str]) -> float:
+            if c not in alone:
+                found = self._community(insts, communities[c], by_inst, width)
+                alone[c] = found["raw"] if found is not None else 0.0
+            return alone[c]
+
+        out: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        for insts, members, c in cands:
+            best = raw_of(c, insts)
+            for j in neighbours.get(c, []):
+                union = sorted(set(members) | set(communities[j]))
+                if len(union) > self.max_pool:
+                    continue
+                union_insts = sorted(set(insts) | insts_of.get(j, set()))
+                found = self._community(union_insts, union, by_inst, width)
+                # one pool split in two: together they say more than the two parts apart
+                if found is not None and found["raw"] > best + max(0.0, raw_of(j, sorted(insts_of.get(j, set())))):
+                    members, insts, best = union, union_insts, found["raw"]
+            out.setdefault(tuple(members), (insts, members))
+        return list(out.values())
 
     def _chance_levels(self, adm: pd.DataFrame, width: int) -> dict[str, float]:
         """Per institution, the repeat surprise that communities reach by chance alone.
@@ -285,7 +314,7 @@ class CollusionRingDetector:
                 psn[idx] = psn[rng.permutation(idx)]
             shuffled = adm.assign(psn_no=psn)
             by_inst = self._institutions(shuffled)
-            for insts, members in self._community_groups(shuffled):
+            for insts, members in self._community_groups(shuffled, by_inst, width):
                 found = self._community(insts, members, by_inst, width)
                 if found is not None and found["raw"] > 0:
                     inst = max(sorted(found["share"]), key=lambda i: found["share"][i])
@@ -448,15 +477,20 @@ class CollusionRingDetector:
 
     def _community(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],
                    width: int) -> dict[str, Any] | None:
-        """`_repeat` of a community on the institutions where it had ≥ 2 batches (a pool moved between hospitals
-        has several at each; a stray window at a big hospital is chance)."""
+        """`_repeat` of a community on its batch core: persons in ≥ 2 of its batches (a patient met by chance in
+        a window or two is not in the pool), on the institutions where it had ≥ 2 batches (a pool moved between
+        hospitals has several at each; a stray window at a big hospital is chance)."""
         found = self._repeat(insts, members, by_inst, width, pools=True)
         if found is None:
             return None
+        in_batches = Counter(p for o in found["batches"] for p in o.members)
+        core = sorted(p for p in found["members"] if in_batches[p] >= 2)
         per_inst = Counter(o.inst for o in found["batches"])
         keep = sorted(i for i, k in per_inst.items() if k >= 2) or [per_inst.most_common(1)[0][0]]
-        if keep != sorted(insts):
-            found = self._repeat(keep, found["members"], by_inst, width, pools=True)
+        if keep != sorted(insts) or core != found["members"]:
+            if len(core) < self.min_group_size:
+                return None
+            found = self._repeat(keep, core, by_inst, width, pools=True)
         return found
 
     def _score_group(

@@ -16,6 +16,7 @@ __all__ = [
     "person_graph",
     "leiden_communities",
     "community_candidates",
+    "community_neighbours",
     "pair_repeat_max",
     "scheduled_flags",
     "SCHEDULED_CARE",
@@ -82,9 +83,9 @@ def _leiden(graph: ig.Graph) -> list[list[int]]:
 
 
 def community_candidates(events: pd.DataFrame, communities: list[list[str]], min_size: int,
-                         min_occasions: int, window_days: int) -> list[tuple[list[str], list[str]]]:
-    """(institutions, members) of communities with ≥ `min_size` persons and ≥ `min_occasions` distinct windows in
-    which two or more of them were admitted together at one institution (vectorised pre-screen)."""
+                         min_occasions: int, window_days: int) -> list[tuple[list[str], list[str], int]]:
+    """(institutions, members, index) of communities with ≥ `min_size` persons and ≥ `min_occasions` distinct
+    windows in which two or more of them were admitted together at one institution (vectorised pre-screen)."""
     label = {p: k for k, members in enumerate(communities) if len(members) >= min_size for p in members}
     if not label or events.empty:
         return []
@@ -103,8 +104,31 @@ def community_candidates(events: pd.DataFrame, communities: list[list[str]], min
     for c in n_occ[n_occ >= min_occasions].index:
         sub = inside[inside["c"] == c]
         insts = sorted(set(sub["fixmedins_code"]))
-        out.append((insts, communities[int(c)]))
+        out.append((insts, communities[int(c)], int(c)))
     return out
+
+
+def community_neighbours(events: pd.DataFrame, weights: np.ndarray, communities: list[list[str]],
+                         top: int = 2) -> tuple[dict[int, list[int]], dict[int, set[str]]]:
+    """For each community, the `top` communities it shares the most co-admission surprise with (a pool that
+    modularity split in two), and each community's institutions."""
+    label = {p: k for k, members in enumerate(communities) for p in members}
+    ca = events["psn_a"].map(label).to_numpy(dtype=float)
+    cb = events["psn_b"].map(label).to_numpy(dtype=float)
+    insts: dict[int, set[str]] = {}
+    for c, inst in zip(np.concatenate([ca, cb]), np.concatenate([events["fixmedins_code"].to_numpy()] * 2),
+                       strict=True):
+        if not np.isnan(c):
+            insts.setdefault(int(c), set()).add(str(inst))
+    cross = (ca != cb) & ~np.isnan(ca) & ~np.isnan(cb)
+    if not cross.any():
+        return {}, insts
+    lo, hi = np.minimum(ca[cross], cb[cross]), np.maximum(ca[cross], cb[cross])
+    w = pd.DataFrame({"a": np.concatenate([lo, hi]).astype(int), "b": np.concatenate([hi, lo]).astype(int),
+                      "w": np.concatenate([weights[cross], weights[cross]])})
+    w = w.groupby(["a", "b"], sort=True)["w"].sum().reset_index().sort_values(["a", "w", "b"],
+                                                                               ascending=[True, False, True])
+    return {int(a): g["b"].head(top).astype(int).tolist() for a, g in w.groupby("a", sort=False)}, insts
 
 
 def pair_repeat_max(occasion_members: Iterable[set[str]]) -> int:
