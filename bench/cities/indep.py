@@ -1352,6 +1352,12 @@ class City:
         j = np.searchsorted(kb, kv, "right") - 1
         hit = (j >= 0) & (cm[np.maximum(j, 0)] >= kv)
         keep[o[hit]] = False
+        # one person, two places within 3 hours: chance coincidences of independent draws, not travel; drop
+        a = np.flatnonzero(keep)
+        a = a[np.argsort(psn64[a] + v["begin"][a], kind="stable")]
+        close = ((v["psn"][a][1:] == v["psn"][a][:-1]) & (v["begin"][a][1:] - v["begin"][a][:-1] < 3 * 3600)
+                 & (v["inst"][a][1:] != v["inst"][a][:-1]) & ~prot[a][1:] & ~inpat[a][1:])
+        keep[a[1:][close]] = False
         return keep
 
     def finalize(self) -> tuple[dict, dict]:
