@@ -16,7 +16,7 @@ import pyarrow as pa
 from fraudnet.generate import names as N
 from fraudnet.generate.fees import fee_lines, settlements
 from fraudnet.generate.schemes import PlantResult, plant
-from fraudnet.generate.visits import DAY, VisitTable, background_visits, build_pools
+from fraudnet.generate.visits import DAY, VisitTable, background_visits, build_pools, impossible_pairs
 from fraudnet.generate.world import M_IN, M_PHARM, MED_CODES, PHARMACY, World, build_world
 from fraudnet.generate.writer import (
     dates,
@@ -108,12 +108,15 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
     vt = VisitTable()
     report("background visits / 日常就诊", 0.08)
     bg = background_visits(rng, w, vt, pools, days, start.weekday())
+    n_background = vt.size
     report("planted schemes / 植入欺诈模式", 0.25)
     planted = plant(rng, w, vt, bg, pools, days, start)
     v = vt.concat()
     nv = len(v["psn"])
     order = np.lexsort((rng.random(nv), v["begn"]))
     v = {k: a[order] for k, a in v.items()}
+    v = _without_impossible_background(v, order < n_background)
+    nv = len(v["psn"])
 
     # invalid records and refunds (never on planted evidence)
     eligible = np.flatnonzero(~v["protect"] & (v["tag"] < 0))
@@ -338,3 +341,21 @@ def _truth(w: World, v: dict[str, np.ndarray], mdtrt_id: pa.Array, planted: Plan
     return {"generator": "fraudnet.generate", "seed": seed, "persons": persons, "start": start.isoformat(),
             "days": days, "counts": counts, "schemes": schemes, "lookalikes": lookalikes}
 
+
+
+def _without_impossible_background(v: dict[str, np.ndarray], background: np.ndarray) -> dict[str, np.ndarray]:
+    """Drop ordinary (`background`) visits that planted ones — schemes and look-alikes — made impossible (the same
+    person at two institutions within hours, or in two stays at once): every impossible event is one truth.json
+    records."""
+    keep = np.ones(len(v["psn"]), dtype=bool)
+    movable = background & (v["tag"] < 0) & ~v["protect"]
+    for _ in range(20):
+        alive = np.flatnonzero(keep)
+        a, b = impossible_pairs(v["psn"][alive], v["inst"][alive], v["begn"][alive], v["endt"][alive],
+                                v["med"][alive] == M_IN)
+        a, b = alive[a], alive[b]
+        drop = np.r_[b[movable[b]], a[movable[a] & ~movable[b]]]
+        if not len(drop):
+            break
+        keep[drop] = False
+    return {k: arr[keep] for k, arr in v.items()}

@@ -238,6 +238,58 @@ def _diagnoses(rng: np.random.Generator, med: int, gend: np.ndarray, age: np.nda
     return out
 
 
+# Ordinary care never puts one person at two institutions within this many seconds, nor in two stays at once:
+# such pairs are impossible events that the certain-evidence rules rightly flag, so background care avoids them.
+MIN_SECONDS_BETWEEN_PLACES = 4 * 3600
+
+
+def impossible_pairs(psn: np.ndarray, inst: np.ndarray, begn: np.ndarray, endt: np.ndarray,
+                     stay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(earlier, later) positions of one person's consecutive visits too close to be possible: two institutions
+    within `MIN_SECONDS_BETWEEN_PLACES`, or a stay beginning inside the person's previous stay."""
+    order = np.lexsort((begn, psn))
+    p, i, b, e, st = psn[order], inst[order], begn[order], endt[order], stay[order]
+    too_soon = np.flatnonzero((p[1:] == p[:-1]) & (i[1:] != i[:-1]) & (b[1:] - b[:-1] < MIN_SECONDS_BETWEEN_PLACES))
+    stay_rows = np.flatnonzero(st)
+    sp = stay_rows[np.flatnonzero((p[stay_rows[1:]] == p[stay_rows[:-1]]) & (b[stay_rows[1:]] < e[stay_rows[:-1]]))]
+    nxt = stay_rows[np.searchsorted(stay_rows, sp) + 1]
+    return np.r_[order[too_soon], order[sp]], np.r_[order[too_soon + 1], order[nxt]]
+
+
+def _impossible_rows(psn: np.ndarray, inst: np.ndarray, begn: np.ndarray, endt: np.ndarray,
+                     stay: np.ndarray) -> np.ndarray:
+    return impossible_pairs(psn, inst, begn, endt, stay)[1]
+
+
+def possible_visits(batches: list[tuple[int, dict[str, object]]]) -> list[tuple[int, dict[str, object]]]:
+    """The batches without visits that would make a person's care impossible (two places within hours, two
+    stays at once), dropped later-first until none is left; array columns are cut, scalar ones kept."""
+    sizes = [k for k, _ in batches]
+    offsets = np.r_[0, np.cumsum(sizes)]
+
+    def column(name: str, default: object) -> np.ndarray:
+        return np.concatenate([np.broadcast_to(np.asarray(c.get(name, default)), (k,)) for k, c in batches])
+
+    psn, inst = column("psn", -1).astype(np.int64), column("inst", -1).astype(np.int64)
+    begn = column("begn", 0).astype(np.int64)
+    endt = column("endt", 0).astype(np.int64)
+    stay = column("med", -1) == M_IN
+    keep = np.ones(len(psn), dtype=bool)
+    for _ in range(20):
+        alive = np.flatnonzero(keep)
+        bad = _impossible_rows(psn[alive], inst[alive], begn[alive], endt[alive], stay[alive])
+        if not len(bad):
+            break
+        keep[alive[bad]] = False
+    out: list[tuple[int, dict[str, object]]] = []
+    for j, (k, cols) in enumerate(batches):
+        mask = keep[offsets[j]:offsets[j + 1]]
+        cut = {name: (value[mask] if isinstance(value, np.ndarray) and value.ndim == 1 and len(value) == k
+                      else value) for name, value in cols.items()}
+        out.append((int(mask.sum()), cut))
+    return out
+
+
 def background_visits(rng: np.random.Generator, w: World, vt: VisitTable, pools: Pools, days: int,
                       start_weekday: int) -> Background:
     """Ordinary care: outpatient, emergency, chronic (门诊慢特病) visits, stays and pharmacy purchases."""
@@ -365,6 +417,7 @@ def background_visits(rng: np.random.Generator, w: World, vt: VisitTable, pools:
     c_dept = np.where(w.inst_depts[c_inst, diag_dept[c_diag]], diag_dept[c_diag], w.inst_fallback_dept[c_inst])
     c_prac = pick_in_group(rng, g_start, g_len, order, c_inst.astype(np.int64) * nd + c_dept)
     cert_p = np.array([0.5, 0.08, 0.42])
+    batches: list[tuple[int, dict[str, object]]] = []
     for part in parts:
         k = len(part["psn"])
         if not k:
@@ -410,6 +463,8 @@ def background_visits(rng: np.random.Generator, w: World, vt: VisitTable, pools:
                                         pools.drug_len[np.maximum(dg, 0)])
             cols["n_exam"] = np.minimum(rng.choice([0, 1, 2], k, p=[0.5, 0.35, 0.15]),
                                         pools.svc_len[np.maximum(dg, 0)])
+        batches.append((k, cols))
+    for k, cols in possible_visits(batches):
         vt.add(k, **cols)
     return Background(chronic, c_diag, c_drug, c_inst, c_prac, c_pharm, c_refills, g_start, g_len, order,
                       ph_start, ph_len, ph_order, c_start, c_len, c_members, cum)
