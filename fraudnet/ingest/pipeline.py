@@ -49,6 +49,8 @@ from fraudnet.ingest.validate import (
 from fraudnet.privacy import (
     sql_address_key,
     sql_hash_identifier,
+    sql_is_certno,
+    sql_is_mobile,
     sql_mask_certno,
     sql_mask_phone,
     sql_normalize_phone,
@@ -59,7 +61,7 @@ __all__ = ["ingest_folder", "ProgressCallback", "ORPHAN_CHECKS", "table_file_pat
 log = logging.getLogger(__name__)
 
 # progress(file_name, step, done, total): step is "check", "read", "validate", "load", "commit", "done" or
-# "skipped". An exception raised by the callback aborts the ingest; the file in progress is rolled back.
+# "skipped". An exception raised by the callback aborts the ingest; the whole run is rolled back.
 ProgressCallback = Callable[[str, str, int, int], None]
 
 # (column, referenced table, referenced column): loaded rows whose value is not in the referenced table.
@@ -92,9 +94,23 @@ def _stored_select(spec: TableSpec, key: bytes) -> list[str]:
     for name, _typ in stored_columns(spec):
         if spec.name == "psn_info" and name in private:
             out.append(f"{private[name]} AS {qident(name)}")
+        elif name in _PERSON_TEXT.get(spec.name, ()):
+            out.append(f"{_mask_if_identifier(qident(name))} AS {qident(name)}")
         else:
             out.append(qident(name))
     return out
+
+
+# Free-text columns of the person tables: a value that is an ID-card or mobile number is stored masked.
+_PERSON_TEXT: dict[str, tuple[str, ...]] = {
+    "psn_info": ("psn_name", "live_addr", "emp_name"),
+    "prac_info": ("prac_psn_name",),
+}
+
+
+def _mask_if_identifier(col: str) -> str:
+    return (f"CASE WHEN {sql_is_certno(col)} THEN {sql_mask_certno(col)} "
+            f"WHEN {sql_is_mobile(col)} THEN {sql_mask_phone(col)} ELSE {col} END")
 
 
 def _already_ingested(store: ClaimsStore, f: InputFile) -> int | None:

@@ -61,3 +61,23 @@ def test_kept_unknown_columns_hold_identity_and_phone_numbers_masked_and_hashed(
     raw = (ws / "claims.duckdb").read_bytes()
     for value in IDS + ["13512345601", "13512345603"]:
         assert value.encode() not in raw
+
+
+def test_identity_and_phone_numbers_in_known_free_text_columns_are_masked(tmp_path: Path) -> None:
+    src = write_minimal_city(tmp_path / "in", skip=("psn_info",))
+    header, rows = MINIMAL_ROWS["psn_info"]
+    rows = [list(r) for r in rows]
+    rows[0][1] = PHONES[0]                    # psn_name holds a phone number
+    rows[1][7] = IDS[1]                       # live_addr holds an ID-card number
+    write_table(src / "psn_info.csv", header + ["emp_name"], [r + [IDS[2] if i == 2 else "某公司"]
+                                                              for i, r in enumerate(rows)])
+    ws = tmp_path / "ws"
+    with ClaimsStore.open(ws) as store:
+        assert ingest_folder(src, store).ok
+        got = store.sql("SELECT psn_name, live_addr, emp_name FROM psn_info ORDER BY psn_no").values.tolist()
+    assert got[0][0] == "135****5601" and got[0][2] == "某公司"
+    assert got[1][1] == IDS[1][:4] + "*" * 10 + IDS[1][-4:]
+    assert got[2][2] == IDS[2][:4] + "*" * 10 + IDS[2][-4:] and got[2][0] == "王五"
+    raw = (ws / "claims.duckdb").read_bytes()
+    for value in IDS + ["13512345601"]:
+        assert value.encode() not in raw
