@@ -16,6 +16,7 @@ from scipy.stats import binom, poisson
 
 from fraudnet.detectors.base import DetectionContext, Lead
 from fraudnet.detectors.ring_communities import (
+    batch_components,
     batch_sizes_text,
     closed_members,
     community_candidates,
@@ -294,7 +295,13 @@ class CollusionRingDetector:
                 # one pool split in two: together they say more than the two parts apart
                 if found is not None and found["raw"] > best + max(0.0, raw_of(j, sorted(insts_of.get(j, set())))):
                     members, insts, best = union, union_insts, found["raw"]
-            out.setdefault(tuple(members), (insts, members))
+            found = self._community(insts, members, by_inst, width)
+            if found is None:
+                continue
+            # separate pools that landed in one community share no batch: one group each
+            for part in batch_components(o.members for o in found["batches"]):
+                if len(part) >= self.min_group_size:
+                    out.setdefault(tuple(part), (sorted({o.inst for o in found["batches"]}), part))
         return list(out.values())
 
     def _chance_levels(self, adm: pd.DataFrame, width: int) -> dict[str, float]:

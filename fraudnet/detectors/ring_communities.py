@@ -18,6 +18,7 @@ __all__ = [
     "community_candidates",
     "community_neighbours",
     "pair_repeat_max",
+    "batch_components",
     "scheduled_flags",
     "SCHEDULED_CARE",
     "DAY_CASE_LOS",
@@ -129,6 +130,26 @@ def community_neighbours(events: pd.DataFrame, weights: np.ndarray, communities:
     w = w.groupby(["a", "b"], sort=True)["w"].sum().reset_index().sort_values(["a", "w", "b"],
                                                                                ascending=[True, False, True])
     return {int(a): g["b"].head(top).astype(int).tolist() for a, g in w.groupby("a", sort=False)}, insts
+
+
+def batch_components(batches: Iterable[set[str]]) -> list[list[str]]:
+    """Persons linked by sharing a batch, as connected groups (two pools never share a batch)."""
+    parent: dict[str, str] = {}
+
+    def root(p: str) -> str:
+        while parent.setdefault(p, p) != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for members in batches:
+        ms = sorted(members)
+        for p in ms[1:]:
+            parent[root(p)] = root(ms[0])
+    groups: dict[str, list[str]] = {}
+    for p in sorted(parent):
+        groups.setdefault(root(p), []).append(p)
+    return sorted(groups.values(), key=lambda g: (-len(g), g))
 
 
 def pair_repeat_max(occasion_members: Iterable[set[str]]) -> int:
