@@ -104,6 +104,31 @@ def test_institution_with_per_day_lines_is_screened_and_nothing_abstains() -> No
     assert report["daily_inpatient_fee_lines"].uncovered == {"H3"}
 
 
+def test_months_without_per_day_lines_are_left_out_at_an_institution_that_has_them_later() -> None:
+    """H4 bills stays in one bill at discharge in January and February, day by day from April: its winter stays
+    are not judged (they would all look untreated), its spring hung stays are found."""
+    b = ClaimsBuilder()
+    for code in ("H1", "H4"):
+        b.institution(code)
+    b.item("BED", "床位费", "201")
+    b.item("DRUG", "头孢呋辛", "101")
+    for i in range(40):
+        _stay(b, b.person(f"N1{i}"), "H1", T0 + timedelta(days=3 * i), 5, list(range(5)))
+    winter = [_stay(b, b.person(f"W{i}"), "H4", T0 + timedelta(days=2 * i), 6, [0], billing="at_discharge")
+              for i in range(29)]
+    for i in range(30):
+        _stay(b, b.person(f"S{i}"), "H4", T0 + timedelta(days=90 + 2 * i), 5, list(range(5)))
+    hung = [_stay(b, b.person(f"G{i}"), "H4", T0 + timedelta(days=92 + 9 * i), 10, [0, 1]) for i in range(6)]
+    run = run_detectors(b.build(), only=["rule:bed_hanging"])
+    assert [lead.institutions for lead in run] == [["H4"]]
+    assert sorted(run[0].evidence) == sorted(hung) and not set(winter) & set(run[0].evidence)
+    assert run[0].features["stays"] == 36  # the winter stays are neither hits nor volume
+    info = run.abstained["rule:bed_hanging"]["daily_inpatient_fee_lines"]
+    assert info["institutions"] == 0 and info["months"] == 2
+    assert info["reason_en"] == "2 institution-months without per-day fee lines, skipped"
+    assert info["reason_zh"] == "2个机构月无逐日费用明细，未筛查"
+
+
 def test_bed_hanging_is_skipped_when_no_institution_bills_per_day() -> None:
     b = ClaimsBuilder()
     b.institution("H2")

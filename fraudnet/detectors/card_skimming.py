@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.stats import binom, poisson
 
 from fraudnet.detectors.base import DetectionContext, Lead
-from fraudnet.detectors.coverage import covered_table
+from fraudnet.detectors.coverage import covered_clause
 from fraudnet.errors import DetectorError
 from fraudnet.graph.projection import card_coswipe_graph
 
@@ -37,8 +37,8 @@ class CardSkimmingDetector:
 
     Needs settlement times to the minute and operator ids (`requires`): visit times all at midnight (dates
     exported as timestamps) or at one constant time would make every day's visits one "burst". Institutions
-    whose outpatient/pharmacy visits mostly lack either are left out entirely — their visits form no burst and
-    join no cluster (see `fraudnet.detectors.coverage`).
+    whose outpatient/pharmacy visits mostly lack either (in every month, or in the months concerned) are left out
+    — their visits form no burst and join no cluster (see `fraudnet.detectors.coverage`).
 
     Method (DuckDB SQL, then vectorised pandas): for every operator (institution + opter_id), any `min_cards`
     consecutive settlements within `window_minutes` are burst visits; burst visits are split into episodes at
@@ -157,9 +157,9 @@ class CardSkimmingDetector:
         return (hours >= self.offhours_start) | (hours < self.offhours_end)
 
     # ------------------------------------------------------------------ SQL
-    def _covered(self, context: Any, column: str) -> str:
-        """SQL condition keeping the institutions whose data has every detail the detector needs."""
-        return " AND ".join(f"{column} IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
+    def _covered(self, context: Any, alias: str) -> str:
+        """SQL condition keeping the visits (of `alias`) whose institution and month have every needed detail."""
+        return " AND ".join(covered_clause(context, r, f"{alias}.fixmedins_code", f"{alias}.begntime")
                             for r in self.requires)
 
     _TEMP = "_fraudnet_skim_bursts"
@@ -176,8 +176,8 @@ class CardSkimmingDetector:
                 SELECT fixmedins_code, psn_no, count(*) AS n_visits,
                        count(DISTINCT CAST(begntime AS DATE)) AS n_days,
                        sum(CASE WHEN hour(begntime) >= $hs OR hour(begntime) < $he THEN 1 ELSE 0 END) AS n_off
-                FROM visit_fact
-                WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE) AND {self._covered(context, "fixmedins_code")}
+                FROM visit_fact vf
+                WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE) AND {self._covered(context, "vf")}
                 GROUP BY ALL
             )
             SELECT pi.*,
@@ -214,9 +214,9 @@ class CardSkimmingDetector:
             WITH v AS (
                 SELECT mdtrt_id, psn_no, fixmedins_code, opter_id, begntime, fund_pay_sumamt,
                        hash(fixmedins_code, opter_id) AS oph
-                FROM visit_fact
+                FROM visit_fact vf
                 WHERE NOT is_inpatient AND NOT coalesce(refunded, FALSE)
-                  AND opter_id IS NOT NULL AND opter_id <> '' AND {self._covered(context, "fixmedins_code")}
+                  AND opter_id IS NOT NULL AND opter_id <> '' AND {self._covered(context, "vf")}
             ),
             s AS (
                 SELECT *, coalesce({in_burst}, FALSE) AS in_burst,
@@ -653,7 +653,7 @@ class CardSkimmingDetector:
             LEFT JOIN psn_info p ON p.psn_no = v.psn_no
             LEFT JOIN medins_info i ON i.fixmedins_code = v.fixmedins_code
             WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, FALSE)
-              AND v.opter_id IS NOT NULL AND v.opter_id <> '' AND {self._covered(context, "v.fixmedins_code")}
+              AND v.opter_id IS NOT NULL AND v.opter_id <> '' AND {self._covered(context, "v")}
               AND v.psn_no IN (SELECT unnest($cards))
             ORDER BY v.fixmedins_code, v.opter_id, v.begntime
             """,

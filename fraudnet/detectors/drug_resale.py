@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fraudnet.detectors.base import DetectionContext, Lead
-from fraudnet.detectors.coverage import covered_table
+from fraudnet.detectors.coverage import coverage, covered_clause, covered_table
 from fraudnet.errors import DetectorError
 from fraudnet.graph.model import node_id
 from fraudnet.graph.projection import cached_projection, person_link_graph_around
@@ -22,21 +22,22 @@ __all__ = ["DrugResaleDetector"]
 log = logging.getLogger(__name__)
 
 
-def _key_events_sql(lines_ok: str, supply_ok: str) -> str:
-    """Key-drug events at institutions in table `lines_ok`; days of supply only where in table `supply_ok`."""
+def _key_events_sql(lines_ok: str, supply_table: str, supply_by_month: bool) -> str:
+    """Key-drug events of visits meeting SQL condition `lines_ok`; days of supply only where covered in table
+    `supply_table` (by institution, or by institution and month)."""
+    month = " AND s.month = date_trunc('month', v.begntime)::DATE" if supply_by_month else ""
     return f"""
     SELECT f.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, CAST(v.begntime AS DATE) AS d,
            coalesce(v.is_pharmacy, FALSE) AS is_pharmacy, f.hilist_code,
            coalesce(nullif(any_value(f.bilg_dr_codg), ''), any_value(v.atddr_no)) AS prescriber,
            sum(coalesce(f.cnt, 0)) AS cnt,
-           CASE WHEN v.fixmedins_code IN (SELECT fixmedins_code FROM {supply_ok})
-                THEN max(coalesce(f.prd_days, 0)) ELSE 0 END AS supply_days,
+           max(CASE WHEN s.fixmedins_code IS NULL THEN 0 ELSE coalesce(f.prd_days, 0) END) AS supply_days,
            any_value(v.fund_pay_sumamt) AS fund_pay_sumamt
     FROM fee_list f
     JOIN hilist h ON h.hilist_code = f.hilist_code AND h.key_drug_flag = '1'
     JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
-    WHERE NOT coalesce(v.refunded, FALSE) AND coalesce(f.cnt, 1) > 0
-      AND v.fixmedins_code IN (SELECT fixmedins_code FROM {lines_ok})
+    LEFT JOIN {supply_table} s ON s.fixmedins_code = v.fixmedins_code{month}
+    WHERE NOT coalesce(v.refunded, FALSE) AND coalesce(f.cnt, 1) > 0 AND {lines_ok}
     GROUP BY f.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, v.is_pharmacy, f.hilist_code
 """
 
@@ -135,7 +136,9 @@ class DrugResaleDetector:
     # ------------------------------------------------------------------ SQL
     @staticmethod
     def _events_sql(context: Any) -> str:
-        return _key_events_sql(covered_table(context, "fee_lines"), covered_table(context, "days_of_supply"))
+        by_month = coverage(context, "days_of_supply").cells is not None
+        return _key_events_sql(covered_clause(context, "fee_lines", "v.fixmedins_code", "v.begntime"),
+                               covered_table(context, "days_of_supply"), by_month)
 
     def _key_events(self, context: Any) -> pd.DataFrame:
         """Key-drug dispensing events: one row per (visit, drug) with prescriber, institution and supply days."""

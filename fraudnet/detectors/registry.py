@@ -47,9 +47,10 @@ class DetectionRun(list):
     seconds of the process, all threads: the work done, whatever else the machine runs), `counts` (kind → leads),
     `kinds` run, `errors` (kind → message) and `seconds` in total.
 
-    `abstained` (kind → requirement → {"institutions": n, "covered": m, "optional": bool, "reason_zh", "reason_en"})
-    counts the institutions a detector did not screen (or, for an optional requirement, screened without that
-    evidence) because their data lacks the detail; `skipped` (kind → {"requirement", "reason_zh", "reason_en"})
+    `abstained` (kind → requirement → {"institutions": n, "covered": m, "months": g, "optional": bool,
+    "reason_zh", "reason_en"}) counts the institutions a detector did not screen (or, for an optional requirement,
+    screened without that evidence) because their data lacks the detail, and the months left out at covered
+    institutions that lack it part of the time; `skipped` (kind → {"requirement", "reason_zh", "reason_en"})
     names the detectors not run at all because no institution has it.
     """
 
@@ -120,9 +121,9 @@ def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun
     abstained: dict[str, dict[str, Any]] = {}
     for name in required + optional:
         cov = report[name]
-        if cov.uncovered:
+        if cov.uncovered or cov.gaps:
             zh, en = cov.abstain_reason(optional=name in optional)
-            abstained[name] = {"institutions": len(cov.uncovered), "covered": len(cov.covered),
+            abstained[name] = {"institutions": len(cov.uncovered), "covered": len(cov.covered), "months": cov.gaps,
                                "optional": name in optional, "reason_zh": zh, "reason_en": en}
     if abstained:
         run.abstained[kind] = abstained

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_table
+from fraudnet.detectors.coverage import covered_clause
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -28,9 +28,10 @@ class BedHangingDetector(RuleDetector):
     the stay. Hit stays are counted per institution against the chance expectation.
 
     Needs per-day fee lines of inpatient stays and admission/discharge times (`requires`): a day without a fee
-    line means "no treatment" only where the institution bills day by day. Institutions whose stays mostly lack
-    per-day lines are not screened (abstained, see `fraudnet.detectors.coverage`), and a stay without any dated
-    fee line is "no detail", never "no treatment": it is neither judged nor counted in the volume.
+    line means "no treatment" only where the institution bills day by day. Institutions (or months of an
+    institution) whose stays mostly lack per-day lines are not screened (abstained, see
+    `fraudnet.detectors.coverage`), and a stay without any dated fee line is "no detail", never "no treatment":
+    it is neither judged nor counted in the volume.
 
     Parameters
     ----------
@@ -66,8 +67,7 @@ class BedHangingDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "s.begntime")
-        covered = " AND ".join(f"v.fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
-                               for r in self.requires)
+        covered = " AND ".join(covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
         stays = context.sql(
             f"""
             WITH s AS (  -- stays at institutions billing day by day, with at least one dated fee line

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_table
+from fraudnet.detectors.coverage import covered_clause
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -53,7 +53,7 @@ class OverQuantityDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "v.begntime")
-        cond += f" AND v.fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, 'days_of_supply')})"
+        cond += " AND " + covered_clause(context, "days_of_supply", "v.fixmedins_code", "v.begntime")
         lines = context.sql(
             f"""
             WITH l AS (

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_table
+from fraudnet.detectors.coverage import covered_clause
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -50,8 +50,7 @@ class OverStandardPriceDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "v.begntime")
-        cond += "".join(f" AND v.fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
-                        for r in self.requires)
+        cond += "".join(" AND " + covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
         base = f"""
             FROM fee_list f JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
             WHERE h.pric_uplmt_amt > 0 AND f.pric IS NOT NULL AND NOT coalesce(v.refunded, false) AND {cond}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_table
+from fraudnet.detectors.coverage import covered_clause
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
@@ -24,9 +24,9 @@ class SplitAdmissionDetector(RuleDetector):
     diagnosis. Hits are the readmissions per institution, scored against the chance expectation (the
     institution's inpatient stays × the city's robust baseline readmission rate per stay).
 
-    Needs admission and discharge times and diagnosis codes of inpatient stays (`requires`): institutions whose
-    stays mostly lack them are not screened (see `fraudnet.detectors.coverage`), and a stay without a diagnosis
-    code never matches another one (two blank codes are not "the same diagnosis").
+    Needs admission and discharge times and diagnosis codes of inpatient stays (`requires`): institutions (or
+    months of an institution) whose stays mostly lack them are not screened (see `fraudnet.detectors.coverage`),
+    and a stay without a diagnosis code never matches another one (two blank codes are not "the same diagnosis").
 
     Parameters
     ----------
@@ -61,15 +61,14 @@ class SplitAdmissionDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "begntime")
-        covered = " AND ".join(f"fixmedins_code IN (SELECT fixmedins_code FROM {covered_table(context, r)})"
-                               for r in self.requires)
+        covered = " AND ".join(covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
         pairs = context.sql(
             f"""
             WITH s AS (
                 SELECT mdtrt_id, psn_no, fixmedins_code, begntime, coalesce(endtime, begntime) AS endtime,
                        upper(nullif(left(trim(dise_codg), {int(self.icd_chars)}), '')) AS icd,
                        coalesce(fund_pay_sumamt, 0) AS fund
-                FROM visit_fact WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered}
+                FROM visit_fact v WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered}
             ), o AS (
                 SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(endtime) OVER w AS prev_end, lag(icd) OVER w AS prev_icd,
                        lag(fund) OVER w AS prev_fund
@@ -89,7 +88,7 @@ class SplitAdmissionDetector(RuleDetector):
             """, [int(self.max_gap_days), *params, int(self.group_min)])
         volume = context.sql(
             "SELECT fixmedins_code AS entity, count(DISTINCT psn_no) AS inpatients, count(*) AS stays "
-            f"FROM visit_fact WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered} GROUP BY 1")
+            f"FROM visit_fact v WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered} GROUP BY 1")
         if pairs.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         agg = pairs.groupby("entity").agg(
