@@ -82,9 +82,10 @@ def _generate(generator: str, persons: int, seed: int, out: Path) -> None:
 
 def prepare_city(generator: str, persons: int, seed: int, perturbation: str, cache: Path) -> tuple[Path, dict]:
     """The folder of the (cached) city for these parameters, generating and perturbing it when missing; and how
-    long each step took (0 when cached)."""
-    base = cache / f"{generator}-p{persons}-s{seed}-{generator_fingerprint(generator)}"
-    times = {"generate_seconds": 0.0, "perturb_seconds": 0.0}
+    long each step took (0 when cached) with the generator's fingerprint."""
+    fingerprint = generator_fingerprint(generator)
+    base = cache / f"{generator}-p{persons}-s{seed}-{fingerprint}"
+    times: dict = {"generate_seconds": 0.0, "perturb_seconds": 0.0, "generator_fingerprint": fingerprint}
     city = base / "city"
     if not (city / ".complete").exists():
         shutil.rmtree(city, ignore_errors=True)
@@ -232,7 +233,7 @@ def run_config(generator: str, persons: int, seed: int, perturbation: str, cache
     info, leads = _run_worker(city, fraudnet_root, cache.parent / "scratch")
     fig = figures(leads, truth)
     return {"generator": generator, "persons": persons, "seed": seed, "perturbation": perturbation,
-            "generator_fingerprint": generator_fingerprint(generator), "city": str(city), **times, **info,
+            "city": str(city), **times, **info,
             "leads": len(leads), **fig, "targets": targets(fig),
             "perturbation_changes": {k: v for k, v in ((truth.get("perturbation") or {}).get("changes") or {}).items()
                                      if k != "institutions_dropped"}}
