@@ -48,10 +48,18 @@ class Settings:
         return bool(self.neo4j_uri)
 
 
+def _workspace_neo4j_password(workspace: Path) -> str:
+    """The password `fraudnet neo4j start` generated into `<workspace>/neo4j/password` (mode 0600), or ""."""
+    try:
+        return (workspace / "neo4j" / "password").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def load_settings(workspace: str | os.PathLike[str] | None = None) -> Settings:
     """Read settings from FRAUDNET_WORKSPACE, FRAUDNET_GRAPH_WORKERS, FRAUDNET_NEO4J_CONCURRENCY,
     FRAUDNET_NEO4J_PROJECTION, FRAUDNET_NEO4J_PROJECTION_POLL and NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD /
-    NEO4J_DATABASE."""
+    NEO4J_DATABASE; without NEO4J_PASSWORD, the password `fraudnet neo4j start` generated in the workspace."""
     ws = Path(workspace or os.environ.get("FRAUDNET_WORKSPACE") or DEFAULT_WORKSPACE)
     workers_text = os.environ.get("FRAUDNET_GRAPH_WORKERS", "").strip() or "0"
     if not workers_text.isdigit() or int(workers_text) > 64:
@@ -74,7 +82,7 @@ def load_settings(workspace: str | os.PathLike[str] | None = None) -> Settings:
         workspace=ws,
         neo4j_uri=os.environ.get("NEO4J_URI", ""),
         neo4j_user=os.environ.get("NEO4J_USER", "neo4j"),
-        neo4j_password=os.environ.get("NEO4J_PASSWORD", ""),
+        neo4j_password=os.environ.get("NEO4J_PASSWORD", "") or _workspace_neo4j_password(ws),
         neo4j_database=os.environ.get("NEO4J_DATABASE", "neo4j"),
         graph_workers=int(workers_text),
         neo4j_concurrency=int(concurrency_text),

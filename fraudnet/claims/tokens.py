@@ -258,14 +258,20 @@ class TokenStore:
 
 
 _STORES: dict[Path, TokenStore] = {}
+_BY_NAME: dict[str, TokenStore] = {}  # the workspace as given → its store (no path resolution per request)
 _STORES_LOCK = threading.Lock()
 
 
 def token_store(workspace: str | Path) -> TokenStore:
     """The process's token store of a workspace (opened once)."""
+    name = os.fspath(workspace)
+    store = _BY_NAME.get(name)
+    if store is not None:
+        return store
     path = Path(workspace).resolve()
     with _STORES_LOCK:
         store = _STORES.get(path)
         if store is None:
             store = _STORES[path] = TokenStore(path)
+        _BY_NAME[name] = store
         return store

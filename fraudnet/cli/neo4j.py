@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,14 @@ def neo4j() -> None:
 @click.option("--timeout", type=float, default=180, show_default=True, help="Seconds to wait for Bolt.")
 @click.pass_context
 def start_cmd(ctx: click.Context, port: int, heap: str, pagecache: str, timeout: float) -> None:
-    """Start Neo4j for the workspace (auth on when NEO4J_PASSWORD is set) / 启动 Neo4j."""
+    """Start Neo4j for the workspace with authentication: NEO4J_PASSWORD, else a password generated into
+    WORKSPACE/neo4j/password (mode 0600) / 启动 Neo4j（启用认证）."""
     from fraudnet.graph import neo4j_server
 
     console = _console()
     settings = _settings(ctx)
-    password = settings.neo4j_password or None
     try:
+        password = settings.neo4j_password or neo4j_server.workspace_password(settings.workspace, create=True)
         with console.status("starting Neo4j 5.26 (first run builds the launcher with Maven) / 正在启动 Neo4j…"):
             info = neo4j_server.start(settings.workspace, port=port, heap=heap, password=password,
                                       timeout=timeout, pagecache=pagecache)
@@ -59,7 +61,11 @@ def start_cmd(ctx: click.Context, port: int, heap: str, pagecache: str, timeout:
     console.print("To use it from other shells / 在其他终端中使用:")
     console.print(f"  export NEO4J_URI={info.uri}", markup=False, highlight=False)
     console.print(f"  export NEO4J_USER={settings.neo4j_user}", markup=False, highlight=False)
-    if info.auth:
+    generated = neo4j_server.password_path(settings.workspace)
+    if info.auth and not os.environ.get("NEO4J_PASSWORD") and generated.exists():
+        console.print(f"  export NEO4J_PASSWORD=$(cat {generated})   (generated, mode 0600; fraudnet commands on "
+                      "this workspace read it themselves / 自动生成的密码)", markup=False, highlight=False)
+    elif info.auth:
         console.print("  export NEO4J_PASSWORD=...   (the password you started it with / 启动时的密码)",
                       markup=False, highlight=False)
     else:

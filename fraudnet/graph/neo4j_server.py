@@ -10,6 +10,8 @@ goes to `<workspace>/neo4j/neo4j.log`; Neo4j's own logs are in `<workspace>/neo4
 Authentication: with a password (at least 8 characters) the launcher sets the `neo4j` user's password through
 the system database before Bolt opens; without one, authentication is off and Bolt listens on 127.0.0.1 only.
 The password is handed to the JVM through the environment, never on the command line or in server.json.
+`fraudnet neo4j start` without NEO4J_PASSWORD generates one into `<workspace>/neo4j/password` (mode 0600,
+`workspace_password`), which `load_settings` reads, so the CLI never starts Neo4j without authentication.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -45,6 +48,9 @@ __all__ = [
     "status",
     "running_uri",
     "log_tail",
+    "PASSWORD_FILE",
+    "password_path",
+    "workspace_password",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +101,40 @@ def _home(workspace: Path) -> Path:
 
 def _server_file(workspace: Path) -> Path:
     return _home(workspace) / "server.json"
+
+
+PASSWORD_FILE = "password"
+
+
+def password_path(workspace: Path) -> Path:
+    """`<workspace>/neo4j/password`: the generated password of the `neo4j` user (mode 0600)."""
+    return _home(workspace) / PASSWORD_FILE
+
+
+def workspace_password(workspace: Path, create: bool = False) -> str | None:
+    """The workspace's generated Neo4j password; with `create`, made (32 random URL-safe characters, file mode
+    0600 in a 0700 folder) when there is none yet. `fraudnet neo4j start` uses it when NEO4J_PASSWORD is not set,
+    and `load_settings` reads it, so Neo4j never runs without authentication by default."""
+    path = password_path(Path(workspace))
+    if path.exists():
+        text = path.read_text(encoding="utf-8").strip()
+        if len(text) >= 8:
+            return text
+        if not create:
+            return None
+        raise ConfigError(f"{path}: the Neo4j password is shorter than 8 characters; delete the file to make a new one")
+    if not create:
+        return None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return workspace_password(workspace)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    os.chmod(path, 0o600)
+    return password
 
 
 def _classpath(launcher_dir: Path) -> str:

@@ -97,3 +97,36 @@ def test_writing_commands_while_serving_say_what_to_do(api_handbuilt: ApiWorkspa
             assert "/api/jobs/ingest" in out and "Could not set lock" not in out
     finally:
         stop_server(proc)
+
+
+@pytest.mark.neo4j
+def test_neo4j_start_without_password_generates_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fraudnet neo4j start` without NEO4J_PASSWORD used to run Neo4j without authentication."""
+    import dataclasses
+
+    from click.testing import CliRunner
+
+    from fraudnet.cli import main
+    from fraudnet.config import load_settings
+    from fraudnet.errors import Neo4jUnavailableError
+    from fraudnet.graph import neo4j_server as srv
+    from fraudnet.graph.neo4j_load import open_driver
+
+    for name in ("NEO4J_PASSWORD", "NEO4J_URI", "NEO4J_USER"):
+        monkeypatch.delenv(name, raising=False)
+    ws = tmp_path / "ws"
+    result = CliRunner().invoke(main, ["-w", str(ws), "neo4j", "start", "--port", "0", "--heap", "512m",
+                                       "--pagecache", "64m"])
+    try:
+        assert result.exit_code == 0, result.output
+        secret = ws / "neo4j" / "password"
+        assert _mode(secret) == 0o600 and len(secret.read_text().strip()) >= 32
+        assert srv.status(ws)["auth"] is True
+        assert secret.read_text().strip() not in (ws / "neo4j" / "server.json").read_text()
+        settings = load_settings(ws)  # commands find the server through server.json and read the password
+        assert settings.neo4j_password == secret.read_text().strip()
+        open_driver(settings).close()
+        with pytest.raises(Neo4jUnavailableError):
+            open_driver(dataclasses.replace(settings, neo4j_password="wrong-password"))
+    finally:
+        srv.stop(ws)
