@@ -268,12 +268,20 @@ def scores() -> None:
     """Entity risk scores / 实体风险评分."""
 
 
-@scores.command("export")
+def _scores_help() -> str:
+    from fraudnet.detectors.risk import RISK_FORMULA
+
+    return ("Export entity risk scores (entity_type, entity_id, score, leads, amount_at_risk, top_kinds) / "
+            "导出风险评分.\n\nEvery institution and practitioner with visits gets a score, persons when a lead names "
+            f"them. Formula / 公式: {RISK_FORMULA}")
+
+
+@scores.command("export", help=_scores_help())
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None)
 @click.pass_context
 def scores_export(ctx: click.Context, out: str, fmt: str | None) -> None:
-    """Export entity risk scores (entity_type, entity_id, score, leads, amount_at_risk, top_kinds) / 导出风险评分."""
+    """Export entity risk scores (see `fraudnet.detectors.risk.RISK_FORMULA`)."""
     from fraudnet.claims.leads import LeadStore
     from fraudnet.exports.scores import write_scores
 

@@ -57,6 +57,8 @@ def _peer_zh(key: str, value: str) -> str:
         return {"1": "定点医疗机构", "2": "定点零售药店"}.get(value, f"机构类型{value}")
     if key == "care":
         return "有住院" if value == "inpatient" else "仅门诊"
+    if key == "dept":
+        return f"科室{value}" if value else "科室未填"
     if key == "lv":
         return f"医院等级{value}"
     if key == "region":
@@ -106,8 +108,8 @@ class PeerAnomalyDetector:
     entity_type : {"institution", "practitioner", "pharmacy"}
     peer_keys : tuple of str, optional
         Peer-group columns, most specific first (default: institution type, care profile — inpatient or
-        outpatient-only —, level, region); groups smaller than `min_peers` fall back to fewer keys, but never
-        mix care profiles.
+        outpatient-only —, for practitioners their main department, then level, region); groups smaller than
+        `min_peers` fall back to fewer keys, but never mix care profiles.
     min_peers : int, default 8
     min_visits : int, default 30
         Entities with fewer visits are not scored.
@@ -288,6 +290,8 @@ class PeerAnomalyDetector:
         key = f"{ROWS_TABLE}:{lo}:{hi}"
         if context.cache.get(ROWS_TABLE) == key:
             return ROWS_TABLE
+        columns = {c.lower() for c in context.sql("SELECT * FROM visit_fact LIMIT 0").columns}
+        dept = "coalesce(v.dept_code, '')" if "dept_code" in columns else "''"  # dept_code is optional
         context.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS
             WITH kd AS (
@@ -303,6 +307,7 @@ class PeerAnomalyDetector:
                    (p.live_admdvs IS NOT NULL AND m.admdvs IS NOT NULL AND p.live_admdvs <> m.admdvs) AS far,
                    kd.mdtrt_id IS NOT NULL AS key_drug,
                    coalesce(m.fixmedins_type, '') AS ftype, coalesce(m.hosp_lv, '') AS lv,
+                   {dept} AS dept,
                    coalesce(left(m.admdvs, 6), '') AS region
             FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code)
             LEFT JOIN psn_info p USING (psn_no) LEFT JOIN kd ON kd.mdtrt_id = v.mdtrt_id
@@ -325,7 +330,7 @@ class PeerAnomalyDetector:
                    avg(key_drug::INT) AS key_drug_share, avg(off_hours::INT) AS off_hours_share,
                    avg(refunded::INT) AS refund_share, avg(far::INT) AS far_patient_share,
                    count(*) / count(DISTINCT psn_no) AS visits_per_patient,
-                   mode(ftype) AS ftype, mode(lv) AS lv, mode(region) AS region
+                   mode(ftype) AS ftype, mode(lv) AS lv, mode(region) AS region, mode(dept) AS dept
             FROM r GROUP BY entity
         """).fillna({"fund_per_visit": 0.0})
         # care profile: entities that admit inpatients are only compared with others that do
@@ -333,7 +338,9 @@ class PeerAnomalyDetector:
         return frame
 
     def _robust_z(self, features: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-        keys = list(self.peer_keys or ("ftype", "care", "lv", "region"))
+        default = ("ftype", "care", "dept", "lv", "region") if self.entity_type == "practitioner" else (
+            "ftype", "care", "lv", "region")  # a practitioner is compared within their department first
+        keys = list(self.peer_keys or default)
         values = features[cols].astype(float).copy()
         for c in cols:
             if c in LOG_FEATURES:

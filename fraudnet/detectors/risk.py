@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
-import pandas as pd
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pandas and duckdb load lazily: the CLI reads RISK_FORMULA for its help
+    import pandas as pd
 
 __all__ = ["entity_risk", "RISK_COLUMNS", "RISK_FORMULA", "EXPOSURE_WEIGHT", "FULL_SHARE", "MENTION_WEIGHT"]
 
@@ -29,7 +31,7 @@ RISK_FORMULA = (
 )
 
 
-def entity_risk(con: duckdb.DuckDBPyConnection, include_dismissed: bool = False) -> pd.DataFrame:
+def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
     """Risk per entity from the lead store's active leads (dismissed ones left out unless asked) and, when the
     claims store is in the same database, the entity's exposure (see `RISK_FORMULA`).
 
@@ -38,6 +40,9 @@ def entity_risk(con: duckdb.DuckDBPyConnection, include_dismissed: bool = False)
     `top_kinds` are its lead kinds by their best score (`;`-joined, at most 3). Institutions cover hospitals,
     clinics and pharmacies.
     """
+    import duckdb
+    import pandas as pd
+
     has_visits = _has_table(con, "visit_fact")
     try:
         con.execute("SELECT lead_id, kind, score, amount_at_risk, persons, practitioners, institutions, evidence, "
@@ -141,7 +146,9 @@ def entity_risk(con: duckdb.DuckDBPyConnection, include_dismissed: bool = False)
     return frame[list(RISK_COLUMNS)]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def _has_table(con: Any, name: str) -> bool:
+    import duckdb
+
     try:
         con.execute(f"SELECT * FROM {name} LIMIT 0")
     except duckdb.Error:

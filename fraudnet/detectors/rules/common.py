@@ -243,14 +243,15 @@ def score_entities(entities: pd.DataFrame, *, hits: str, volume: str, rate: floa
     three, so a tier means the same on a 20k and a 2M city: volume raises the surprise, never the effect.
     `tier_driver` names what set the tier: `surprise`, `hits` (too few hits), `effect`, or
     `capped: effect too small` / `capped: amount too small` when materiality lowered the tier chance gave.
-    Zero or missing volume counts as the hits themselves; negative or missing hits and amounts count as 0.
+    Zero or missing volume counts as the hits themselves; negative, missing or infinite hits and amounts
+    count as 0.
     """
     out = entities.copy().reset_index(drop=True)
     if out.empty:
         for col in SCORE_COLUMNS:
             out[col] = pd.Series(dtype=object if col == "tier_driver" else float)
         return out
-    n_hits = pd.to_numeric(out[hits], errors="coerce").fillna(0).clip(lower=0)
+    n_hits = pd.to_numeric(out[hits], errors="coerce").replace([np.inf, -np.inf], np.nan).fillna(0).clip(lower=0)
     out[hits] = n_hits.astype(int) if (n_hits == n_hits.round()).all() else n_hits
     vol = pd.to_numeric(out[volume], errors="coerce").fillna(0)
     vol = vol.where(vol > 0, n_hits)  # no volume recorded: at least the hits themselves
@@ -265,7 +266,7 @@ def score_entities(entities: pd.DataFrame, *, hits: str, volume: str, rate: floa
     out["ratio_lower"] = [rate_ratio_lower(h, e) for h, e in zip(n_hits, exp, strict=True)]
     out["surprise"] = [poisson_surprise(h, e) for h, e in zip(n_hits, exp, strict=True)]
     if amount:
-        money = pd.to_numeric(out[amount], errors="coerce").fillna(0).clip(lower=0)
+        money = pd.to_numeric(out[amount], errors="coerce").replace([np.inf, -np.inf], np.nan).fillna(0).clip(lower=0)
         out[amount] = money
         bonus = [amount_bonus(float(a)) for a in money]
         excess = money * (1.0 - exp / n_hits.clip(lower=1e-9)).clip(lower=0)
