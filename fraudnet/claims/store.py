@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from fraudnet.claims.derived import check_on_open
+from fraudnet.claims.derived import check_on_open, visit_fact_status
 from fraudnet.claims.schema import create_schema
 from fraudnet.claims.workspace_files import connect_waiting, secure_file, secure_workspace
 from fraudnet.contract import TABLE_ORDER
@@ -35,6 +35,21 @@ def _memory_limit() -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, flags=re.IGNORECASE):
         raise StoreError(f"{MEMORY_LIMIT_ENV}={value!r} is not a size such as 4GB")
     return value
+
+
+def _repair_read_write(path: Path, memory_limit: str) -> bool:
+    """Open the store read-write just long enough to bring visit_fact up to date; False when it cannot be."""
+    try:
+        rw = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+    except duckdb.Error as exc:  # held by another process, read-only media
+        log.info("%s: cannot open read-write to repair visit_fact (%s)", path, exc)
+        return False
+    try:
+        secure_file(path.with_name(path.name + ".wal"))
+        check_on_open(rw, False, str(path))
+    finally:
+        rw.close()
+    return True
 
 
 class ClaimsStore:
@@ -74,6 +89,7 @@ class ClaimsStore:
             )
         if not read_only:
             secure_workspace(ws)  # folder 0700: the store holds names, addresses and birth dates in clear
+        shared = False
         try:
             con = connect_waiting(path, read_only)  # a held lock: StoreError naming the holder (fraudnet serve?)
             if not read_only:
@@ -83,6 +99,7 @@ class ClaimsStore:
             if not (read_only and "different configuration" in str(exc)):
                 raise StoreError(f"cannot open claims store {path}: {exc}") from exc
             # This process already holds the store read-write: share that database instance.
+            shared = True
             try:
                 con = duckdb.connect(str(path))
             except duckdb.Error as exc2:
@@ -104,7 +121,15 @@ class ClaimsStore:
                 raise StoreError(f"cannot create the schema in {path}: {exc}") from exc
         if check_derived:
             try:
-                check_on_open(con, read_only, str(path))
+                if read_only and not shared and visit_fact_status(con).stale:
+                    # Repair for good through a short read-write open when no other process holds the store;
+                    # otherwise check_on_open gives this connection a fresh temporary copy.
+                    con.close()
+                    _repair_read_write(path, memory_limit)
+                    con = store.con = connect_waiting(path, True)
+                    con.execute("SET enable_progress_bar = false")
+                    con.execute(f"SET memory_limit = '{memory_limit}'")
+                check_on_open(con, read_only and not shared, str(path))
             except duckdb.Error as exc:
                 con.close()
                 raise StoreError(f"cannot bring visit_fact up to date in {path}: {exc}") from exc

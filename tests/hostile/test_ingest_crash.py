@@ -86,22 +86,43 @@ def test_a_stale_visit_fact_is_found_by_doctor_and_repaired_at_open(
     assert "visit_fact has 4 rows for 6 visits" in health["before"]["visit_fact"]["reason"]
     assert health["before"]["tables"]["mdtrt"] == 6 and health["before"]["orphans"]["fee_list.mdtrt_id→mdtrt"] == 0
 
-    # Read-only opens (detect, graph) see a fresh copy for their session; the file is left as it is.
-    with caplog.at_level(logging.WARNING, logger="fraudnet.claims.derived"):
-        with ClaimsStore.open(ws, read_only=True) as ro:
-            assert ro.sql("SELECT count(*) AS n FROM visit_fact")["n"][0] == 6
-            assert ro.sql("SELECT fund_pay_sumamt FROM visit_fact WHERE mdtrt_id = 'MD012'")["fund_pay_sumamt"][0] \
-                == 40.0
-    assert "visit_fact is stale" in caplog.text
-    assert _doctor(ws)[1]["before"]["visit_fact"]["stale"]
+    # A read-only open while another connection holds the store (here: this process, read-only) cannot
+    # repair: it works on a fresh temporary copy, says so, and leaves the file as it is.
+    holder = ClaimsStore.open(ws, read_only=True, check_derived=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="fraudnet.claims.derived"):
+            with ClaimsStore.open(ws, read_only=True) as ro:
+                assert ro.sql("SELECT count(*) AS n FROM visit_fact")["n"][0] == 6
+                assert ro.sql("SELECT fund_pay_sumamt FROM visit_fact WHERE mdtrt_id = 'MD012'"
+                              )["fund_pay_sumamt"][0] == 40.0
+        assert "visit_fact is stale" in caplog.text
+        assert _doctor(ws)[1]["before"]["visit_fact"]["stale"]
+    finally:
+        holder.close()
 
-    # A read-write open (ingest, serve, `doctor --repair`) repairs it for good.
+    # Alone, a read-only open (detect, graph) repairs it for good through a short read-write open.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="fraudnet.claims.derived"):
-        ClaimsStore.open(ws).close()
+        with ClaimsStore.open(ws, read_only=True) as ro:
+            assert ro.sql("SELECT count(*) AS n FROM main.visit_fact")["n"][0] == 6
     assert "visit_fact was stale" in caplog.text
     code, health = _doctor(ws)
     assert code == 0 and health["before"]["visit_fact"]["visit_fact_rows"] == 6
+
+
+def test_a_read_write_open_repairs_a_stale_visit_fact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    ws, day1, day2 = tmp_path / "ws", write_minimal_city(tmp_path / "day1"), _day2(tmp_path / "day2")
+    with ClaimsStore.open(ws) as store:
+        assert ingest_folder(day1, store).ok
+        monkeypatch.setattr(pipeline, "bring_up_to_date", lambda con, **kw: "skipped")
+        assert ingest_folder(day2, store).ok
+        monkeypatch.undo()
+    with caplog.at_level(logging.WARNING, logger="fraudnet.claims.derived"):
+        with ClaimsStore.open(ws) as store:
+            assert store.sql("SELECT count(*) AS n FROM visit_fact")["n"][0] == 6
+    assert "refreshed for batches" in caplog.text  # only day 2's batches were recomputed
+    assert _doctor(ws)[0] == 0
 
 
 def test_doctor_repair_rebuilds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
