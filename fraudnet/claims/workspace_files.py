@@ -99,5 +99,5 @@ def _lock_message(path: Path, message: str, wait_s: float) -> str:
               "POST /api/leads/{id}/status; `fraudnet tokens` works as is) or stop it"
               if serving else "wait for it to finish or stop it")
     return (f"claims store {path} is in use by {who}{waited}: DuckDB lets one process write at a time; {advice}; "
-            f"or set {LOCK_WAIT_ENV}=SECONDS to wait for the lock / 理赔库正被其他进程占用"
-            f"{'（fraudnet serve）' if serving else ''}，请通过接口操作、停止该进程，或设置 {LOCK_WAIT_ENV} 等待")
+            f"or wait for the lock with `fraudnet --wait SECONDS …` ({LOCK_WAIT_ENV}=SECONDS) / 理赔库正被其他进程占用"
+            f"{'（fraudnet serve）' if serving else ''}，请通过接口操作、停止该进程，或用 --wait 等待")

@@ -81,6 +81,27 @@ def test_held_lock_names_the_holder_and_can_be_waited_for(tmp_path: Path, monkey
         holder.wait(timeout=30)
 
 
+def test_cli_wait_option_waits_for_the_lock(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from fraudnet.cli import main
+
+    monkeypatch.setenv("FRAUDNET_LOCK_WAIT", "0")  # restored after the test (--wait sets it for the process)
+    ws = tmp_path / "ws"
+    with ClaimsStore.open(ws):
+        pass
+    holder = _hold(ws / "claims.duckdb", 2.0)
+    try:
+        failed = CliRunner().invoke(main, ["-w", str(ws), "quarantine"])
+        assert failed.exit_code != 0 and "--wait" in " ".join(failed.output.split())
+        started = time.monotonic()
+        waited = CliRunner().invoke(main, ["-w", str(ws), "--wait", "30", "quarantine"])
+        assert waited.exit_code == 0, waited.output
+        assert time.monotonic() - started > 0.5
+    finally:
+        holder.wait(timeout=30)
+
+
 def test_writing_commands_while_serving_say_what_to_do(api_handbuilt: ApiWorkspace, tmp_path: Path) -> None:
     ws = api_handbuilt.path
     proc, _url = start_server(ws, tmp_path / "serve.log", env={"FRAUDNET_GRAPH_WORKERS": "0"})
