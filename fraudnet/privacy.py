@@ -38,6 +38,7 @@ __all__ = [
     "is_mobile",
     "sql_is_certno",
     "sql_is_mobile",
+    "mask_identifiers_in_text",
 ]
 
 KEY_FILE_NAME = "secret.key"
@@ -203,6 +204,16 @@ def is_mobile(value: str | None) -> bool:
     """Whether a value is a mainland mobile number (11 digits starting 13–19, after `normalize_phone`)."""
     text = normalize_phone(value)
     return bool(text and re.fullmatch(_MOBILE, text))
+
+
+_CERTNO_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[1-8][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+
+
+def mask_identifiers_in_text(text: str) -> str:
+    """A free text (a raw CSV line kept in the quarantine) with ID-card and mobile numbers in it masked."""
+    text = _CERTNO_IN_TEXT.sub(lambda m: mask_certno(m.group()) if is_certno(m.group()) else m.group(), text)
+    return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m.group()) or "", text)
 
 
 # --- SQL forms (DuckDB) ------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from fraudnet.ingest.validate import (
     qstr,
 )
 from fraudnet.privacy import (
+    mask_identifiers_in_text,
     sql_address_key,
     sql_hash_identifier,
     sql_is_certno,
@@ -330,7 +331,8 @@ def _load(
         private = spec.name == "psn_info"
         con.executemany(
             "INSERT INTO quarantine VALUES (?, ?, ?, ?, NULL, ?, ?)",
-            [[batch_id, f.name, spec.name, r.row_number, None if private else r.text[:500], r.reason]
+            [[batch_id, f.name, spec.name, r.row_number, None if private else mask_identifiers_in_text(r.text)[:500],
+              r.reason]
              for r in ragged],
         )
     bad_rows = con.execute("SELECT count(*) FROM _v WHERE _bad").fetchall()[0][0]

@@ -81,3 +81,13 @@ def test_identity_and_phone_numbers_in_known_free_text_columns_are_masked(tmp_pa
     raw = (ws / "claims.duckdb").read_bytes()
     for value in IDS + ["13512345601"]:
         assert value.encode() not in raw
+
+
+def test_a_ragged_line_kept_in_the_quarantine_has_its_identity_and_phone_numbers_masked(tmp_path: Path) -> None:
+    src = write_minimal_city(tmp_path / "in", skip=("mdtrt",))
+    header, rows = MINIMAL_ROWS["mdtrt"]
+    write_table(src / "mdtrt.csv", header, rows, tail=f"MD009,{IDS[0]},{PHONES[0]},11\n")  # 4 fields of 10
+    with ClaimsStore.open(tmp_path / "ws") as store:
+        assert ingest_folder(src, store).ok
+        value = store.sql("SELECT value FROM quarantine WHERE table_name = 'mdtrt'")["value"][0]
+    assert value == f"MD009,{IDS[0][:4]}{'*' * 10}{IDS[0][-4:]},135****5601,11"
