@@ -34,14 +34,20 @@ from tests.test_detector_card_skimming import START, City, far_cards, skim
 
 def _stay(b: ClaimsBuilder, psn: str, inst: str, start: datetime, nights: int, treated: list[int],
           billing: str = "daily") -> str:
-    """An inpatient stay billed day by day (`daily`), in one bill on the discharge day (`at_discharge`), or with
-    no fee line at all (`none`)."""
+    """An inpatient stay billed day by day (`daily`), in one bill on the discharge day (`at_discharge`), with its
+    daily lines all stamped with the discharge time (`collapsed`), or with no fee line at all (`none`)."""
     mid = b.visit(psn, inst, start, "21", days=nights, dise="M54", fund=2500)
     if billing == "daily":
         for d in range(nights):
             b.fee(mid, "BED", start + timedelta(days=d, hours=1), pric=60)
         for d in treated:
             b.fee(mid, "DRUG", start + timedelta(days=d, hours=3), pric=30)
+    elif billing == "collapsed":  # the daily lines kept, all stamped with the discharge time
+        end = start + timedelta(days=nights, hours=2)
+        for _ in range(nights):
+            b.fee(mid, "BED", end, pric=60)
+        for _ in treated:
+            b.fee(mid, "DRUG", end, pric=30)
     elif billing == "at_discharge":
         end = start + timedelta(days=nights, hours=2)
         b.fee(mid, "BED", end, cnt=nights, pric=60)
@@ -141,6 +147,38 @@ def test_bed_hanging_is_skipped_when_no_institution_bills_per_day() -> None:
     assert run.skipped["rule:bed_hanging"]["requirement"] == "daily_inpatient_fee_lines"
     assert run.skipped["rule:bed_hanging"]["reason_en"] == (
         "no institution has per-day fee lines (1 institution without), not run")
+
+
+def test_duplicate_charges_screen_clinics_and_leave_out_a_hospital_whose_stays_are_one_bill() -> None:
+    """HB stamps every daily line of a stay with the discharge time: its nightly bed lines look like the same item
+    billed many times at once. It is left out (reported); the clinic billing an ECG twice is still found."""
+    b = ClaimsBuilder()
+    for code in ("HB", "D1", "D2"):
+        b.institution(code)
+    b.item("BED", "床位费", "201")
+    b.item("DRUG", "头孢呋辛", "101")
+    b.item("INJ", "静脉注射", "201")
+    b.item("ECG", "心电图", "201")
+    for i in range(40):
+        _stay(b, b.person(f"HB{i}"), "HB", T0 + timedelta(days=3 * i), 6, [0, 2, 4], billing="collapsed")
+    for code in ("D1", "D2"):
+        for i in range(50):
+            t = T0 + timedelta(days=i, hours=1 + i % 8, minutes=i % 60)
+            b.fee(b.visit(b.person(f"B{code}{i}"), code, t), "INJ", t, pric=12.0)
+    dup = []
+    for i in range(8):
+        t = T0 + timedelta(days=i, hours=3)
+        mid = b.visit(b.person(f"U{i}"), "D1", t)
+        b.fee(mid, "ECG", t, pric=25.0)
+        b.fee(mid, "ECG", t, pric=25.0)
+        dup.append(mid)
+    con = b.build()
+    run = run_detectors(con, only=["rule:duplicate_charge"])
+    assert [lead.institutions for lead in run] == [["D1"]] and sorted(run[0].evidence) == sorted(dup)
+    assert run.abstained["rule:duplicate_charge"]["daily_inpatient_fee_lines"]["institutions"] == 1
+    assert "rule:duplicate_charge" not in run.skipped
+    # the detector itself (no coverage check) reads HB's stamped daily lines as duplicates
+    assert "HB" in {lead.institutions[0] for lead in make_detector("rule:duplicate_charge").run(ClaimsContext(con))}
 
 
 def _skimming_city() -> City:
@@ -294,6 +332,6 @@ def test_api_detection_summary_carries_abstentions(tmp_path: Path) -> None:
     assert skipped["requirement"] == "daily_inpatient_fee_lines"
     assert skipped["reason_zh"] == "无机构具备逐日费用明细（1家机构缺少），未运行"
     assert "abstained" in job["result"]
-    # the minimal city has no catalogue: no drug line has a maximum days per fill to check against
-    assert job["result"]["skipped"]["rule:over_quantity"]["reason_en"] == (
-        "no drug lines of items with a maximum days per fill in the data, not run")
+    # the minimal city has no catalogue: no drug line has a maximum days per fill, so over-quantity has nothing
+    # to ask of the data and runs (finding nothing)
+    assert "rule:over_quantity" not in job["result"]["skipped"]

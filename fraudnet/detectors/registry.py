@@ -110,14 +110,19 @@ def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun
     required = tuple(getattr(detector, "requires", ()) or ())
     optional = tuple(r for r in (getattr(detector, "optional", ()) or ()) if r not in required)
     report = measure_coverage(ctx, required + optional)
-    for name in required:
-        cov = report[name]
-        if not cov.covered:
-            zh, en = cov.skip_reason()
-            run.skipped[kind] = {"requirement": name, "institutions": len(cov.uncovered), "reason_zh": zh,
-                                 "reason_en": en}
-            log.info("detector %s skipped: %s", kind, en)
-            return []
+    # Skipped when some institution lacks a required detail and none is left to screen: every institution a
+    # requirement applies to lacks one (a requirement with nothing to apply to asks for nothing).
+    concerned = {i for name in required for i in report[name].covered | report[name].uncovered}
+    lacking = report.uncovered(required)
+    missing = [name for name in required if report[name].missing]
+    if missing or (lacking and not concerned - lacking):
+        name = (missing or [n for n in required if not report[n].covered and report[n].uncovered]
+                or [n for n in required if report[n].uncovered])[0]
+        zh, en = report[name].skip_reason()
+        run.skipped[kind] = {"requirement": name, "institutions": len(report[name].uncovered), "reason_zh": zh,
+                             "reason_en": en}
+        log.info("detector %s skipped: %s", kind, en)
+        return []
     abstained: dict[str, dict[str, Any]] = {}
     for name in required + optional:
         cov = report[name]
@@ -149,9 +154,10 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
     A detector that fails is logged and recorded in `errors`; the others still run.
 
     Data coverage: each detector's `requires` (and `optional`) requirements are measured per institution first
-    (`fraudnet.detectors.coverage`). A detector none of whose institutions has a required detail is skipped;
-    otherwise institutions lacking it are abstained: the detector leaves them out itself, and as a safety net
-    any lead standing on such an institution (`coverage.key_institutions`) is withheld — no lead from absent data.
+    (`fraudnet.detectors.coverage`). A detector none of whose institutions has a required detail (while some
+    lack it) is skipped; otherwise institutions lacking it are abstained: the detector leaves them out itself,
+    and as a safety net any lead standing on such an institution (`coverage.key_institutions`) is withheld — no
+    lead from absent data. A requirement with nothing to apply to (no inpatient stays, say) asks for nothing.
     """
     kinds = resolve_kinds(only)
     ctx = context or ClaimsContext(con, as_of=as_of, since=since)

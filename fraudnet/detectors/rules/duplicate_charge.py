@@ -45,7 +45,7 @@ class DuplicateChargeDetector(RuleDetector):
 
     kind = "rule:duplicate_charge"
     entity_type = "institution"
-    requires = ("fee_line_times",)  # day-only fee times would make two fills of a day one "same time"
+    requires = ("fee_line_times", "daily_inpatient_fee_lines")  # day-only or one-bill-per-stay times: "same time"
 
     def __init__(self, window_seconds: int = 0, exclude_list_types: tuple[str, ...] = (),
                  retail_drug_list_types: tuple[str, ...] = ("101", "102"),

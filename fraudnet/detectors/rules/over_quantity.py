@@ -24,10 +24,10 @@ class OverQuantityDetector(RuleDetector):
     prd_days is missing) exceeds that maximum by more than `tolerance` (a share). Chronic patients' monthly
     30-day refills of a 30-day item are within the limit. Hit visits are counted per institution.
 
-    Needs days of supply (`requires`): only institutions where at least half of such drug lines carry prd_days
-    are screened (see `fraudnet.detectors.coverage`); there a line missing it falls back to cnt, the rule base's
-    reading of a fill. Where prd_days is mostly absent, cnt counts packs or tablets, not days, and would read
-    ordinary fills as over-quantity: those institutions are left out.
+    Needs fee lines with days of supply (`requires`): only institutions where at least half of such drug lines
+    carry prd_days are screened (see `fraudnet.detectors.coverage`); there a line missing it falls back to cnt,
+    the rule base's reading of a fill. Where prd_days is mostly absent, cnt counts packs or tablets, not days,
+    and would read ordinary fills as over-quantity: those institutions are left out.
 
     Parameters
     ----------
@@ -39,7 +39,7 @@ class OverQuantityDetector(RuleDetector):
 
     kind = "rule:over_quantity"
     entity_type = "institution"
-    requires = ("days_of_supply",)
+    requires = ("fee_lines", "days_of_supply")
 
     def __init__(self, tolerance: float = 0.0, baseline_floor: float = 0.0005, min_volume: int = 30) -> None:
         self.tolerance = tolerance
@@ -53,7 +53,7 @@ class OverQuantityDetector(RuleDetector):
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "v.begntime")
-        cond += " AND " + covered_clause(context, "days_of_supply", "v.fixmedins_code", "v.begntime")
+        cond += "".join(" AND " + covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
         lines = context.sql(
             f"""
             WITH l AS (
