@@ -917,20 +917,21 @@ class City:
 
     # ---------------------------------------------------------------- planted schemes
     def pick_insts(self, types: list[int], n: int, need_dept: str | None = None) -> np.ndarray:
-        """n institutions of the given types not yet used by another institution scheme or look-alike."""
-        ok = np.isin(self.i_type, types) & ~np.isin(np.arange(self.NI), list(self.inst_used))
+        """n institutions of the given types, least used by other schemes first, never a look-alike's."""
+        ok = np.isin(self.i_type, types) & ~np.isin(np.arange(self.NI), list(self.look_inst))
         if need_dept:
             ok &= self.doc_cnt[:, D[need_dept]] > 0
         cand = np.flatnonzero(ok)
-        if len(cand) < n:  # small city: share institutions with other schemes (never with look-alikes)
-            cand = np.flatnonzero(np.isin(self.i_type, types) & ~np.isin(np.arange(self.NI), list(self.look_inst)))
-        out = self.rng.choice(cand, n, replace=len(cand) < n)
+        order = cand[np.lexsort((self.rng.random(len(cand)), self.inst_load[cand]))]
+        out = order[np.arange(n) % len(order)]
+        self.inst_load[out] += 1
         self.inst_used.update(out.tolist())
         return out
 
     def schemes_all(self) -> None:
         k = self.k
         self.look_inst = set(self.inst_used)
+        self.inst_load = np.zeros(self.NI, int)
         self.s_collusion(k)
         self.s_skimming(k)
         self.s_resale(k)
@@ -1007,6 +1008,7 @@ class City:
                             day=dd, doc=doc, los=los)
                 ev_n += m
             self.inst_used.update(hs.tolist())
+            self.inst_load[hs] += 1
             self.schemes[sid].update(p=members.tolist(), d=sorted(all_docs), i=hs.tolist(),
                                      note=f"{style} ring: pool of {n}, {ne} admission batches, {ev_n} stays, "
                                           f"{len(all_docs)} doctor(s), recruiter phone shared by {len(sh)}")
@@ -1023,11 +1025,13 @@ class City:
                 more = rng.choice(same, min(len(same), int(rng.integers(1, 3))), replace=False)
                 insts = np.r_[first, more]
                 self.inst_used.update(insts.tolist())
+                self.inst_load[insts] += 1
             else:
                 insts = self.pick_insts([PHAR] if style == "pharmacy" else [CLIN], 1)
             ops = self.op_start[insts] + self.op_n[insts] - 1
             ncards = int(rng.integers(25, 60))
-            victims = self.free(ncards, 20, 80, mask=~np.isin(self.dist, self.i_dist[insts]) & (self.frail < 0.7))
+            victims = self.free(ncards, 20, 80, mask=~np.isin(self.dist, self.i_dist[insts]) & (self.frail < 0.7)
+                                & (self.city == self.i_city[insts[0]]))
             sid = self.scheme("card_skimming", victims, [], insts, "")
             nb = int(rng.integers(8, 15))
             uses = np.zeros(ncards)
@@ -1131,7 +1135,7 @@ class City:
             n = 0
             for p_ in pats:
                 ncyc = int(rng.integers(2, 4))
-                d = int(rng.integers(0, 40))
+                d = int(rng.integers(0, max(1, self.W - 120)))
                 dg = diags[int(rng.integers(0, 2))]
                 for _ in range(ncyc):
                     los1, gap, los2 = int(rng.integers(6, 10)), int(rng.integers(1, 9)), int(rng.integers(4, 9))
@@ -1154,7 +1158,9 @@ class City:
             day = np.zeros(len(who), int)
             for p_ in np.unique(who):  # one person's stays apart
                 idx = np.flatnonzero(who == p_)
-                day[idx] = np.sort(rng.choice(np.arange(0, self.W - 25, 25), len(idx), replace=False))
+                gaps = rng.integers(25, 60, len(idx))
+                start = int(rng.integers(0, max(1, self.W - 20 - int(gaps.sum()))))
+                day[idx] = np.minimum(start + np.cumsum(gaps) - gaps[0], self.W - 20)
             diag = rng.choice([DG["M51.200"], DG["I63.900"], DG["M17.900"]], len(who))
             sid = self.scheme("rule:bed_hanging", pats, [], [inst],
                               f"{len(who)} stays of 6-18 nights, ~85% of days billed the bed only")
@@ -1356,8 +1362,11 @@ class City:
         a = np.flatnonzero(keep)
         a = a[np.argsort(psn64[a] + v["begin"][a], kind="stable")]
         close = ((v["psn"][a][1:] == v["psn"][a][:-1]) & (v["begin"][a][1:] - v["begin"][a][:-1] < 3 * 3600)
-                 & (v["inst"][a][1:] != v["inst"][a][:-1]) & ~prot[a][1:] & ~inpat[a][1:])
-        keep[a[1:][close]] = False
+                 & (v["inst"][a][1:] != v["inst"][a][:-1]))
+        later = close & ~prot[a][1:] & ~inpat[a][1:]
+        earlier = close & ~later & ~prot[a][:-1] & ~inpat[a][:-1]
+        keep[a[1:][later]] = False
+        keep[a[:-1][earlier]] = False
         return keep
 
     def finalize(self) -> tuple[dict, dict]:
