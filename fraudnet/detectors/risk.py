@@ -63,7 +63,7 @@ def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
     """
     if has_visits:
         exposure = """
-            vf AS (SELECT mdtrt_id, psn_no, atddr_no, fixmedins_code, coalesce(fund_pay_sumamt, 0) AS fund
+            vf AS MATERIALIZED (SELECT mdtrt_id, psn_no, atddr_no, fixmedins_code, coalesce(fund_pay_sumamt, 0) AS fund
                    FROM visit_fact WHERE NOT coalesce(refunded, false)),
             fund AS (
                 SELECT 'Institution' AS entity_type, fixmedins_code AS entity_id, sum(fund) AS fund FROM vf
@@ -74,9 +74,9 @@ def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
                 UNION ALL
                 SELECT 'Person', psn_no, sum(fund) FROM vf WHERE psn_no IS NOT NULL GROUP BY ALL
             ),
-            u AS (SELECT *, cume_dist() OVER (PARTITION BY entity_type ORDER BY fund) AS u FROM fund),
+            u AS MATERIALIZED (SELECT *, cume_dist() OVER (PARTITION BY entity_type ORDER BY fund) AS u FROM fund),
             ev AS (SELECT DISTINCT lead_id, unnest(evidence) AS mdtrt_id FROM l),
-            evv AS (SELECT ev.lead_id, vf.* FROM ev JOIN vf USING (mdtrt_id)),
+            evv AS MATERIALIZED (SELECT ev.lead_id, vf.* FROM ev JOIN vf USING (mdtrt_id)),
             matched AS (SELECT DISTINCT lead_id FROM evv),
             ea AS (
                 SELECT lead_id, 'Institution' AS entity_type, fixmedins_code AS entity_id, sum(fund) AS amt FROM evv
@@ -100,7 +100,7 @@ def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
         exposure, weight, joins = "", "1.0", ""
         clean = "SELECT NULL::VARCHAR AS entity_type, NULL::VARCHAR AS entity_id, 0.0 AS u WHERE false"
     query = f"""
-        WITH l AS ({lead_rows}),
+        WITH l AS MATERIALIZED ({lead_rows}),
         m0 AS (
             SELECT 'Person' AS entity_type, unnest(persons) AS entity_id, lead_id, kind, score, amount_at_risk FROM l
             UNION ALL

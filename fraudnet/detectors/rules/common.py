@@ -239,8 +239,9 @@ def score_entities(entities: pd.DataFrame, *, hits: str, volume: str, rate: floa
     `expected` when the caller stratifies it (e.g. per kind of care). `chance_score` is the calibrated surprise
     (with the one-/two-hit caps); `effect_score` maps the 95 % lower bound of the rate ratio (`ratio_lower`) so
     that orange needs ≥ `orange_ratio` and red ≥ `red_ratio`; red also needs the fund paid on the excess hits
-    (`excess_amount` = amount × (1 − expected/hits)) to reach `red_min_amount`. `score` is the lowest of the
-    three, so a tier means the same on a 20k and a 2M city: volume raises the surprise, never the effect.
+    (`excess_amount` = amount × (1 − expected/hits), only when `amount` is given) to reach `red_min_amount`.
+    `score` is the lowest of the three, so a tier means the same on a 20k and a 2M city: volume raises the
+    surprise, never the effect.
     `tier_driver` names what set the tier: `surprise`, `hits` (too few hits), `effect`, or
     `capped: effect too small` / `capped: amount too small` when materiality lowered the tier chance gave.
     Zero or missing volume counts as the hits themselves; negative, missing or infinite hits and amounts
@@ -271,16 +272,16 @@ def score_entities(entities: pd.DataFrame, *, hits: str, volume: str, rate: floa
         bonus = [amount_bonus(float(a)) for a in money]
         excess = money * (1.0 - exp / n_hits.clip(lower=1e-9)).clip(lower=0)
         out["excess_amount"] = excess.where(n_hits > 0, 0.0).round(2)
-    else:
+    else:  # no money known: no amount gate and no excess_amount column (features stay JSON without NaN)
         bonus = [0.0] * len(out)
-        out["excess_amount"] = np.nan
     out["chance_score"] = [calibrated_score(s, int(h), b) for s, h, b in zip(out["surprise"], n_hits, bonus,
                                                                            strict=True)]
     out["effect_score"] = [round(effect_score(r, orange_ratio, red_ratio), 4) for r in out["ratio_lower"]]
     scores, drivers = [], []
     rank = {"yellow": 0, "orange": 1, "red": 2}
+    excess_amounts = out["excess_amount"] if amount else [math.inf] * len(out)
     for chance, effect, h, s, b, x in zip(out["chance_score"], out["effect_score"], n_hits, out["surprise"], bonus,
-                                          out["excess_amount"], strict=True):
+                                          excess_amounts, strict=True):
         money_cap = _CAP_BELOW_RED if amount and x < red_min_amount else 1.0
         score = round(min(chance, effect, money_cap), 4)
         if rank[severity_for_score(score)] < rank[severity_for_score(chance)]:
