@@ -335,3 +335,12 @@ def test_api_detection_summary_carries_abstentions(tmp_path: Path) -> None:
     # the minimal city has no catalogue: no drug line has a maximum days per fill, so over-quantity has nothing
     # to ask of the data and runs (finding nothing)
     assert "rule:over_quantity" not in job["result"]["skipped"]
+
+
+def test_nothing_abstains_on_the_generated_city(small_claims_workspace: Path) -> None:
+    """The product's own generated city carries every detail at every institution and month."""
+    with ClaimsStore.open(small_claims_workspace, read_only=True) as store:
+        ctx = ClaimsContext(store.con)
+        report = measure_coverage(ctx, list(REQUIREMENTS))
+    for name, cov in report.items():
+        assert cov.covered and not cov.uncovered and not cov.gaps and not cov.missing, name
