@@ -1,12 +1,15 @@
 """`ingest_folder`: load a folder of contract tables into the claims store, validated, idempotent, one batch per file.
 
 Per file: sha256 + encoding; skipped when a batch with the same hash and table was loaded before. Values are
-staged as text in DuckDB, converted and checked in SQL (see `fraudnet.ingest.validate`); faulty rows go to
-`quarantine` with file, row, field, value and reason. In one transaction per file the good rows are merged:
-fact tables (mdtrt, setl, fee_list, phar_inv) only gain new keys (an identical re-sent row counts as already
-present, a different one is quarantined as a conflict); reference tables (psn_info, medins_info, prac_info,
-hilist) are upserted, latest wins. Orphans (a visit for an unknown person…) are counted, not rejected.
-`visit_fact` is brought up to date at the end (see `fraudnet.claims.schema`).
+staged as text in DuckDB, converted and checked in SQL (see `fraudnet.ingest.validate`: types, lengths, codes,
+formula characters in ids, plausibility bounds, settlement sums, mojibake); faulty rows go to `quarantine`
+with file, row, field, value and reason. The good rows are merged: fact tables (mdtrt, setl, fee_list,
+phar_inv) only gain new keys (an identical re-sent row counts as already present, a different one is
+quarantined as a conflict); reference tables (psn_info, medins_info, prac_info, hilist) are upserted, latest
+wins. Orphans (a visit for an unknown person…) are counted, not rejected. The whole run, `visit_fact` and its
+watermark included (see `fraudnet.claims.derived`), is one transaction: a file failing while it loads, or a
+crash, leaves nothing of the run; a required table's file that is unreadable, empty or header-only stops the
+run before anything loads.
 """
 
 from __future__ import annotations

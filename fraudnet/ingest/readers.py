@@ -216,27 +216,54 @@ def read_header(f: InputFile) -> list[str]:
     return f.header
 
 
-def _decode_line(line: bytes, counts: dict[str, int]) -> str:
-    """One line as text: UTF-8 when it is valid UTF-8, else GBK/GB18030, else with U+FFFD for the bad bytes."""
-    if line.isascii():
-        return line.decode("ascii")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# A line that is valid UTF-8 (no surrogate-escaped byte) and not plain ASCII.
+# Possessive quantifiers: a line fails at its first escaped byte, without backtracking.
+_UTF8_TEXT_LINE = re.compile("^[\x00-\x09\x0b-\x7f]*+[^\x00-\x7f\udc80-\udcff][^\n\udc80-\udcff]*+$", re.M)
+
+
+def _decode_gb(raw: bytes, counts: dict[str, int]) -> str:
+    """Bytes that are not UTF-8 as GBK, else GB18030 (its superset), else with U+FFFD for the bad bytes."""
     try:
-        text = line.decode("utf-8")
-        counts["utf-8"] += 1
+        text = raw.decode("gbk")
+        counts["gb18030"] += 1
         return text
     except UnicodeDecodeError:
         pass
     try:
-        text = line.decode("gb18030")
-        counts["gb18030"] += 1
-        try:
-            line.decode("gbk")
-        except UnicodeDecodeError:
-            counts["gb18030 only"] += 1
-        return text
+        text = raw.decode("gb18030")
     except UnicodeDecodeError:
         counts["undecodable"] += 1
-        return line.decode("gb18030", errors="replace")
+        return raw.decode("gb18030", errors="replace")
+    counts["gb18030"] += 1
+    counts["gb18030 only"] += 1
+    return text
+
+
+def _decode_chunk(data: bytes, counts: dict[str, int]) -> str:
+    """Whole lines of a file that is not all UTF-8, as text: each line UTF-8 when it is valid UTF-8, else GBK.
+
+    Pure UTF-8 or pure GBK chunks are decoded in one call; only chunks mixing both (or holding lines that
+    decode in neither) go line by line.
+    """
+    u8 = data.decode("utf-8", errors="surrogateescape")
+    if _SURROGATE.search(u8) is None:
+        counts["utf-8"] += 0 if u8.isascii() else 1
+        return u8
+    if _UTF8_TEXT_LINE.search(u8) is None:  # no UTF-8 text line: all GBK/GB18030 (and ASCII)
+        before = counts["undecodable"]
+        text = _decode_gb(data, counts)
+        if counts["undecodable"] == before:
+            return text
+        counts["undecodable"] = before  # some line decodes in neither: go line by line
+    out = []
+    for line in u8.split("\n"):
+        if _SURROGATE.search(line) is None:
+            counts["utf-8"] += 0 if line.isascii() else 1
+            out.append(line)
+        else:
+            out.append(_decode_gb(line.encode("utf-8", errors="surrogateescape"), counts))
+    return "\n".join(out)
 
 
 def has_data_rows(f: InputFile) -> bool:
@@ -262,10 +289,11 @@ def _transcode_to_utf8(path: Path, out_dir: Path) -> tuple[Path, str, int]:
     """Write a file that is not all UTF-8 as UTF-8, deciding the encoding line by line.
 
     A line that is valid UTF-8 is read as UTF-8 (so UTF-8 rows inside a GBK file do not become mojibake),
-    any other as GB18030 (a superset of GBK); a line that decodes in neither (a file cut inside a double-byte
-    character, stray bytes) keeps U+FFFD in place of its bad bytes and its row is quarantined by the
-    validation. Returns the temporary file, the encoding found (`gbk`, `gb18030`, `utf-8+gbk` when mixed)
-    and the number of undecodable lines. Lines never split a character: no GBK/GB18030 byte is 0x0A.
+    any other as GB18030 (a superset of GBK); see `_decode_chunk`. A line that decodes in neither (a file cut
+    inside a double-byte character, stray bytes) keeps U+FFFD in place of its bad bytes and its row is
+    quarantined by the validation. Returns the temporary file, the encoding found (`gbk`, `gb18030`,
+    `utf-8+gbk` when mixed) and the number of undecodable lines. Lines never split a character: no GBK or
+    GB18030 byte is 0x0A.
     """
     fd, tmp = tempfile.mkstemp(prefix="fraudnet-", suffix=".csv", dir=out_dir)
     counts = {"utf-8": 0, "gb18030": 0, "gb18030 only": 0, "undecodable": 0}
@@ -274,16 +302,11 @@ def _transcode_to_utf8(path: Path, out_dir: Path) -> tuple[Path, str, int]:
         while True:
             chunk = src.read(_CHUNK)
             data = rest + chunk
-            if not chunk:
-                lines, rest = data.split(b"\n"), b""
-            else:
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    rest = data
-                    continue
-                lines, rest = data[:cut].split(b"\n"), data[cut + 1:]
-                lines.append(b"")  # the newline after the last complete line
-            dst.write("\n".join(_decode_line(line, counts) for line in lines).encode("utf-8"))
+            if chunk:  # decode whole lines only; the rest waits for the next chunk
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+            if data:
+                dst.write(_decode_chunk(data, counts).encode("utf-8"))
             if not chunk:
                 break
     if counts["gb18030"] == 0:
