@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 __all__ = ["PERTURBATIONS", "FEE_LINE_KINDS", "TIME_OF_DAY_KINDS", "perturb", "drop_fee_lines", "rename_codes",
            "round_times_to_day", "scale_volume", "read_city"]
@@ -230,9 +231,12 @@ def rename_codes(src: Path, dst: Path, seed: int) -> dict:
                         f"SELECT DISTINCT {_q(c)} FROM {table} WHERE {_q(c)} IS NOT NULL AND {_q(c)} <> ''").fetchall())
         mapping: dict[str, str] = {}
         for role, codes in sorted(by_role.items()):
-            city.con.execute(f"CREATE TEMP TABLE _map_{role} (old VARCHAR PRIMARY KEY, new VARCHAR)")
             rename = _new_codes(sorted(codes), seed, role)
-            city.con.executemany(f"INSERT INTO _map_{role} VALUES (?, ?)", list(rename.items()))
+            pairs = pa.table({"old": pa.array(list(rename), pa.string()),
+                              "new": pa.array(list(rename.values()), pa.string())})
+            city.con.register("_pairs", pairs)
+            city.con.execute(f"CREATE TEMP TABLE _map_{role} AS SELECT * FROM _pairs")
+            city.con.unregister("_pairs")
             clash = set(rename) & set(mapping)
             if clash:
                 raise ValueError(f"code {sorted(clash)[0]!r} is used for two kinds of entity; cannot rename")
