@@ -92,6 +92,11 @@ def id_check_digit(first17: np.ndarray) -> np.ndarray:
     return ID_CHECK[(first17 * ID_WEIGHTS).sum(1) % 11]
 
 
+def _some(rng: np.random.Generator, cand: np.ndarray, n: int) -> np.ndarray:
+    """Up to n distinct elements of cand (all of them when there are fewer)."""
+    return rng.choice(cand, min(int(n), len(cand)), replace=False)
+
+
 def _haversine(lnt1, lat1, lnt2, lat2):
     p = np.pi / 180
     a = np.sin((lat2 - lat1) * p / 2) ** 2 + np.cos(lat1 * p) * np.cos(lat2 * p) * np.sin((lnt2 - lnt1) * p / 2) ** 2
@@ -360,7 +365,7 @@ class City:
         cand = np.flatnonzero(ok)
         if len(cand) < n:
             cand = np.flatnonzero(~self.used & (self.death < 0))
-        p = self.rng.choice(cand, n, replace=False)
+        p = _some(self.rng, cand, n)
         if mark:
             self.used[p] = True
         return p
@@ -762,7 +767,7 @@ class City:
             loc = np.flatnonzero((self.dist == d) & (self.death < 0))
             nights = rng.choice(W, min(W, 60), replace=False)
             for day in nights:
-                who = rng.choice(loc, rng.integers(6, 14), replace=False)
+                who = _some(rng, loc, rng.integers(6, 14))
                 begin = day * DAY + 18 * 3600 + np.sort(rng.integers(0, 5400, len(who)))
                 self.add_phar(who, np.full(len(who), ph), begin, self.otc_items(len(who)), tag=TAG_LOOK)
         self.lookalike("busy_pharmacy_peak_hours", [], self.busy_ph,
@@ -958,7 +963,7 @@ class City:
             if len(hosp) < 3:
                 hosp = fresh if len(fresh) >= 3 else hosp_all
             nh = int(rng.integers(2, 4)) if style == "multi_hospital" else 1
-            hs = rng.choice(hosp, nh, replace=False)
+            hs = _some(rng, hosp, nh)
             dcode = str(rng.choice(["A03", "A0406"]))
             diags = [DG[x] for x in (["I63.900", "I25.100", "J44.100"] if dcode == "A03" else
                                      ["M51.200", "M17.900"])]
@@ -1068,10 +1073,9 @@ class City:
             family = r % 2 == 1
             leader = self.free(1, 35, 65)[0]
             c = int(self.city[leader])
-            hosp = rng.choice(np.flatnonzero(np.isin(self.i_type, [SEC, TERT, PRIV]) & (self.i_city == c)),
-                              int(rng.integers(3, 6)), replace=False)
-            pharm = rng.choice(np.flatnonzero((self.i_type == PHAR) & (self.i_city == c)), int(rng.integers(3, 5)),
-                               replace=False)
+            hosp = _some(rng, np.flatnonzero(np.isin(self.i_type, [SEC, TERT, PRIV]) & (self.i_city == c)),
+                         rng.integers(3, 6))
+            pharm = _some(rng, np.flatnonzero((self.i_type == PHAR) & (self.i_city == c)), rng.integers(3, 5))
             ndoc = int(rng.integers(4, 8))
             dh = hosp[np.arange(ndoc) % len(hosp)]
             docs, _ = self.pick_doc(dh, np.full(ndoc, D["A03"]))
@@ -1228,8 +1232,7 @@ class City:
         for r in range(k):
             p_ = self.free(1, 40, 85)[0]
             c = int(self.city[p_])
-            hs = rng.choice(np.flatnonzero(np.isin(self.i_type, [SEC, PRIV, TERT]) & (self.i_city == c)), 2,
-                            replace=False)
+            hs = _some(rng, np.flatnonzero(np.isin(self.i_type, [SEC, PRIV, TERT]) & (self.i_city == c)), 2)
             sid = self.scheme("rule:overlapping_stays", [p_], [], hs, "")
             nev = 1 if r % 2 == 0 else 2
             for e in range(nev):
@@ -1623,8 +1626,8 @@ def generate(persons: int, seed: int, out: Path, months: int = 12) -> dict:
     """Generate the city into out (CSV tables + truth.json) and return a summary."""
     if persons < 1000:
         raise ValueError(f"persons={persons}: the independent city needs at least 1000 persons")
-    if not 1 <= months <= 36:
-        raise ValueError(f"months={months}: must be between 1 and 36")
+    if not 3 <= months <= 36:
+        raise ValueError(f"months={months}: must be between 3 and 36 (schemes need a history and a recent period)")
     out = Path(out)
     city = City(persons, seed, months)
     city.k = max(3, int(round(3 + 1.8 * np.log2(max(persons, 5000) / 5000))))
