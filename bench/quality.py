@@ -2,7 +2,8 @@
 
 Usage: `.venv/bin/python -m bench.quality [--quick] [--generators product,indep] [--sizes 20000,200000]
 [--seeds 1,2] [--perturb none,drop_fee_lines,renamed,day_times,volume_x10,volume_div10]
-[--out bench/quality_results.json] [--compare bench/quality_results.json] [--cache DIR] [--fraudnet-root DIR]`.
+[--out bench/quality_results.json] [--compare bench/quality_results.json] [--cache DIR] [--fraudnet-root DIR]`;
+`--show FILE [--compare FILE]` prints the figures of a results file without measuring.
 
 For each (generator, size, seed, perturbation) it prints per kind: planted schemes, recall and precision of the
 red+orange leads, red/orange counts and the red share, the look-alikes flagged red/orange, red+orange leads of
@@ -393,7 +394,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated/perturbed cities")
     parser.add_argument("--fraudnet-root", type=Path, default=ROOT,
                         help="folder holding the fraudnet package to test (default: this checkout)")
+    parser.add_argument("--show", type=Path, default=None,
+                        help="print the figures of a results file (with --compare) instead of measuring")
+    parser.add_argument("--note", default=None, help="a note stored with the figures")
     opts = parser.parse_args(argv)
+    previous: dict[tuple, dict] = {}
+    if opts.compare and opts.compare.exists():
+        prev_doc = json.loads(opts.compare.read_text(encoding="utf-8"))
+        previous = {_key(r): r for r in prev_doc.get("runs", []) if "failed" not in r}
+        print(f"comparing with {opts.compare} (commit {prev_doc.get('commit')}, {prev_doc.get('created')})")
+    if opts.show:
+        shown = json.loads(opts.show.read_text(encoding="utf-8"))
+        print(f"figures of {opts.show} (commit {shown.get('commit')}, {shown.get('created')})"
+              + (f": {shown['note']}" if shown.get("note") else ""))
+        ok = [r for r in shown.get("runs", []) if "failed" not in r]
+        for r in ok:
+            print_run(r, previous.get(_key(r)))
+        print_tiers(ok)
+        print_summary(ok)
+        return 0
     if opts.quick:
         opts.sizes, opts.seeds, opts.perturb = "20000", "1", "none"
     generators = _csv(opts.generators)
@@ -409,15 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"note: generator(s) not available, skipped: {', '.join(missing)}")
         generators = [g for g in generators if g not in missing]
-    previous: dict[tuple, dict] = {}
-    if opts.compare and opts.compare.exists():
-        prev_doc = json.loads(opts.compare.read_text(encoding="utf-8"))
-        previous = {_key(r): r for r in prev_doc.get("runs", []) if "failed" not in r}
-        print(f"comparing with {opts.compare} (commit {prev_doc.get('commit')}, {prev_doc.get('created')})")
     fraudnet_root = opts.fraudnet_root.resolve()
     doc: dict[str, Any] = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "commit": _git_head(fraudnet_root), "fraudnet_root": str(fraudnet_root),
                            "harness_commit": _git_head(ROOT), "runs": []}
+    if opts.note:
+        doc["note"] = opts.note
     kept: list[dict] = []
     if opts.append and opts.out and opts.out.exists():
         kept = json.loads(opts.out.read_text(encoding="utf-8")).get("runs", [])
@@ -453,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _save(doc: dict, path: Path, kept: list[dict] | None = None) -> None:
     """Write the figures; runs of `kept` (an earlier file's) whose configuration was not measured again stay."""
-    if kept:
+    if kept is not None:
         done = {_key(r) for r in doc["runs"]}
         doc = {**doc, "runs": [r for r in kept if _key(r) not in done] + doc["runs"]}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -309,3 +309,24 @@ def test_figures_leave_unsupported_schemes_out_of_the_floor() -> None:
     assert t["per_kind_floor"]["pass"] and t["per_kind_floor"]["not_judged_unsupported"] == ["card_skimming"]
     assert t["unplanted_below_planted"]["pass"]
     assert fig["lookalikes"]["busy_hospital"]["orange"] == 1 and t["no_lookalike_red"]["pass"]
+
+
+def test_show_prints_figures_comparison_tiers_and_targets(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bench.quality import main
+
+    truth = {"schemes": [{"scheme_id": "a", "kind": "rule:bed_hanging", "persons": ["p1"], "institutions": ["H1"],
+                          "evidence": ["m1"]}], "lookalikes": []}
+    runs = []
+    for persons, severity in ((20000, "red"), (200000, "orange")):
+        fig = figures([_lead("rule:bed_hanging", severity, ["p1"], ["m1"], ["H1"])], truth)
+        runs.append({"generator": "product", "persons": persons, "seed": 1, "perturbation": "none",
+                     "generator_fingerprint": "f", "visits": 10, "leads": 1, "ingest_seconds": 1.0,
+                     "detect_seconds": 2.0, "detect_cpu_seconds": 1.5, **fig, "targets": targets(fig)})
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"commit": "abc", "runs": runs}), encoding="utf-8")
+    assert main(["--show", str(path), "--compare", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  recall ≥ 0.9 and precision ≥ 0.8 per planted kind (1/1 kinds)" in out
+    assert "tiers across sizes: product · none" in out
+    assert "1.00 (1/1)" in out and "0.00 (0/1)" in out  # red share at 20k and at 200k side by side
+    assert "prev R" in out
