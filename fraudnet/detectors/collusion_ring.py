@@ -36,7 +36,7 @@ from fraudnet.graph.projection import (
     person_links,
 )
 
-__all__ = ["CollusionRingDetector", "poisson_binomial_sf", "densest_block"]
+__all__ = ["CollusionRingDetector", "poisson_binomial_sf", "poisson_binomial_sf_many", "densest_block"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,29 @@ def poisson_binomial_sf(probs: np.ndarray | list[float], j: int) -> float:
         return 1.0
     if j > len(p):
         return 0.0
+    if j <= 2 and p.max() < 1.0:  # closed form: 1 − P(0) − P(1)
+        p0 = float(np.prod(1.0 - p))
+        below = p0 if j == 1 else p0 * (1.0 + float(np.sum(p / (1.0 - p))))
+        return float(min(1.0, max(0.0, 1.0 - below)))
     dist = np.zeros(len(p) + 1)
     dist[0] = 1.0
     for q in p:
         dist[1:] = dist[1:] * (1 - q) + dist[:-1] * q
         dist[0] *= 1 - q
     return float(min(1.0, max(0.0, dist[j:].sum())))
+
+
+def poisson_binomial_sf_many(probs: np.ndarray, js: np.ndarray) -> np.ndarray:
+    """Row-wise `poisson_binomial_sf`: P(at least js[w] successes) with success probabilities probs[w, :]."""
+    n_rows, m = probs.shape
+    dist = np.zeros((n_rows, m + 1))
+    dist[:, 0] = 1.0
+    for i in range(m):
+        q = probs[:, i:i + 1]
+        dist[:, 1:i + 2] = dist[:, 1:i + 2] * (1 - q) + dist[:, 0:i + 1] * q
+        dist[:, 0] *= 1 - q[:, 0]
+    keep = np.arange(m + 1)[None, :] >= np.asarray(js)[:, None]
+    return np.clip((dist * keep).sum(axis=1), 0.0, 1.0)
 
 
 @dataclass
@@ -82,12 +99,14 @@ class _Inst:
     rows: dict[str, np.ndarray]
 
     @classmethod
-    def of(cls, code: str, frame: pd.DataFrame) -> _Inst:
-        f = frame.sort_values(["adm_date", "mdtrt_id"], kind="stable").reset_index(drop=True)
-        psn = f["psn_no"].to_numpy(dtype=object)
-        rows = {str(k): v for k, v in pd.Series(psn).groupby(psn, sort=False).indices.items()}
-        return cls(code, f, psn, f["adm_date"].to_numpy(dtype="datetime64[D]"),
-                   f["begntime"].to_numpy(dtype="datetime64[ns]"), f["mdtrt_id"].to_numpy(dtype=object),
+    def of(cls, code: str, frame: pd.DataFrame, psn: np.ndarray) -> _Inst:
+        """From the institution's rows, already in (date, visit id) order."""
+        rows_l: dict[str, list[int]] = {}
+        for i, p in enumerate(psn.tolist()):
+            rows_l.setdefault(p, []).append(i)
+        rows = {p: np.asarray(r, dtype=np.int64) for p, r in rows_l.items()}
+        return cls(code, frame, psn, frame["adm_date"].to_numpy(dtype="datetime64[D]"),
+                   frame["begntime"].to_numpy(dtype="datetime64[ns]"), frame["mdtrt_id"].to_numpy(dtype=object),
                    len(rows), rows)
 
     def rows_of(self, persons: list[str]) -> np.ndarray:
@@ -210,6 +229,7 @@ class CollusionRingDetector:
     def run(self, context: DetectionContext) -> list[Lead]:
         """Return one lead per co-admission ring: tight rings (repeated pairs) and rotating pools (communities)."""
         self._validate()
+        self._memo: dict[tuple[Any, ...], tuple[_Inst, list[_Occasion]]] = {}
         adm = inpatient_admissions(context)
         adm = adm.assign(adm_date=pd.to_datetime(adm["adm_date"])).dropna(subset=["adm_date"]) if len(adm) else adm
         self.groups_ = []
@@ -228,12 +248,15 @@ class CollusionRingDetector:
         groups += [(insts, members, chance) for insts, members in self._community_groups(adm, by_inst, width)]
         self.groups_ = groups
         links = self._links(context, {p for _, members, _ in groups for p in members})
-        stays = adm.groupby("psn_no")["mdtrt_id"].agg(list).to_dict()
+        stays: dict[str, list[str]] = {}
+        for psn, mid in zip(adm["psn_no"].tolist(), adm["mdtrt_id"].tolist(), strict=True):
+            stays.setdefault(psn, []).append(mid)
         leads = []
         for insts, members, levels in groups:
             lead = self._score_group(insts, members, by_inst, links, width, levels, stays)
             if lead is not None:
                 leads.append(lead)
+        self._memo = {}
         leads = _dedupe(leads)
         since = getattr(context, "since", None)
         if since is not None:
@@ -257,7 +280,12 @@ class CollusionRingDetector:
 
     @staticmethod
     def _institutions(adm: pd.DataFrame) -> dict[str, _Inst]:
-        return {code: _Inst.of(code, f) for code, f in adm.groupby("fixmedins_code", sort=True)}
+        a = adm.sort_values(["fixmedins_code", "adm_date", "mdtrt_id"], kind="stable").reset_index(drop=True)
+        codes = a["fixmedins_code"].to_numpy(dtype=object)
+        psn = a["psn_no"].to_numpy(dtype=object)
+        cuts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(a)]
+        return {str(codes[lo]): _Inst.of(str(codes[lo]), a.iloc[lo:hi], psn[lo:hi])
+                for lo, hi in zip(cuts[:-1], cuts[1:], strict=True) if hi > lo}
 
     def _community_groups(self, adm: pd.DataFrame, by_inst: dict[str, _Inst],
                           width: int) -> list[tuple[list[str], list[str]]]:
@@ -376,45 +404,54 @@ class CollusionRingDetector:
         mine = inst.rows_of(members)
         if len(mine) < 2:
             return []
+        dates = inst.days[mine]
+        psn = inst.psn[mine]
+        # Windows anchored at their first admission and at most 2w days long, so that chance clusters
+        # in a busy institution cannot chain into long runs; only windows with ≥ 2 members count.
+        day_no = dates.astype("int64").tolist()
+        windows: list[tuple[int, int, set[str]]] = []
+        start = 0
+        for i in range(1, len(day_no) + 1):
+            if i == len(day_no) or day_no[i] - day_no[start] > width - 1:
+                present = set(psn[start:i].tolist())
+                if len(present) >= 2:
+                    windows.append((start, i, present))
+                start = i
+        if not windows:
+            return []
+        terms = self._window_terms(members, inst, dates, windows, width)
+        out = []
+        for (lo, hi, present), term in zip(windows, terms, strict=True):
+            rows = mine[lo:hi]
+            a = np.searchsorted(inst.days, dates[lo], side="left")
+            b = np.searchsorted(inst.days, dates[hi - 1], side="right")
+            crowd = len(set(inst.psn[a:b].tolist()) | present)
+            times = inst.times[rows]
+            out.append(_Occasion(times.min(), times.max(), present, inst.mid[rows].tolist(), crowd, float(term),
+                                 inst.code))
+        return out
+
+    def _window_terms(self, members: list[str], inst: _Inst, dates: np.ndarray,
+                      windows: list[tuple[int, int, set[str]]], width: int) -> np.ndarray:
+        """−log10 of the expected number of windows in the period with that many members admitted together,
+        given each member's admissions here and the institution's volume around the window (all windows at once)."""
         period = self.period_days_
         half = np.timedelta64(int(self.intensity_days), "D")
         span = 2 * int(self.intensity_days) + 1
-        n_others = len(inst.psn) - len(mine)
-        base_rate = (n_others + period / span) / period  # per day, with one pseudo-admission per window
-        member_counts = np.array([inst.count(p) for p in members], dtype=float)
-        dates = inst.days[mine]
-
-        def close(idx: np.ndarray) -> _Occasion | None:
-            rows = mine[idx]
-            present = set(inst.psn[rows].tolist())
-            if len(present) < 2:
-                return None
-            d_lo, d_hi = dates[idx[0]], dates[idx[-1]]
-            mid = d_lo + (d_hi - d_lo) // 2
-            # admissions of others within ±intensity_days: all admissions there minus the group's
-            c = (np.searchsorted(inst.days, mid + half, side="right") - np.searchsorted(inst.days, mid - half)
-                 - (np.searchsorted(dates, mid + half, side="right") - np.searchsorted(dates, mid - half)))
-            rho = max(1.0, ((c + 1) / span) / base_rate)
-            probs = np.minimum(0.999, member_counts * width * rho / period)
-            expected_windows = (period / width) * poisson_binomial_sf(probs, len(present))
-            term = max(0.0, -math.log10(max(expected_windows, 1e-300))) if expected_windows < 1 else 0.0
-            lo_w = np.searchsorted(inst.days, d_lo, side="left")
-            hi_w = np.searchsorted(inst.days, d_hi, side="right")
-            crowd = len(set(inst.psn[lo_w:hi_w].tolist()) | present)
-            times = inst.times[rows]
-            return _Occasion(times.min(), times.max(), present, inst.mid[rows].tolist(), crowd, term, inst.code)
-
-        # Windows anchored at their first admission and at most 2w days long, so that chance clusters
-        # in a busy institution cannot chain into long runs.
-        occasions: list[_Occasion] = []
-        start = 0
-        for i in range(1, len(dates) + 1):
-            if i == len(dates) or (dates[i] - dates[start]) > np.timedelta64(width - 1, "D"):
-                occ = close(np.arange(start, i))
-                if occ is not None:
-                    occasions.append(occ)
-                start = i
-        return occasions
+        counts = np.array([inst.count(p) for p in members], dtype=float)
+        counts = counts[counts > 0]
+        base_rate = (len(inst.psn) - counts.sum() + period / span) / period  # one pseudo-admission per window
+        lo = dates[[w[0] for w in windows]]
+        hi = dates[[w[1] - 1 for w in windows]]
+        mid = lo + (hi - lo) // 2
+        # admissions of others within ±intensity_days: all admissions there minus the group's
+        c = (np.searchsorted(inst.days, mid + half, side="right") - np.searchsorted(inst.days, mid - half)
+             - (np.searchsorted(dates, mid + half, side="right") - np.searchsorted(dates, mid - half)))
+        rho = np.maximum(1.0, ((c + 1) / span) / base_rate)
+        probs = np.minimum(0.999, counts[None, :] * width * rho[:, None] / period)
+        tails = poisson_binomial_sf_many(probs, np.array([len(w[2]) for w in windows]))
+        expected = (period / width) * tails
+        return np.where(expected < 1, -np.log10(np.maximum(expected, 1e-300)), 0.0)
 
     def _joiners(self, members: list[str], occasions: list[_Occasion], inst: _Inst, width: int) -> set[str]:
         """Persons admitted in ≥ 2 of the group's occasion windows more often than chance allows."""
@@ -434,10 +471,14 @@ class CollusionRingDetector:
 
     def _group_occasions(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],
                          width: int) -> list[_Occasion]:
-        """The group's co-admission windows at each of its institutions."""
+        """The group's co-admission windows at each of its institutions (memoised per data set within a run)."""
+        memo = self.__dict__.setdefault("_memo", {})
         out: list[_Occasion] = []
         for inst in insts:
-            out.extend(self._occasions(members, by_inst[inst], width))
+            key = (id(by_inst[inst]), inst, tuple(sorted(members)))
+            if key not in memo:
+                memo[key] = (by_inst[inst], self._occasions(members, by_inst[inst], width))
+            out.extend(memo[key][1])
         return out
 
     def _members(self, insts: list[str], members: list[str], by_inst: dict[str, _Inst],

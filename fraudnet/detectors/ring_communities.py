@@ -86,7 +86,7 @@ def _leiden(graph: ig.Graph) -> list[list[int]]:
 def community_candidates(events: pd.DataFrame, communities: list[list[str]], min_size: int,
                          min_occasions: int, window_days: int) -> list[tuple[list[str], list[str], int]]:
     """(institutions, members, index) of communities with ≥ `min_size` persons and ≥ `min_occasions` distinct
-    windows in which two or more of them were admitted together at one institution (vectorised pre-screen)."""
+    windows in which three or more of them were admitted together at one institution (vectorised pre-screen)."""
     label = {p: k for k, members in enumerate(communities) if len(members) >= min_size for p in members}
     if not label or events.empty:
         return []
@@ -95,9 +95,13 @@ def community_candidates(events: pd.DataFrame, communities: list[list[str]], min
     inside = events[(ca == cb) & ca.notna()].assign(c=ca[(ca == cb) & ca.notna()].astype(int))
     if inside.empty:
         return []
-    # Distinct occasions: co-admission days of the community at one institution, days closer than the window
-    # merged.
-    occ = inside[["c", "fixmedins_code", "day"]].drop_duplicates().sort_values(["c", "fixmedins_code", "day"])
+    # Batch occasions: days on which three or more of the community were admitted together at one institution
+    # (days closer than the window merged); a pool's batch has at least three.
+    ends = pd.concat([inside[["c", "fixmedins_code", "day", "psn_a"]].rename(columns={"psn_a": "p"}),
+                      inside[["c", "fixmedins_code", "day", "psn_b"]].rename(columns={"psn_b": "p"})])
+    per_day = ends.groupby(["c", "fixmedins_code", "day"])["p"].nunique()
+    occ = per_day[per_day >= 3].reset_index()[["c", "fixmedins_code", "day"]]
+    occ = occ.sort_values(["c", "fixmedins_code", "day"])
     gap = occ.groupby(["c", "fixmedins_code"])["day"].diff()
     occ = occ.assign(new=(gap.isna() | (gap > 2 * int(window_days))).astype(int))
     n_occ = occ.groupby("c")["new"].sum()
