@@ -115,7 +115,7 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
     nv = len(v["psn"])
     order = np.lexsort((rng.random(nv), v["begn"]))
     v = {k: a[order] for k, a in v.items()}
-    v = _without_impossible_background(v, order < n_background)
+    v = _without_impossible_background(v, order < n_background, w)
     nv = len(v["psn"])
 
     # invalid records and refunds (never on planted evidence)
@@ -183,6 +183,8 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
         "brdy": dates(w.brdy_days), "certno": strings(w.certno), "insutype": strings(w.insutype),
         "insuplc_admdvs": insuplc, "mob": strings(w.mob), "live_addr": strings(w.addr),
         "live_admdvs": strings(dcode[w.district]), "emp_name": strings(w.emp_name),
+        "death_date": pa.array((w.death_day + start_days).astype(np.int32), pa.int32(),
+                               mask=w.death_day < 0).cast(pa.date32()),
     })
     cat = N.CATALOGUE
     item_code = strings(w.item_code)
@@ -343,12 +345,15 @@ def _truth(w: World, v: dict[str, np.ndarray], mdtrt_id: pa.Array, planted: Plan
 
 
 
-def _without_impossible_background(v: dict[str, np.ndarray], background: np.ndarray) -> dict[str, np.ndarray]:
+def _without_impossible_background(v: dict[str, np.ndarray], background: np.ndarray,
+                                   w: World) -> dict[str, np.ndarray]:
     """Drop ordinary (`background`) visits that planted ones — schemes and look-alikes — made impossible (the same
     person at two institutions within hours, or in two stays at once): every impossible event is one truth.json
     records."""
-    keep = np.ones(len(v["psn"]), dtype=bool)
     movable = background & (v["tag"] < 0) & ~v["protect"]
+    death = w.death_day[v["psn"]]
+    untagged = (v["tag"] < 0) & ~v["protect"]  # nobody's own care (nor a look-alike's) goes on after death
+    keep = ~(untagged & (death >= 0) & (v["begn"] // DAY > death))
     for _ in range(20):
         alive = np.flatnonzero(keep)
         a, b = impossible_pairs(v["psn"][alive], v["inst"][alive], v["begn"][alive], v["endt"][alive],

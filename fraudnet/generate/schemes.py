@@ -38,7 +38,7 @@ SCHEME_KINDS = (
     "rule:impersonation", "rule:over_standard_price", "rule:over_quantity", "rule:duplicate_charge",
     "rule:discharge_growth", "rule:gender_age_mismatch",
 )
-LOOKALIKE_KINDS = ("family", "chronic_refill", "busy_hospital", "busy_pharmacy", "outbreak")
+LOOKALIKE_KINDS = ("family", "chronic_refill", "busy_hospital", "busy_pharmacy", "outbreak", "deceased")
 
 DUP_NOISE_RATE = 1e-4
 READMISSION_NOISE_RATE = 0.005
@@ -562,6 +562,63 @@ def _impersonation(p: _Planter) -> None:
         s.params = {"occurrences": k, "median_speed_kmh": _r(np.median(speeds))}
 
 
+def _after_death(p: _Planter) -> None:
+    """A dead person's card still used (冒名/死亡后就医): visits after the recorded death date."""
+    rng, w = p.rng, p.w
+    places = np.flatnonzero(np.isin(w.inst_cat, (CLINIC, COMMUNITY, PHARMACY, PRIVATE)))
+    for _ in range(p.n_schemes()):
+        person = int(p.persons(1, age=(55, 90))[0])
+        death = int(rng.integers(20, p.days - 60))
+        w.death_day[person] = death
+        inst = int(rng.choice(places))
+        k = int(rng.integers(2, 7))
+        tag, s = p.new_scheme("rule:after_death", persons=[person], institutions=[inst])
+        days = np.sort(rng.choice(np.arange(death + 3, p.days), k, replace=False))
+        begn = days * DAY + p.time_of_day(k, HOURS_OUT)
+        if w.inst_cat[inst] == PHARMACY:
+            p.pharmacy(np.full(k, person), inst, begn, tag=tag)
+        else:
+            diag = np.full(k, p.diag_index[str(rng.choice(["I10.x00", "E11.900"]))])
+            p.outpatient(np.full(k, person), inst, begn, diag, tag=tag, med=M_CHRONIC)
+        s.description_en = f"The card of a person who died on day {death} was used {k} times afterwards."
+        s.description_zh = f"参保人死亡（第{death}天）后其医保凭证仍被使用{k}次。"
+        s.params = {"death_day": death, "visits_after": k}
+
+
+def _overlapping_stays(p: _Planter) -> None:
+    """One person in two inpatient stays at once, at two institutions (one of them fake: 虚假住院)."""
+    rng = p.rng
+    for _ in range(p.n_schemes()):
+        person = p.persons(1, age=(30, 85))
+        a = p.institution("rule:overlapping_stays", (TERTIARY, SECONDARY), beds=True)
+        b = p.institution("rule:overlapping_stays", (SECONDARY, PRIVATE), beds=True)
+        if a == b:
+            continue
+        day = int(rng.integers(0, p.days - 30))
+        los_a, los_b = int(rng.integers(7, 14)), int(rng.integers(3, 6))
+        gap = int(rng.integers(2, max(3, los_a - los_b)))
+        tag, s = p.new_scheme("rule:overlapping_stays", persons=[int(person[0])], institutions=[a, b])
+        admit_a = np.array([day * DAY + int(rng.integers(8 * 3600, 16 * 3600))])
+        admit_b = np.array([(day + gap) * DAY + int(rng.integers(8 * 3600, 16 * 3600))])
+        diag = _inpatient_diag(p, person, COMMON_IN)
+        p.stays(person, a, admit_a, np.array([los_a]), diag, tag=tag)
+        p.stays(person, b, admit_b, np.array([los_b]), diag, tag=tag)
+        s.description_en = (f"Admitted at two institutions at once: a {los_a}-night stay and, {gap} days into it, a "
+                            f"{los_b}-night stay elsewhere.")
+        s.description_zh = f"同一参保人同时在两家机构住院：住院{los_a}晚期间第{gap}天又在另一机构住院{los_b}晚。"
+        s.params = {"los_a": los_a, "los_b": los_b, "gap_days": gap}
+
+
+def _deaths(p: _Planter) -> None:
+    """Persons who legitimately died during the period: their care ends at death (a look-alike for after_death)."""
+    rng, w = p.rng, p.w
+    old = np.flatnonzero((w.age >= 70) & (w.death_day < 0) & ~p.busy)
+    for person in rng.choice(old, min(len(old), max(5, w.n_persons // 200)), replace=False):
+        w.death_day[person] = int(rng.integers(0, p.days))
+        p.lookalikes.append(Lookalike("deceased", [int(person)], [], "Died during the period; care ends at death.",
+                                      {"lead_kinds": ["rule:after_death", "rule:impersonation"]}))
+
+
 def _flag_existing(p: _Planter, v: dict[str, np.ndarray], kind: str, cats: tuple[int, ...], flag: str,
                    lo: int, hi: int, med_ok: tuple[int, ...], need_drug: bool = False) -> None:
     """Mark background visits of one offending institution (in a window of months) with a violation flag."""
@@ -795,6 +852,7 @@ def plant(rng: np.random.Generator, w: World, vt: VisitTable, bg: Background, po
           start: date) -> PlantResult:
     """Plant every scheme kind, the look-alikes and the noise; returns what truth.json records."""
     p = _Planter(rng, w, vt, bg, pools, days)
+    w.death_day = np.full(w.n_persons, -1, dtype=np.int64)
     # schemes that flag existing background visits work on the compacted background first
     v = vt.concat()
     vt.batches = [v]
@@ -812,9 +870,12 @@ def plant(rng: np.random.Generator, w: World, vt: VisitTable, bg: Background, po
     _bed_hanging(p)
     _discharge_growth(p)
     _impersonation(p)
+    _after_death(p)
+    _overlapping_stays(p)
     _gender_age_mismatch(p)
     _busy(p, v)
     _families(p)
     _chronic_refills(p)
     _outbreaks(p)
+    _deaths(p)
     return PlantResult(p.schemes, p.lookalikes, p.short_supply)

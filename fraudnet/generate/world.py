@@ -36,6 +36,7 @@ class World:
     gend: np.ndarray = field(repr=False, default=None)  # 1 male, 2 female
     age: np.ndarray = field(repr=False, default=None)  # years at start
     brdy_days: np.ndarray = field(repr=False, default=None)  # days since 1970-01-01
+    death_day: np.ndarray = field(repr=False, default=None)  # day of death in the period (index), -1 alive
     certno: np.ndarray = field(repr=False, default=None)
     insutype: np.ndarray = field(repr=False, default=None)
     insuplc: np.ndarray = field(repr=False, default=None)
