@@ -171,22 +171,24 @@ def _tokens_of(con_or_workspace: Any) -> TokenStore:
 
 
 def _import_legacy_tokens(con: Any, store: TokenStore) -> None:
-    """Copy the tokens of the claims store's old `api_tokens` table into tokens.db (once per process and store)."""
+    """Copy the tokens of the claims store's old `api_tokens` table into tokens.db, once per workspace (a row
+    added to that table later never becomes a token)."""
     if store.path in _IMPORTED:
         return
     _IMPORTED.add(store.path)
+    if store.legacy_checked:
+        return
     try:
         has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_tokens'"
                           ).fetchone()[0]
-        if not has:
-            return
         rows = con.execute('SELECT token_id, "user", role, token_hash, created_at, revoked_at, last_used_at '
-                           "FROM api_tokens").fetchall()
-    except Exception as exc:  # a store that cannot be read: nothing to copy
+                           "FROM api_tokens").fetchall() if has else []
+    except Exception as exc:  # a store that cannot be read now: try again in the next process
         log.debug("tokens: old api_tokens table not read (%s)", exc)
         return
     if rows and (added := store.import_rows(rows)):
         log.info("tokens: %d token(s) of the claims store's api_tokens table copied to %s", added, store.path)
+    store.mark_legacy_checked()
 
 
 _IMPORTED: set[Path] = set()

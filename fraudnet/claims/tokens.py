@@ -45,6 +45,7 @@ _DDL = (
         created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT, last_used_at TEXT)""",
     """CREATE TABLE IF NOT EXISTS audit_pending (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
 
@@ -236,6 +237,17 @@ class TokenStore:
             if rows:
                 con.execute("DELETE FROM audit_pending WHERE id <= ?", [rows[-1][0]])
         return [(r[1], r[2], json.loads(r[3])) for r in rows]
+
+    @property
+    def legacy_checked(self) -> bool:
+        """Whether the claims store's old `api_tokens` table was looked at already (it is copied once only:
+        rows written there later, by whoever can write the claims store, never become tokens)."""
+        with self._lock:
+            return self._con.execute("SELECT 1 FROM meta WHERE key = 'legacy_checked'").fetchone() is not None
+
+    def mark_legacy_checked(self) -> None:
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('legacy_checked', ?)", [_text(_now())])
 
     def import_rows(self, rows: list[tuple]) -> int:
         """Copy tokens of the claims store's old `api_tokens` table (token_id, user, role, token_hash, created_at,

@@ -95,3 +95,37 @@ def test_bad_expiry_is_refused(tmp_path: Path, days: str) -> None:
     r = CliRunner().invoke(main, ["-w", str(tmp_path), "tokens", "create", "-u", "x", "-r", "viewer",
                                   "--expires", days])
     assert r.exit_code != 0
+
+
+def test_old_token_table_is_copied_once_and_rows_added_later_are_not_tokens(tmp_path: Path, monkeypatch) -> None:
+    """Tokens of a workspace from before tokens.db keep working (with an expiry); a row someone writes into the
+    claims store's old table afterwards is never taken as a token."""
+    import hashlib
+    from datetime import datetime
+
+    import duckdb
+
+    from fraudnet.claims import audit
+
+    ddl = ('CREATE TABLE api_tokens (token_id VARCHAR PRIMARY KEY, "user" VARCHAR NOT NULL, role VARCHAR NOT NULL, '
+           "token_hash VARCHAR NOT NULL UNIQUE, created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP, "
+           "last_used_at TIMESTAMP)")
+
+    def old_token(con: duckdb.DuckDBPyConnection, token_id: str, user: str, role: str) -> str:
+        token = f"fn_{token_id}_{'s' * 40}{token_id}"
+        con.execute("INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL, NULL)",
+                    [token_id, user, role, hashlib.sha256(token.encode()).hexdigest(), datetime(2026, 1, 1)])
+        return token
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    con = duckdb.connect(str(ws / "claims.duckdb"))
+    con.execute(ddl)
+    kept = old_token(con, "0000aaaa", "alice", "admin")
+    audit.ensure_tables(con)  # what the server does when it opens the store
+    info = audit.verify_token(con, kept)
+    assert info is not None and info.user == "alice" and info.expires_at is not None
+    injected = old_token(con, "0000bbbb", "mallory", "admin")
+    monkeypatch.setattr(audit, "_IMPORTED", set())  # a later process
+    audit.ensure_tables(con)
+    assert audit.verify_token(con, injected) is None and audit.verify_token(con, kept) is not None
