@@ -567,7 +567,10 @@ def _after_death(p: _Planter) -> None:
     rng, w = p.rng, p.w
     places = np.flatnonzero(np.isin(w.inst_cat, (CLINIC, COMMUNITY, PHARMACY, PRIVATE)))
     for _ in range(p.n_schemes()):
-        person = int(p.persons(1, age=(55, 90))[0])
+        found = p.persons(1, age=(55, 90))
+        if not len(found) or not len(places) or p.days < 90:
+            return
+        person = int(found[0])
         death = int(rng.integers(20, p.days - 60))
         w.death_day[person] = death
         inst = int(rng.choice(places))
@@ -590,6 +593,8 @@ def _overlapping_stays(p: _Planter) -> None:
     rng = p.rng
     for _ in range(p.n_schemes()):
         person = p.persons(1, age=(30, 85))
+        if not len(person) or p.days < 45:
+            return
         a = p.institution("rule:overlapping_stays", (TERTIARY, SECONDARY), beds=True)
         b = p.institution("rule:overlapping_stays", (SECONDARY, PRIVATE), beds=True)
         if a == b:
@@ -613,6 +618,8 @@ def _deaths(p: _Planter) -> None:
     """Persons who legitimately died during the period: their care ends at death (a look-alike for after_death)."""
     rng, w = p.rng, p.w
     old = np.flatnonzero((w.age >= 70) & (w.death_day < 0) & ~p.busy)
+    if not len(old):
+        return
     for person in rng.choice(old, min(len(old), max(5, w.n_persons // 200)), replace=False):
         w.death_day[person] = int(rng.integers(0, p.days))
         p.lookalikes.append(Lookalike("deceased", [int(person)], [], "Died during the period; care ends at death.",
