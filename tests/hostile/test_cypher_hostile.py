@@ -34,7 +34,8 @@ def test_text_guard_still_lets_reads_and_allowed_procedures_through(query: str) 
 
 @pytest.mark.parametrize(("query_type", "plan", "named"), [
     ("rw", {"operatorType": "ProduceResults@neo4j", "args": {}, "children": []}, "'rw'"),
-    ("s", {"operatorType": "CreateIndex@neo4j", "args": {}, "children": []}, "'s'"),
+    ("s", {"operatorType": "CreateIndex@neo4j", "args": {}, "children": []}, "CreateIndex"),
+    ("s", {"operatorType": "ProduceResults@neo4j", "args": {}, "children": []}, "'s'"),
     ("r", {"operatorType": "ProduceResults@neo4j", "args": {}, "children": [
         {"operatorType": "ShowSettings@neo4j", "args": {}, "children": []}]}, "ShowSettings"),
     ("r", {"operatorType": "ProduceResults@neo4j", "args": {}, "children": [
