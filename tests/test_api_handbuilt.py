@@ -312,8 +312,10 @@ def test_exports_leads_scores_and_subgraph(client: TestClient, api_handbuilt: Ap
     assert sheet.cell(2, 1).value == api_handbuilt.lead_id
     sc = client.get("/api/exports/scores?format=csv", headers=h)
     scores = list(csv.DictReader(io.StringIO(sc.content.decode("utf-8-sig"))))
-    assert {(s["entity_type"], s["entity_id"]) for s in scores} == {
-        ("Person", "P01"), ("Person", "P02"), ("Practitioner", "D001"), ("Institution", "H001")}
+    with_leads = {(s["entity_type"], s["entity_id"]) for s in scores if int(s["leads"]) > 0}
+    assert with_leads == {("Person", "P01"), ("Person", "P02"), ("Practitioner", "D001"), ("Institution", "H001")}
+    # institutions and practitioners without leads are scored on exposure alone; persons only with a lead
+    assert all(s["entity_type"] != "Person" for s in scores if int(s["leads"]) == 0)
     gm = client.get(f"/api/exports/subgraph?lead_id={api_handbuilt.lead_id}&format=graphml", headers=h)
     assert gm.status_code == 200 and gm.headers["content-type"].startswith("application/graphml+xml")
     graph = nx.read_graphml(io.BytesIO(gm.content))

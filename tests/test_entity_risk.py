@@ -60,6 +60,7 @@ def test_a_material_lead_lifts_a_small_entity_above_a_bigger_clean_one() -> None
     frame = entity_risk(store.con).set_index(["entity_type", "entity_id"])
     assert frame.loc[("Institution", "H_SMALL"), "leads"] == 1
     assert frame.loc[("Institution", "H_SMALL"), "top_kinds"] == "rule:split_admission"
+    assert frame.loc[("Person", "PH_SMALL0"), "score"] == pytest.approx(0.65)  # persons: the evidence alone
 
 
 def test_a_lead_that_barely_touches_an_entity_weighs_little() -> None:

@@ -24,8 +24,9 @@ MENTION_WEIGHT = 0.25
 RISK_FORMULA = (
     "risk = 1 − (1 − 0.4·u) · Π over the entity's active leads (1 − s·m).  "
     "u = the entity's fund paid (non-refunded visits) as a cumulative rank within its entity type (0–1; "
-    "exposure); s = the lead's calibrated score (its tier: red ≥ 0.8, orange ≥ 0.6; peer-anomaly leads count "
-    "like any other); m = 0.25 + 0.75·min(1, share/0.10), share = fund on the lead's evidence visits that "
+    "exposure; 0 for persons, scored on their leads alone); s = the lead's calibrated score (its tier: "
+    "red ≥ 0.8, orange ≥ 0.6; peer-anomaly leads count like any other); "
+    "m = 0.25 + 0.75·min(1, share/0.10), share = fund on the lead's evidence visits that "
     "involve this entity / the entity's fund paid (m = 1 when the store has no visits to weigh it). "
     "No leads: 0.4·u, the order of fund paid. Dismissed leads are left out."
 )
@@ -36,7 +37,8 @@ def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
     claims store is in the same database, the entity's exposure (see `RISK_FORMULA`).
 
     Every institution and practitioner with visits gets a row (risk from exposure alone when no lead names it);
-    persons only when a lead names them. `leads` counts the entity's leads, `amount_at_risk` sums their amounts,
+    persons only when a lead names them, on the evidence alone (no exposure term: a person's fund paid says
+    more about their illness than their risk). `leads` counts the entity's leads, `amount_at_risk` sums their amounts,
     `top_kinds` are its lead kinds by their best score (`;`-joined, at most 3). Institutions cover hospitals,
     clinics and pharmacies.
     """
@@ -72,7 +74,8 @@ def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
                 SELECT 'Practitioner', atddr_no, sum(fund) FROM vf WHERE atddr_no IS NOT NULL AND atddr_no <> ''
                 GROUP BY ALL
                 UNION ALL
-                SELECT 'Person', psn_no, sum(fund) FROM vf WHERE psn_no IS NOT NULL GROUP BY ALL
+                SELECT 'Person', psn_no, sum(fund) FROM vf  -- only the persons leads name: their fund weighs m
+                WHERE psn_no IN (SELECT entity_id FROM m WHERE entity_type = 'Person') GROUP BY ALL
             ),
             u AS MATERIALIZED (SELECT *, cume_dist() OVER (PARTITION BY entity_type ORDER BY fund) AS u FROM fund),
             ev AS (SELECT DISTINCT lead_id, unnest(evidence) AS mdtrt_id FROM l),
@@ -108,7 +111,7 @@ def entity_risk(con: Any, include_dismissed: bool = False) -> pd.DataFrame:
             UNION ALL
             SELECT 'Institution', unnest(institutions), lead_id, kind, score, amount_at_risk FROM l
         ),
-        m AS (SELECT DISTINCT * FROM m0 WHERE entity_id IS NOT NULL),
+        m AS MATERIALIZED (SELECT DISTINCT * FROM m0 WHERE entity_id IS NOT NULL),
         {exposure}
         mq AS (
             SELECT m.entity_type, m.entity_id, m.kind, m.score, m.amount_at_risk,
