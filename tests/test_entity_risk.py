@@ -31,8 +31,9 @@ def _store() -> LeadStore:
 
 
 def _lead(kind: str, inst: str, visits: list[str], score: float) -> Lead:
-    return Lead(kind=kind, score=score, persons=[f"P{v}" for v in visits], practitioners=[CLINICS[inst][0]],
-                institutions=[inst], evidence=visits, amount_at_risk=100.0, period_start=datetime(2025, 1, 1),
+    persons = [f"P{v.replace('-', '')}" for v in visits]  # the visit's patient (see _store)
+    return Lead(kind=kind, score=score, persons=persons, practitioners=[CLINICS[inst][0]], institutions=[inst],
+                evidence=visits, amount_at_risk=100.0, period_start=datetime(2025, 1, 1),
                 period_end=datetime(2025, 2, 1), explanation_zh="测试", explanation_en="test")
 
 
