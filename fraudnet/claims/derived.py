@@ -172,7 +172,8 @@ def store_health(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     orphans = {name: int(_scalar(con, sql) or 0) for name, sql in _ORPHANS}
     try:
         quarantine = {str(t): int(n) for t, n in con.execute(
-            "SELECT table_name, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall()}
+            "SELECT table_name, count(DISTINCT (batch_id, row_number)) FROM quarantine GROUP BY 1 ORDER BY 1"
+        ).fetchall()}
     except duckdb.CatalogException:
         quarantine = {}
     failed = int(_scalar(con, "SELECT count(*) FROM ingest_batches WHERE status = 'failed'") or 0)

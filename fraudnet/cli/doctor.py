@@ -37,7 +37,7 @@ def _print(health: dict[str, Any], console: Console) -> None:
     else:
         console.print("orphans / 孤立引用: none")
     q = health["quarantine"]
-    console.print("quarantine / 隔离: " + (", ".join(f"{k} {v:,}" for k, v in q.items()) or "none")
+    console.print("quarantined rows / 隔离行: " + (", ".join(f"{k} {v:,}" for k, v in q.items()) or "none")
                   + " (`fraudnet quarantine`)")
     if health["failed_batches"]:
         console.print(f"[yellow]failed ingest batches / 失败批次[/yellow]: {health['failed_batches']:,}")

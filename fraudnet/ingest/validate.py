@@ -331,8 +331,8 @@ def _plausibility_checks(spec: TableSpec, cmap: ColumnMap, export_time: datetime
             ceiling = (export_time + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
             checks.append(Check(
                 f.name, f"{name} < DATE '{floor.isoformat()}' OR {name} > TIMESTAMP '{ceiling}'", raw_col(f.name),
-                qstr(f"{f.name} before {floor.isoformat()} or after the export ({ceiling[:10]}) "
-                     "/ 日期不合理（早于下限或晚于导出日期）")))
+                qstr(f"{f.name} outside {floor.isoformat()} … {ceiling[:10]} (not before {floor.year}, not "
+                     "after the export: ingest time + 1 day) / 日期不合理（早于下限或晚于导出日期）")))
     if spec.name == "setl":
         money = [m for m in _SETL_MONEY if m in present]
         refund = "coalesce(\"refd_setl_flag\" = '1', false)"
