@@ -184,6 +184,7 @@ class CollusionRingDetector:
         join_chance: float = 0.5,
         event_pvalue: float = 0.1,
         max_pool: int = 60,
+        resolutions: tuple[float, ...] = (1.0, 0.5),
         null_rounds: int = 2,
         null_alpha: float = 0.2,
     ) -> None:
@@ -200,6 +201,7 @@ class CollusionRingDetector:
         self.join_chance = join_chance
         self.event_pvalue = event_pvalue
         self.max_pool = max_pool
+        self.resolutions = tuple(resolutions)
         self.null_rounds = null_rounds
         self.null_alpha = null_alpha
 
@@ -218,6 +220,7 @@ class CollusionRingDetector:
             ("join_chance", self.join_chance, self.join_chance >= 0),
             ("event_pvalue", self.event_pvalue, 0 < self.event_pvalue <= 1),
             ("max_pool", self.max_pool, self.max_pool >= self.min_group_size),
+            ("resolutions", self.resolutions, len(self.resolutions) > 0 and all(r > 0 for r in self.resolutions)),
             ("null_rounds", self.null_rounds, self.null_rounds >= 1),
             ("null_alpha", self.null_alpha, 0 < self.null_alpha < 1),
         ]
@@ -289,16 +292,26 @@ class CollusionRingDetector:
 
     def _community_groups(self, adm: pd.DataFrame, by_inst: dict[str, _Inst],
                           width: int) -> list[tuple[list[str], list[str]]]:
-        """Rotating pools: Leiden communities of the person co-admission graph (all institutions), pre-screened,
-        each merged with a neighbouring community when the union's repeat surprise is higher (modularity may
-        split a sparse pool)."""
+        """Rotating pools: Leiden communities of the person co-admission graph (all institutions) at each of
+        `resolutions` (a pool is a chain of batch cliques that full-resolution modularity may cut apart)."""
         events = co_admission_events_of(adm, self.window_days, min_admissions=2)
         if events.empty:
             return []
         weights = event_surprise(events)
         keep = weights >= -math.log10(self.event_pvalue)
         events, weights = events[keep], weights[keep]
-        communities = leiden_communities(person_graph(events, weights), self.max_pool)
+        graph = person_graph(events, weights)
+        out: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        for resolution in self.resolutions:
+            communities = leiden_communities(graph, self.max_pool, resolution)
+            for insts, members in self._merged(events, weights, communities, by_inst, width):
+                out.setdefault(tuple(members), (insts, members))
+        return list(out.values())
+
+    def _merged(self, events: pd.DataFrame, weights: np.ndarray, communities: list[list[str]],
+                by_inst: dict[str, _Inst], width: int) -> list[tuple[list[str], list[str]]]:
+        """Pre-screened communities, each merged with a neighbouring community when the union says more than the
+        two apart, cut into batch-connected groups."""
         cands = community_candidates(events, communities, self.min_group_size, self.min_occasions, self.window_days)
         if not cands:
             return []
@@ -539,6 +552,9 @@ class CollusionRingDetector:
             if len(core) < self.min_group_size:
                 return None
             found = self._repeat(keep, core, by_inst, width, pools=True)
+        # a recruiter's pool is a dozen to a few dozen persons; a bigger "community" is a busy ward
+        if found is not None and len(found["members"]) > self.max_pool:
+            return None
         return found
 
     def _score_group(

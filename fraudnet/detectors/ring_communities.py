@@ -57,19 +57,19 @@ def person_graph(events: pd.DataFrame, weights: np.ndarray) -> ig.Graph:
     return g
 
 
-def leiden_communities(graph: ig.Graph, max_size: int, seed: int = 0) -> list[list[str]]:
-    """Modularity communities (igraph's Leiden, seeded so the same data give the same groups); any community
-    larger than `max_size` is split again by Leiden on its own subgraph, once."""
+def leiden_communities(graph: ig.Graph, max_size: int, resolution: float = 1.0, seed: int = 0) -> list[list[str]]:
+    """Modularity communities (igraph's Leiden at this `resolution`, seeded so the same data give the same
+    groups); any community larger than `max_size` is split again by Leiden on its own subgraph, once."""
     if graph.vcount() == 0 or graph.ecount() == 0:
         return []
     previous = ig.set_random_number_generator(random.Random(seed))
     try:
-        parts = _leiden(graph)
+        parts = _leiden(graph, resolution)
         out: list[list[int]] = []
         for part in parts:
             if len(part) > max_size:
                 sub = graph.subgraph(part)
-                out.extend([[part[i] for i in q] for q in _leiden(sub)])
+                out.extend([[part[i] for i in q] for q in _leiden(sub, resolution)])
             else:
                 out.append(part)
     finally:
@@ -78,8 +78,9 @@ def leiden_communities(graph: ig.Graph, max_size: int, seed: int = 0) -> list[li
     return [sorted(names[i] for i in part) for part in out]
 
 
-def _leiden(graph: ig.Graph) -> list[list[int]]:
-    clus = graph.community_leiden(objective_function="modularity", weights="weight", n_iterations=-1)
+def _leiden(graph: ig.Graph, resolution: float) -> list[list[int]]:
+    clus = graph.community_leiden(objective_function="modularity", weights="weight", n_iterations=-1,
+                                  resolution=resolution)
     return [list(c) for c in clus]
 
 
