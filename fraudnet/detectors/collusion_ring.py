@@ -1,4 +1,4 @@
-"""Collusion rings (团伙同进同出, 虚假住院): the same persons admitted together at one institution again and again."""
+"""Collusion rings (团伙同进同出, 虚假住院): persons admitted together beyond chance — tight rings, rotating pools."""
 
 from __future__ import annotations
 
@@ -121,36 +121,52 @@ class _Inst:
 
 
 class CollusionRingDetector:
-    """Find groups of persons co-admitted at the same institution on many occasions, far beyond chance.
+    """Find groups of persons admitted together far beyond chance: tight rings and rotating pools, one score.
 
-    Method: the co-admission projection (inpatient admissions at one institution within ±`window_days`) keeps
-    pairs co-admitted on at least `min_pair_occasions` distinct days whose Poisson surprise against
-    n_a·n_b·(2w+1)/D (each person's admissions there, D = days of data) is below `pair_pvalue`; groups are dense
-    lockstep blocks of that graph, peeled greedily (FRAUDAR-style densest subgraph, edge weight = the pair's
-    −log10 surprise) from each connected component in turn (deterministic: no randomness). A block then takes
-    in the persons admitted in at least two of its occasion windows when fewer than `join_chance` persons of
-    the institution would be by chance (binomial on their admissions, times the institution's persons): members
-    who came to only some occasions. Each group
-    is scored on its *repeat* occasions: for every window where j members were admitted together, the chance
-    that j or more of the m members fall in one window, given each member's admission count and the
-    institution's admission volume around that date (excluding the group), is a Poisson-binomial tail scaled
-    by the number of windows in the period. The strongest occasion defines the group and is not counted (a
-    one-off group admission — an outbreak, an accident — scores nothing); the other occasions' −log10
-    surprises add up. Similar diagnoses, stays and fees and a shared phone add a bounded bonus. The score is
-    a logistic of that total, so it means the same on any city.
+    Two shapes, two ways of finding candidates, one test:
+
+    * Tight rings (the same persons together again and again): the co-admission projection (inpatient
+      admissions at one institution within ±`window_days`) keeps pairs co-admitted on at least
+      `min_pair_occasions` distinct days whose Poisson surprise against n_a·n_b·(2w+1)/D is below `pair_pvalue`;
+      groups are dense lockstep blocks of that graph, peeled greedily (FRAUDAR-style densest subgraph).
+    * Rotating pools (a recruiter's pool of a dozen to a few dozen admitted a few at a time, each member two or
+      three times a year, so no pair repeats often while the group does): every co-admission of two persons
+      with ≥ 2 admissions is an edge weighted by its surprise given the window's share of the institution's
+      admissions (`event_surprise`; edges likelier than `event_pvalue` dropped, so busy days add little); the
+      person graph spans all institutions (a pool moved between hospitals stays one community). Leiden
+      communities (igraph's built-in `community_leiden`, modularity, at each of `resolutions`) with three or
+      more members together on ≥ `min_occasions` days are kept, merged with a neighbouring community when the
+      union says more than the two apart, trimmed to the persons in ≥ 2 batches and to the institutions with
+      ≥ 2 batches, and cut into batch-connected groups of at most `max_pool` persons.
+
+    The test: for every window where j members were admitted together, the chance that j or more of the m
+    members fall in one window, given each member's admission count there and the institution's volume around
+    that date, is a Poisson-binomial tail scaled by the number of windows in the period. The strongest occasion
+    defines the group and is not counted (an outbreak scores nothing), picking its members out of that window's
+    crowd costs log10 C(crowd, present); the other windows' −log10 surprises add up. A pair-repeat block takes
+    in persons admitted in ≥ 2 of its windows when fewer than `join_chance` persons would be by chance. A
+    community is picked *for* co-admitting, so its surprise is taken net of what communities reach by chance:
+    the institution's admissions are dealt to its own patients at random (`null_rounds` shuffles), the same
+    search is run, and the level chance exceeds with probability `null_alpha` (exponential tail) is subtracted.
+    Scheduled care (chemotherapy/radiotherapy Z51, dialysis Z49, neoplasms C00–D49, CKD N18, day cases ≤ 1
+    night) returns in cohorts on a fixed cycle legitimately and is left out of the admissions. Similar
+    diagnoses, stays and fees (where they stand out from the institutions' mix), a shared phone or address and
+    a closed pool (members admitted only in its batches) add a bounded bonus. The score is a logistic of the
+    total, so it means the same on any city; the explanation names the shape (ring or pool) with its figures.
 
     Parameters
     ----------
     window_days : int, default 1
         Admissions within this many days of each other count as together (same day or ±1 day).
     min_pair_occasions : int, default 2
-        Distinct co-admission days a pair needs to enter the graph.
+        Distinct co-admission days a pair needs to enter the pair graph.
     pair_pvalue : float, default 0.01
-        Pairs whose repeat is more likely than this by chance are left out of the graph.
+        Pairs whose repeat is more likely than this by chance are left out of the pair graph.
     min_group_size : int, default 3
         Fewest persons in a group.
     min_occasions : int, default 3
-        Fewest occasions with at least `together_share` of the group present (and ≥ 2 persons).
+        Fewest batches: windows with at least `together_share` of the group present (and ≥ 2 persons), or, for a
+        community, ≥ 3 members in a window that alone is beyond chance.
     together_share : float, default 0.5
         Share of the group that must be present for an occasion to count as the group together.
     intensity_days : int, default 14
@@ -164,6 +180,16 @@ class CollusionRingDetector:
     join_chance : float, default 0.5
         A person seen in several of a group's occasion windows joins it when fewer than this many of the
         institution's persons would be seen that often by chance.
+    event_pvalue : float, default 0.1
+        A co-admission likelier than this by chance (busy window, frequent patients) is no edge of the person graph.
+    max_pool : int, default 60
+        Largest community searched as one pool (bigger Leiden communities are split again; bigger groups dropped).
+    resolutions : tuple of float, default (1.0, 0.5)
+        Leiden modularity resolutions searched (0.5 keeps a pool's batch cliques together).
+    null_rounds : int, default 2
+        Shuffles of each institution's admissions used to measure what community search finds by chance.
+    null_alpha : float, default 0.2
+        Chance that a shuffled data set shows a community above the level subtracted from real communities.
     """
 
     kind = "collusion_ring"
