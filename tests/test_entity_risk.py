@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from fraudnet.claims.leads import LeadStore
 from fraudnet.cli import main as cli_main
 from fraudnet.detectors.base import Lead
-from fraudnet.detectors.risk import EXPOSURE_WEIGHT, RISK_FORMULA, entity_risk
+from fraudnet.detectors.risk import EXPOSURE_WEIGHT, FULL_SHARE, MENTION_WEIGHT, RISK_FORMULA, entity_risk
 
 # institution → (practitioner, visits, fund per visit)
 CLINICS = {"H_BIG": ("D_BIG", 40, 5000.0), "H_MID": ("D_MID", 30, 1000.0), "H_SMALL": ("D_SMALL", 20, 200.0),
@@ -66,12 +66,14 @@ def test_a_material_lead_lifts_a_small_entity_above_a_bigger_clean_one() -> None
 
 def test_a_lead_that_barely_touches_an_entity_weighs_little() -> None:
     store = _store()
-    # a yellow lead on 1 of H_MID's 30 visits (3 % of its fund): weight 0.25 + 0.75·0.33 = 0.5
+    # a yellow lead on 1 of H_MID's 30 visits (3.3 % of its fund, a third of FULL_SHARE): weight 0.5 + 0.5/3
     small = _lead("rule:bed_hanging", "H_MID", ["H_MID-0"], 0.5)
     store.save_run([small], ["rule:bed_hanging"])
     frame = entity_risk(store.con).set_index(["entity_type", "entity_id"])
     u = 0.75  # H_MID's fund rank among the four institutions
-    expected = 1 - (1 - EXPOSURE_WEIGHT * u) * (1 - 0.5 * (0.25 + 0.75 * (1 / 30) / 0.10))
+    weight = MENTION_WEIGHT + (1 - MENTION_WEIGHT) * (1 / 30) / FULL_SHARE
+    assert weight == pytest.approx(2 / 3)
+    expected = 1 - (1 - EXPOSURE_WEIGHT * u) * (1 - 0.5 * weight)
     assert frame.loc[("Institution", "H_MID"), "score"] == pytest.approx(expected, abs=1e-4)
     # a dismissed lead no longer counts: back to exposure alone
     store.set_status(small.lead_id, "reviewing", "u")

@@ -17,16 +17,17 @@ RISK_COLUMNS = ("entity_type", "entity_id", "score", "leads", "amount_at_risk", 
 EXPOSURE_WEIGHT = 0.4
 # A lead whose evidence carries a tenth of the entity's own fund paid is a finding about the entity as a whole and
 # counts fully; below that its weight falls linearly to MENTION_WEIGHT, the weight of a lead that merely names the
-# entity (a hospital where an impersonated card was used once, a pharmacy in a 50-person ring's visits).
+# entity (a hospital where an impersonated card was used once, a pharmacy in a drug-resale chain's visits):
+# whether such a lead is about the entity or about others who used it is, without its money, a coin toss.
 FULL_SHARE = 0.10
-MENTION_WEIGHT = 0.25
+MENTION_WEIGHT = 0.5
 
 RISK_FORMULA = (
     "risk = 1 − (1 − 0.4·u) · Π over the entity's active leads (1 − s·m).  "
     "u = the entity's fund paid (non-refunded visits) as a cumulative rank within its entity type (0–1; "
     "exposure; 0 for persons, scored on their leads alone); s = the lead's calibrated score (its tier: "
     "red ≥ 0.8, orange ≥ 0.6; peer-anomaly leads count like any other); "
-    "m = 0.25 + 0.75·min(1, share/0.10), share = fund on the lead's evidence visits that "
+    "m = 0.5 + 0.5·min(1, share/0.10), share = fund on the lead's evidence visits that "
     "involve this entity / the entity's fund paid (m = 1 when the store has no visits to weigh it). "
     "No leads: 0.4·u, the order of fund paid. Dismissed leads are left out."
 )
