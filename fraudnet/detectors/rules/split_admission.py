@@ -1,10 +1,11 @@
 """Split admissions (分解住院): patients discharged and readmitted to the same institution within days for the
-same diagnosis, counted per institution against the chance readmission rate."""
+same diagnosis, beyond what peers see for the same kind of care, scheduled treatment cycles set aside."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fraudnet.detectors.coverage import covered_clause
@@ -12,17 +13,39 @@ from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    poisson_surprise,
     score_entities,
     since_clause,
 )
+from fraudnet.errors import DetectorError
 
 __all__ = ["SplitAdmissionDetector"]
+
+# ICD-10 categories that name a scheduled treatment rather than an illness: Z49 dialysis care, Z51 other
+# medical care (Z51.0 radiotherapy session, Z51.1 chemotherapy session). Their readmissions are the plan.
+SCHEDULED_FAMILIES = ("Z49", "Z51")
 
 
 class SplitAdmissionDetector(RuleDetector):
     """Readmission within `max_gap_days` of a discharge at the same institution with the same 3-character ICD-10
-    diagnosis. Hits are the readmissions per institution, scored against the chance expectation (the
-    institution's inpatient stays × the city's robust baseline readmission rate per stay).
+    diagnosis, counted per institution against the expectation of its own case mix.
+
+    Scheduled care is not a split and is set aside before counting: stays coded as a scheduled treatment
+    (`scheduled_families`: chemotherapy / radiotherapy sessions Z51, dialysis Z49), pairs of day-case stays (both
+    ≤ `day_case_nights` nights), and runs of ≥ `regular_min_links` back-to-back readmissions whose admission
+    intervals are regular (coefficient of variation ≤ `regular_cv`: treatment cycles such as chemotherapy every
+    14 days vary by a day or two, CV ≈ 0.1, while unplanned readmissions are irregular, CV ≈ 0.5–1). A readmission
+    on the day of or the day after discharge is never taken for a cycle: the patient never went home.
+
+    The expectation is stratified by diagnosis (case mix): for each 3-character family the city's robust rate of
+    readmissions per stay is estimated from the institutions that are not surprising against it (as
+    `baseline_rate` does for the whole city, shrunk towards the city rate by one pseudo-readmission), and an
+    institution expects Σ over its stays of its family's rate — a cardiology centre is compared with the
+    readmissions heart patients have everywhere, not with a city average dominated by short surgical stays.
+
+    Features report the split signatures (share of readmissions within a day of discharge, share with the same
+    attending doctor, share whose first stay was shorter than the diagnosis' city median) for the inspector;
+    they do not change the count, so the Poisson chance of the count stays exact.
 
     Needs admission and discharge times and diagnosis codes of inpatient stays (`requires`): institutions (or
     months of an institution) whose stays mostly lack them are not screened (see `fraudnet.detectors.coverage`),
@@ -35,12 +58,22 @@ class SplitAdmissionDetector(RuleDetector):
     icd_chars : int, default 3
         Leading characters of dise_codg that define "the same diagnosis" (ICD-10 category).
     baseline_floor : float, default 0.003
-        Lowest chance readmission rate per inpatient used for the expectation.
+        Lowest chance readmission rate per stay used for the expectation (city and per diagnosis).
     min_volume : int, default 20
-        Inpatients an institution needs to take part in estimating the city baseline.
+        Stays an institution needs to take part in estimating the city baseline.
     group_min : int, default 3
         Readmissions of this many patients at one institution within a day of each other are a group admission
         (left to the collusion-ring detector) and not counted here.
+    scheduled_families : tuple of str, default ("Z49", "Z51")
+        Diagnosis categories of scheduled treatment sessions (dialysis, chemotherapy, radiotherapy): never hits,
+        and their stays are not part of the volume.
+    day_case_nights : int, default 1
+        A readmission where both stays last at most this many nights is day-case care (infusion, dialysis).
+    regular_min_links : int, default 3
+        Back-to-back readmissions (≥ this many links, i.e. ≥ 4 stays) needed before regularity is judged; with
+        fewer intervals a coefficient of variation says nothing.
+    regular_cv : float, default 0.25
+        Highest coefficient of variation of a run's admission intervals that counts as a treatment schedule.
     """
 
     kind = "rule:split_admission"
@@ -48,52 +81,101 @@ class SplitAdmissionDetector(RuleDetector):
     requires = ("admission_discharge_times", "diagnoses")
 
     def __init__(self, max_gap_days: int = 15, icd_chars: int = 3, baseline_floor: float = 0.003,
-                 min_volume: int = 20, group_min: int = 3) -> None:
+                 min_volume: int = 20, group_min: int = 3,
+                 scheduled_families: tuple[str, ...] = SCHEDULED_FAMILIES, day_case_nights: int = 1,
+                 regular_min_links: int = 3, regular_cv: float = 0.25) -> None:
         self.max_gap_days = max_gap_days
         self.icd_chars = icd_chars
         self.baseline_floor = baseline_floor
         self.min_volume = min_volume
         self.group_min = group_min
+        self.scheduled_families = scheduled_families
+        self.day_case_nights = day_case_nights
+        self.regular_min_links = regular_min_links
+        self.regular_cv = regular_cv
 
     def validate(self) -> None:
-        for name in ("max_gap_days", "icd_chars", "baseline_floor", "min_volume", "group_min"):
+        for name in ("max_gap_days", "icd_chars", "baseline_floor", "min_volume", "group_min", "regular_min_links",
+                     "regular_cv"):
             check_positive(name, getattr(self, name), self.kind)
+        check_positive("day_case_nights", self.day_case_nights, self.kind, allow_zero=True)
+        fams = self.scheduled_families
+        if isinstance(fams, str) or not all(isinstance(f, str) and f.strip() for f in fams):
+            raise DetectorError(f"{self.kind}: parameter scheduled_families={fams!r} must be a tuple of ICD-10 "
+                                "category codes such as ('Z49', 'Z51')")
 
     def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
         cond, params = since_clause(context, "begntime")
         covered = " AND ".join(covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
+        n = int(self.icd_chars)
+        scheduled = sorted({f.strip().upper()[:n] for f in self.scheduled_families})
+        marks = ", ".join("?" for _ in scheduled)
+        stays = f"""
+            SELECT mdtrt_id, psn_no, fixmedins_code, begntime, coalesce(endtime, begntime) AS endtime,
+                   upper(nullif(left(trim(dise_codg), {n}), '')) AS icd, nullif(trim(atddr_no), '') AS doctor,
+                   date_diff('day', begntime::DATE, coalesce(endtime, begntime)::DATE) AS nights,
+                   coalesce(fund_pay_sumamt, 0) AS fund
+            FROM visit_fact v WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered}
+        """
+        part = "PARTITION BY psn_no, fixmedins_code"
         pairs = context.sql(
             f"""
-            WITH s AS (
-                SELECT mdtrt_id, psn_no, fixmedins_code, begntime, coalesce(endtime, begntime) AS endtime,
-                       upper(nullif(left(trim(dise_codg), {int(self.icd_chars)}), '')) AS icd,
-                       coalesce(fund_pay_sumamt, 0) AS fund
-                FROM visit_fact v WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered}
-            ), o AS (
-                SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(endtime) OVER w AS prev_end, lag(icd) OVER w AS prev_icd,
-                       lag(fund) OVER w AS prev_fund
-                FROM s WINDOW w AS (PARTITION BY psn_no, fixmedins_code ORDER BY begntime, mdtrt_id)
-            ), h AS (
-                SELECT fixmedins_code AS entity, psn_no, prev_id, mdtrt_id, icd, begntime::DATE AS day,
-                       date_diff('day', prev_end::DATE, begntime::DATE) AS gap_days, prev_fund + fund AS fund
+            WITH s AS ({stays}), o AS (
+                SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(begntime) OVER w AS prev_begin,
+                       lag(endtime) OVER w AS prev_end, lag(icd) OVER w AS prev_icd, lag(fund) OVER w AS prev_fund,
+                       lag(nights) OVER w AS prev_nights, lag(doctor) OVER w AS prev_doctor
+                FROM s WINDOW w AS ({part} ORDER BY begntime, mdtrt_id)
+            ), l AS (
+                SELECT *, coalesce(prev_id IS NOT NULL AND icd IS NOT NULL AND icd = prev_icd AND begntime >= prev_end
+                                   AND date_diff('day', prev_end::DATE, begntime::DATE) <= ?, false) AS linked,
+                       date_diff('day', prev_end::DATE, begntime::DATE) AS gap_days,
+                       date_diff('day', prev_begin::DATE, begntime::DATE) AS interval_days
                 FROM o
-                WHERE prev_id IS NOT NULL AND icd IS NOT NULL AND icd = prev_icd AND begntime >= prev_end
-                  AND date_diff('day', prev_end::DATE, begntime::DATE) <= ? AND {cond}
+            ), r AS (  -- a run: stays chained by readmissions, each within the window of the previous discharge
+                SELECT *, sum(CASE WHEN linked THEN 0 ELSE 1 END) OVER ({part} ORDER BY begntime, mdtrt_id
+                                                                     ROWS UNBOUNDED PRECEDING) AS run
+                FROM l
+            ), q AS (
+                SELECT *, count(CASE WHEN linked THEN 1 END) OVER ({part}, run) AS run_links,
+                       stddev_pop(CASE WHEN linked THEN interval_days END) OVER ({part}, run)
+                       / nullif(avg(CASE WHEN linked THEN interval_days END) OVER ({part}, run), 0) AS run_cv
+                FROM r
+            ), h AS (
+                SELECT fixmedins_code AS entity, psn_no, prev_id, mdtrt_id, icd, begntime::DATE AS day, gap_days,
+                       prev_nights, coalesce(doctor = prev_doctor, false) AS same_doctor, prev_fund + fund AS fund
+                FROM q
+                WHERE linked AND {cond}
+                  AND icd NOT IN ({marks})  -- scheduled treatment sessions
+                  AND NOT (prev_nights <= ? AND nights <= ?)  -- day-case care
+                  -- a regular cycle of readmissions is a treatment schedule, unless the patient never went home
+                  AND NOT (run_links >= ? AND coalesce(run_cv, 1) <= ? AND gap_days > 1)
             )
             SELECT * EXCLUDE (day) FROM h
             -- several patients readmitted together on one day are a group admission (同进同出), the collusion-ring
             -- detector's finding, not one patient's stay split in two
             QUALIFY count(*) OVER (PARTITION BY entity ORDER BY day
                                    RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND INTERVAL 1 DAY FOLLOWING) < ?
-            """, [int(self.max_gap_days), *params, int(self.group_min)])
-        volume = context.sql(
-            "SELECT fixmedins_code AS entity, count(DISTINCT psn_no) AS inpatients, count(*) AS stays "
-            f"FROM visit_fact v WHERE is_inpatient AND NOT coalesce(refunded, false) AND {covered} GROUP BY 1")
+            """, [int(self.max_gap_days), *params, *scheduled, int(self.day_case_nights), int(self.day_case_nights),
+                  int(self.regular_min_links), float(self.regular_cv), int(self.group_min)])
+        mix = context.sql(
+            f"SELECT fixmedins_code AS entity, icd, count(DISTINCT psn_no) AS inpatients, count(*) AS stays, "
+            f"median(nights) AS median_nights FROM ({stays}) "
+            f"WHERE icd IS NULL OR icd NOT IN ({marks}) GROUP BY ALL", [*scheduled])
         if pairs.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        volume = context.sql(
+            f"SELECT fixmedins_code AS entity, count(DISTINCT psn_no) AS inpatients, count(*) AS stays "
+            f"FROM ({stays}) WHERE icd IS NULL OR icd NOT IN ({marks}) GROUP BY 1", [*scheduled])
+        # The first stay cut short: shorter than the city's median stay for the diagnosis.
+        typical = context.sql(f"SELECT icd, median(nights) AS typical FROM ({stays}) GROUP BY 1")
+        pairs = pairs.merge(typical, on="icd", how="left")
+        pairs["short_first"] = pairs["prev_nights"] < pairs["typical"]
         agg = pairs.groupby("entity").agg(
             patients=("psn_no", "nunique"), readmissions=("mdtrt_id", "nunique"),
             median_gap_days=("gap_days", "median"),
+            within_a_day=("gap_days", lambda s: float((s <= 1).mean())),
+            same_doctor=("same_doctor", "mean"),
+            short_first_stay=("short_first", "mean"),
             hit_fund=("fund", "sum"),
             top_diagnosis=("icd", lambda s: s.value_counts().index[0]),
         ).reset_index()
@@ -101,10 +183,18 @@ class SplitAdmissionDetector(RuleDetector):
         full = volume.merge(agg[["entity", "readmissions"]], on="entity", how="left").fillna({"readmissions": 0})
         rate = baseline_rate(full["readmissions"], full["stays"], floor=self.baseline_floor,
                              min_volume=self.min_volume)
+        cell_hits = pairs.groupby(["entity", "icd"])["mdtrt_id"].nunique().rename("hits").reset_index()
+        mix = mix.dropna(subset=["icd"]).merge(cell_hits, on=["entity", "icd"], how="left").fillna({"hits": 0})
+        mix["rate"] = mix["icd"].map(family_rates(mix, rate, self.baseline_floor))
+        mix["cell_expected"] = mix["stays"] * mix["rate"]
+        expected = mix.groupby("entity")["cell_expected"].sum().rename("case_mix_expected")
+        agg = agg.merge(expected, on="entity", how="left")
         agg["share"] = agg["patients"] / agg["inpatients"].clip(lower=1)
         # A patient readmitted again and again counts each time: repeated splitting is the pattern, while
         # ordinary readmissions are one per patient.
-        agg = score_entities(agg, hits="readmissions", volume="stays", rate=rate, amount="hit_fund")
+        agg = score_entities(agg, hits="readmissions", volume="stays", rate=rate, amount="hit_fund",
+                             expected="case_mix_expected")
+        agg = agg.drop(columns=["case_mix_expected"])
         agg["max_gap_days"] = int(self.max_gap_days)
         evidence = pd.concat([
             pairs[["entity", "prev_id"]].rename(columns={"prev_id": "mdtrt_id"}), pairs[["entity", "mdtrt_id"]],
@@ -113,12 +203,40 @@ class SplitAdmissionDetector(RuleDetector):
 
     def explain(self, f: dict[str, Any]) -> tuple[str, str]:
         zh = (f"{f['entity']} 有{f['patients']}名患者出院后{f['max_gap_days']}天内以相同诊断再次入院"
-              f"（共{f['readmissions']}次，主要诊断{f['top_diagnosis']}，中位间隔{f['median_gap_days']:.0f}天），"
-              f"占该机构住院患者{f['inpatients']}人的{f['share']:.1%}；再入院次数为按全市基线预期{f['expected']:.1f}次的"
-              f"{f['ratio']:.1f}倍；涉及基金{f['amount_at_risk']:,.2f}元。")
+              f"（共{f['readmissions']}次，主要诊断{f['top_diagnosis']}，中位间隔{f['median_gap_days']:.0f}天，"
+              f"{f['within_a_day']:.0%}在出院当天或次日再入院，{f['same_doctor']:.0%}为同一主治医师，"
+              f"{f['short_first_stay']:.0%}的前次住院短于该诊断全市中位天数；化疗、透析等计划性周期治疗已剔除），"
+              f"占该机构住院患者{f['inpatients']}人的{f['share']:.1%}；再入院次数为按其病种构成和全市同病种基线预期"
+              f"{f['expected']:.1f}次的{f['ratio']:.1f}倍；涉及基金{f['amount_at_risk']:,.2f}元。")
         en = (f"{f['entity']}: {f['patients']} patients readmitted within {f['max_gap_days']} days of discharge "
               f"with the same diagnosis ({f['readmissions']} readmissions, mostly {f['top_diagnosis']}, median gap "
-              f"{f['median_gap_days']:.0f} days), {f['share']:.1%} of its {f['inpatients']} inpatients; readmissions "
-              f"{f['ratio']:.1f}× the {f['expected']:.1f} expected at the city's baseline rate; fund payments "
-              f"{f['amount_at_risk']:,.2f} yuan.")
+              f"{f['median_gap_days']:.0f} days; {f['within_a_day']:.0%} on the day of or after discharge, "
+              f"{f['same_doctor']:.0%} with the same attending doctor, {f['short_first_stay']:.0%} after a first "
+              f"stay shorter than the diagnosis' city median; scheduled cycles such as chemotherapy and dialysis set "
+              f"aside), {f['share']:.1%} of its {f['inpatients']} inpatients; readmissions {f['ratio']:.1f}× the "
+              f"{f['expected']:.1f} expected from its case mix at the city's per-diagnosis baseline rates; fund "
+              f"payments {f['amount_at_risk']:,.2f} yuan.")
         return zh, en
+
+
+def family_rates(mix: pd.DataFrame, city_rate: float, floor: float, max_surprise: float = 2.0,
+                 iterations: int = 50) -> dict[str, float]:
+    """Robust readmission rate per stay for each diagnosis family (columns entity, icd, stays, hits): pooled
+    over the institutions whose count in the family is not surprising (p > 1 %) at the current estimate, with the
+    city rate as a prior worth one readmission (1 / city_rate stays), iterated until it settles — so splitters do
+    not raise the baseline of the diagnosis they split, and a family with few stays stays near the city rate."""
+    prior = 1.0 / max(city_rate, 1e-9)
+    rates: dict[str, float] = {}
+    for icd, cell in mix.groupby("icd"):
+        h = cell["hits"].to_numpy(dtype=float)
+        v = cell["stays"].to_numpy(dtype=float)
+        p = city_rate
+        for _ in range(iterations):
+            ok = np.array([poisson_surprise(a, b * p) < max_surprise for a, b in zip(h, v, strict=True)])
+            new = max(floor, float((h[ok].sum() + 1.0) / (v[ok].sum() + prior)))
+            settled = abs(new - p) <= 1e-4 * max(p, 1e-9)
+            p = new
+            if settled:
+                break
+        rates[str(icd)] = p
+    return rates
