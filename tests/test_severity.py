@@ -91,6 +91,7 @@ def test_every_rule_explanation_says_what_set_the_tier() -> None:
     assert "效应不足" in big.explanation_zh and "95%置信下限1.8倍" in big.explanation_zh
     assert big.features["tier_driver"] == "capped: effect too small"
     assert small.severity == "red" and "Tier red" in small.explanation_en and "分级红色预警" in small.explanation_zh
+    assert "chance and effect both pass red's bar" in small.explanation_en
 
 
 def _stay(b: ClaimsBuilder, code: str, k: int, dup: bool) -> None:

@@ -209,7 +209,7 @@ class PeerAnomalyDetector:
             raw = score
             score = round(min(score, cap), 4)
             if severity_for_score(score) == severity_for_score(raw):
-                driver = "surprise"
+                driver = "deviation"  # the strength of the deviation itself set the tier
             tier_zh, tier_en = self._tier_clause(score, driver, details, amount)
             label_zh = {"institution": "医疗机构", "practitioner": "医师", "pharmacy": "药店"}[self.entity_type]
             zh = (f"{label_zh}{entity}（{int(row['visits'])}次就诊，{int(row['patients'])}名患者）"
@@ -256,7 +256,11 @@ class PeerAnomalyDetector:
             return (head_zh + f"；同类异常本身不是违规，红色需三项极端偏离（z≥上限且≥{EXTREME_RATIO:g}倍），限为橙色。",
                     head_en + f"; a peer deviation is not a violation: red needs three extreme ones (z at the cap, "
                     f"≥ {EXTREME_RATIO:g}×), capped at orange.")
-        return head_zh + "。", head_en + "."
+        if sev == "red":
+            return head_zh + "，三项极端偏离且金额重大。", head_en + ": three extreme deviations and material money."
+        nxt, nxt_zh = ("orange", "橙色") if sev == "yellow" else ("red", "红色")
+        return (head_zh + f"；偏离强度不足以达到{nxt_zh}。",
+                head_en + f"; the deviation is not strong enough for {nxt}.")
 
     def _validate(self) -> None:
         if self.entity_type not in ENTITY_TYPES:

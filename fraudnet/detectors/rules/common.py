@@ -337,12 +337,15 @@ def tier_clause(f: dict[str, Any], score: float, red_min_amount: float = RED_MIN
     elif driver == "hits":
         en = "; too few hits for a higher tier (one hit stays yellow, two at most orange)."
         zh = "；命中次数少（单次仅黄色，两次至多橙色）。"
+    elif sev == "red":
+        en = "; chance and effect both pass red's bar."
+        zh = "；偶然概率与效应均达到红色标准。"
     elif driver == "effect":
-        en = "; set by the size of the effect."
-        zh = "；由效应大小决定。"
+        en = f"; effect too small for {missed}."
+        zh = f"；效应不足，未达{missed_zh}。"
     else:
-        en = "; set by the chance evidence."
-        zh = "；由偶然概率决定。"
+        en = f"; chance evidence too weak for {missed}."
+        zh = f"；偶然概率不够低，未达{missed_zh}。"
     return head_zh + zh, head_en + en
 
 
