@@ -82,9 +82,9 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
         app.state.ctx = context
     install_error_handlers(app)
 
-    from fraudnet.api.routes import audit, cypher, entities, exports, graph, health, jobs, leads, me, search
+    from fraudnet.api.routes import audit, cypher, entities, exports, graph, health, jobs, labels, leads, me, search
 
-    for module in (health, me, leads, entities, graph, search, cypher, jobs, exports, audit):
+    for module in (health, me, leads, entities, graph, search, cypher, jobs, exports, audit, labels):
         app.include_router(module.router)
 
     from fraudnet.viz.assets import mount_ui

@@ -346,4 +346,23 @@ class AuditOut(BaseModel):
     chain: AuditChainOut | None = None
 
 
-__all__ += ["MAX_NODE_CAP", "MAX_SUBGRAPH_MEMBERS"]
+class LabelOut(BaseModel):
+    """One case outcome the model learns from (`fraudnet.learning.labels`)."""
+
+    entity_type: Literal["Person", "Practitioner", "Institution"]
+    entity_id: str
+    label: Literal["fraud", "clean"]
+    decided_at: datetime | None = None
+    source: str | None = None
+    note: str | None = None
+    origin: Literal["import", "decision"]
+    decided_by: str | None = None
+
+
+class LabelPageOut(BaseModel):
+    items: list[LabelOut]
+    total: int
+    counts: dict[str, int] = Field(default_factory=dict, description="'<type>:<label>' → labels")
+
+
+__all__ += ["MAX_NODE_CAP", "MAX_SUBGRAPH_MEMBERS", "LabelOut", "LabelPageOut"]

@@ -9,6 +9,14 @@ Tables (created on first use):
 - `lead_runs` — one row per `save_run`: run_id, at, kinds, counts, and `coverage` (JSON: per detector the
   institutions abstained for lack of data and the detectors skipped; added to older workspaces on open).
 
+Provenance (added to older workspaces on open): each lead keeps `detector_version`, `param_hash` and the data
+batch range `batch_from`–`batch_to` of the run that last produced it, and `raised` — a JSON snapshot frozen when
+the lead was first raised (time, run, detector version and parameter hash, model version, batches, score,
+severity, amount, explanation and figures). A later run updates the live fields but never `raised`; a change to
+a lead under review or decided is written to its history (`rescored`). The learned model's columns
+(`model_probability`, `expected_recovery`, `model_version`, `model_explanation_zh/en`, and the first model
+figures `raised_model_version`/`raised_model_probability`) are filled by `fraudnet.learning.scoring`.
+
 A re-run never duplicates a lead and never loses a decision: the same evidence gives the same lead_id (updated
 in place); a lead not produced again is retired (kept with its decisions); a new lead whose evidence mostly
 overlaps a retired or changed lead of the same kind inherits its status, assignee and notes (`supersedes`).
@@ -46,6 +54,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 SORT_KEYS: dict[str, str] = {
     "score": "score",
+    "expected_recovery": "expected_recovery",
+    "model_probability": "model_probability",
     "amount": "amount_at_risk",
     "amount_at_risk": "amount_at_risk",
     "severity": "CASE severity WHEN 'red' THEN 3 WHEN 'orange' THEN 2 ELSE 1 END",
@@ -66,8 +76,19 @@ _LEAD_COLUMNS = (
 _SUMMARY_COLUMNS = (
     "lead_id", "kind", "severity", "score", "persons", "practitioners", "institutions", "evidence",
     "evidence_count", "amount_at_risk", "period_start", "period_end", "explanation_zh", "explanation_en",
-    "status", "assignee", "active",
+    "status", "assignee", "active", "model_probability", "expected_recovery",
 )
+# Columns added after the first release (ALTER TABLE … ADD COLUMN IF NOT EXISTS on open).
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("detector_version", "VARCHAR"), ("param_hash", "VARCHAR"), ("batch_from", "BIGINT"), ("batch_to", "BIGINT"),
+    ("raised", "VARCHAR"), ("raised_model_version", "VARCHAR"), ("raised_model_probability", "DOUBLE"),
+    ("model_probability", "DOUBLE"), ("expected_recovery", "DOUBLE"), ("model_version", "VARCHAR"),
+    ("model_explanation_zh", "VARCHAR"), ("model_explanation_en", "VARCHAR"),
+)
+_DETAIL_COLUMNS = tuple(name for name, _ in _ADDED_COLUMNS)
+# Kept across a re-run's re-insert of the same lead (the frozen snapshot and the last model scores).
+_KEPT_COLUMNS = ("raised", "raised_model_version", "raised_model_probability", "model_probability",
+                 "expected_recovery", "model_version", "model_explanation_zh", "model_explanation_en")
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS leads (
@@ -128,6 +149,11 @@ class LeadStore:
             if not self.con.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'lead_runs' "
                                     "AND column_name = 'coverage'").fetchall():  # a workspace made before it
                 self.con.execute("ALTER TABLE lead_runs ADD COLUMN coverage VARCHAR")
+            have = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'leads'").fetchall()}
+            for name, typ in _ADDED_COLUMNS:
+                if name not in have:  # a workspace made before provenance and model scores
+                    self.con.execute(f"ALTER TABLE leads ADD COLUMN IF NOT EXISTS {name} {typ}")
         except duckdb.Error as exc:  # a read-only connection cannot create; fine if the tables exist
             have = {r[0] for r in self.con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_name IN "
@@ -137,7 +163,7 @@ class LeadStore:
 
     # ------------------------------------------------------------------ runs
     def save_run(self, leads: list[Lead], kinds: list[str], run_id: str | None = None, retire: bool = True,
-                 coverage: dict | None = None) -> dict:
+                 coverage: dict | None = None, provenance: dict[str, dict] | None = None) -> dict:
         """Store the leads of one detection run over `kinds`; returns counts new/updated/retired/inherited.
 
         `coverage` (`DetectionRun.coverage_summary()`: abstained institutions and skipped detectors) is kept
@@ -145,6 +171,9 @@ class LeadStore:
 
         Leads of `kinds` that this run did not produce again are retired (kept with their decisions), unless
         `retire` is False (an incremental run over recent data only, e.g. `fraudnet detect --since`).
+
+        `provenance` (kind → {"version", "param_hash"}) defaults to `detector_provenance` of the registry's
+        detectors with their default parameters. When a model is trained, the run's leads are re-scored after.
         """
         run_id = run_id or datetime.now(UTC).strftime("R%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
         now = _now()
@@ -157,13 +186,19 @@ class LeadStore:
         new_ids = set(by_id)
 
         existing = self.con.execute(
-            "SELECT lead_id, kind, evidence, status, assignee, active, first_seen FROM leads "
-            "WHERE list_contains($kinds, kind)", {"kinds": kinds}).fetchall()
+            "SELECT lead_id, kind, evidence, status, assignee, active, first_seen, score, severity, explanation_en, "
+            "amount_at_risk FROM leads WHERE list_contains($kinds, kind)", {"kinds": kinds}).fetchall()
         old: dict[str, dict[str, Any]] = {
             r[0]: {"kind": r[1], "evidence": set(_as_list(r[2])), "status": r[3], "assignee": r[4], "active": r[5],
-                   "first_seen": r[6]}
+                   "first_seen": r[6], "score": r[7], "severity": r[8], "explanation_en": r[9], "amount": r[10]}
             for r in existing
         }
+        prov = dict(provenance or {})
+        for kind in kinds:
+            if kind not in prov:
+                prov[kind] = detector_provenance(kind)
+        batch_from, batch_to = _batch_range(self.con)
+        model_version = _current_model_version(self.con)
         noted = {r[0] for r in self.con.execute(
             "SELECT DISTINCT n.lead_id FROM lead_notes n JOIN leads l USING (lead_id) "
             "WHERE list_contains($kinds, l.kind)", {"kinds": kinds}).fetchall()}
@@ -177,6 +212,7 @@ class LeadStore:
                     index[(info["kind"], ev)].append(lid)
 
         rows: list[dict[str, Any]] = []
+        rescored: list[tuple] = []  # history entries of leads under review or decided whose figures changed
         inherited: list[tuple[str, str]] = []  # (new lead, old lead)
         claimed: set[str] = set()
         counts = {"new": 0, "updated": 0, "retired": 0, "inherited": 0, "covered": 0}
@@ -200,6 +236,15 @@ class LeadStore:
             if prev is not None:
                 status, assignee, first_seen = prev["status"], prev["assignee"], prev["first_seen"] or now
                 counts["updated"] += 1
+                changed = (round(float(prev["score"] or 0), 4) != round(float(lead.score), 4)
+                           or prev["explanation_en"] != lead.explanation_en
+                           or round(float(prev["amount"] or 0), 2) != round(float(lead.amount_at_risk), 2))
+                if status != "new" and changed:
+                    rescored.append((lid, "system", "rescored", status, status,
+                                     f"run {run_id}: score {float(prev['score'] or 0):.3f} → {lead.score:.3f}, "
+                                     f"amount {float(prev['amount'] or 0):,.2f} → {lead.amount_at_risk:,.2f}"
+                                     + ("; explanation changed" if prev["explanation_en"] != lead.explanation_en
+                                        else "") + "; the lead as raised is kept (raised)"))
             else:
                 counts["new"] += 1
                 shared: dict[str, int] = defaultdict(int)
@@ -216,6 +261,15 @@ class LeadStore:
                     status, assignee, supersedes = gone[best]["status"], gone[best]["assignee"], [best]
                     inherited.append((lid, best))
                     counts["inherited"] += 1
+            p = prov.get(lead.kind) or {}
+            raised = {
+                "at": now, "run_id": run_id, "detector": lead.kind, "detector_version": p.get("version"),
+                "param_hash": p.get("param_hash"), "model_version": model_version, "batch_from": batch_from,
+                "batch_to": batch_to, "score": float(lead.score), "severity": lead.severity,
+                "amount_at_risk": float(lead.amount_at_risk), "evidence_count": len(lead.evidence),
+                "explanation_zh": lead.explanation_zh, "explanation_en": lead.explanation_en,
+                "features": lead.features,
+            }
             rows.append({
                 "lead_id": lid, "kind": lead.kind, "severity": lead.severity, "score": float(lead.score),
                 "persons": list(lead.persons), "practitioners": list(lead.practitioners),
@@ -226,6 +280,9 @@ class LeadStore:
                 "features": json.dumps(lead.features, ensure_ascii=False, default=_json_default),
                 "status": status, "assignee": assignee, "active": True, "supersedes": supersedes,
                 "first_seen": first_seen, "last_seen": now, "retired_at": None, "run_id": run_id,
+                "detector_version": p.get("version"), "param_hash": p.get("param_hash"), "batch_from": batch_from,
+                "batch_to": batch_to,
+                "raised": json.dumps(raised, ensure_ascii=False, default=_json_default),
             })
         retire_ids = [lid for lid, info in gone.items() if info["active"]] if retire else []
         counts["retired"] = len(retire_ids)
@@ -233,18 +290,22 @@ class LeadStore:
         self.con.execute("BEGIN TRANSACTION")
         try:
             if rows:
-                frame = pd.DataFrame(rows, columns=list(_LEAD_COLUMNS))
+                frame = pd.DataFrame(rows, columns=list(_LEAD_COLUMNS) + list(_WRITE_EXTRA))
                 for col in ("period_start", "period_end", "first_seen", "last_seen", "retired_at"):
                     frame[col] = pd.to_datetime(frame[col])
                 self.con.register("_fn_new_leads", frame)
                 try:
+                    kept = ", ".join(_KEPT_COLUMNS)
+                    # The snapshot as first raised and the last model scores survive the re-insert.
+                    self.con.execute(f"CREATE OR REPLACE TEMP TABLE _fn_kept AS SELECT lead_id, {kept} FROM leads "
+                                     "WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
                     self.con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
-                    cols = ", ".join(_LEAD_COLUMNS)
-                    self.con.execute(
-                        f"INSERT INTO leads ({cols}) SELECT lead_id, kind, severity, score, persons, practitioners, "
-                        "institutions, evidence, evidence_count, amount_at_risk, period_start, period_end, "
-                        "explanation_zh, explanation_en, features, status, assignee, active, supersedes, "
-                        "first_seen, last_seen, retired_at, run_id FROM _fn_new_leads")
+                    cols = ", ".join(_LEAD_COLUMNS + _WRITE_EXTRA)
+                    self.con.execute(f"INSERT INTO leads ({cols}) SELECT {cols} FROM _fn_new_leads")
+                    sets = ", ".join(f"{c} = coalesce(k.{c}, leads.{c})" if c == "raised" else f"{c} = k.{c}"
+                                     for c in _KEPT_COLUMNS)
+                    self.con.execute(f"UPDATE leads SET {sets} FROM _fn_kept k WHERE leads.lead_id = k.lead_id")
+                    self.con.execute("DROP TABLE _fn_kept")
                 finally:
                     self.con.unregister("_fn_new_leads")
             if retire_ids:
@@ -262,6 +323,7 @@ class LeadStore:
                     {"new": new_id, "old": old_id})
             history.extend((r["lead_id"], "system", "created", None, "new", f"run {run_id}")
                            for r in rows if r["lead_id"] not in old and not r["supersedes"])
+            history.extend(rescored)
             self._history_many(history, now)
             self.con.execute(
                 "INSERT INTO lead_runs (run_id, \"at\", kinds, new_leads, updated_leads, retired_leads, "
@@ -274,7 +336,11 @@ class LeadStore:
             self.con.execute("ROLLBACK")
             raise
         log.info("lead run %s: %s", run_id, counts)
-        return {"run_id": run_id, **counts, "total": len(rows)}
+        result = {"run_id": run_id, **counts, "total": len(rows)}
+        scored = _rescore(self.con)
+        if scored:
+            result["model"] = scored
+        return result
 
     def _history_many(self, entries: list[tuple], at: datetime) -> None:
         if not entries:
@@ -353,12 +419,14 @@ class LeadStore:
 
     def get(self, lead_id: str) -> dict | None:
         """One lead with all fields, parsed features, status, assignee, notes and history; None if unknown."""
-        cols = ", ".join(_LEAD_COLUMNS)
+        cols = ", ".join(_LEAD_COLUMNS + _DETAIL_COLUMNS)
         row = self.con.execute(f"SELECT {cols} FROM leads WHERE lead_id = $id", {"id": lead_id}).fetchone()
         if row is None:
             return None
-        lead = self._row(_LEAD_COLUMNS, row)
+        lead = self._row(_LEAD_COLUMNS + _DETAIL_COLUMNS, row)
         lead["features"] = json.loads(lead["features"]) if lead["features"] else {}
+        lead["raised"] = json.loads(lead["raised"]) if lead.get("raised") else None
+        lead["provenance_zh"], lead["provenance_en"] = provenance_text(lead)
         lead["notes"] = [
             {"user": u, "text": t, "at": at}
             for at, u, t in self.con.execute(
@@ -543,7 +611,7 @@ def _to_datetime(value: Any, field: str, *, end: bool) -> datetime | None:
 
 
 _INDEX_COLUMNS = ("lead_id", "kind", "severity", "score", "amount_at_risk", "period_start", "period_end", "status",
-                  "persons", "institutions", "practitioners")
+                  "persons", "institutions", "practitioners", "expected_recovery", "model_probability")
 # Sort key → `LeadIndex` row field: SORT_KEYS' column, or the severity rank its CASE expression computes.
 _SORT_COLUMN = {key: "severity_rank" if key == "severity" else column for key, column in SORT_KEYS.items()}
 
@@ -619,3 +687,103 @@ def _matches(row: dict, params: dict[str, Any]) -> bool:
         if amount is None or (amount == amount and amount < params["min_amount"]):
             return False
     return True
+
+
+_WRITE_EXTRA = ("detector_version", "param_hash", "batch_from", "batch_to", "raised")
+_PROVENANCE_CACHE: dict[str, dict[str, str | None]] = {}
+
+
+def detector_provenance(kind: str) -> dict[str, str | None]:
+    """The version and parameter hash of the registry's detector of `kind` with its default parameters.
+
+    The version is the detector's own `version` attribute when it declares one, else fraudnet's version plus a
+    hash of the detector module's source (any code change gives a new version); the parameter hash covers the
+    public attributes its `__init__` set. Unknown kinds give None for both.
+    """
+    if kind in _PROVENANCE_CACHE:
+        return _PROVENANCE_CACHE[kind]
+    import hashlib
+    import inspect
+
+    from fraudnet import __version__
+
+    try:
+        from fraudnet.detectors.registry import make_detector
+
+        det = make_detector(kind)
+    except Exception:  # a kind outside the registry (tests, imports): no provenance to state
+        _PROVENANCE_CACHE[kind] = {"version": None, "param_hash": None}
+        return _PROVENANCE_CACHE[kind]
+    version = getattr(det, "version", None)
+    if not version:
+        try:
+            source = inspect.getsource(inspect.getmodule(type(det)))
+            version = f"{__version__}+{hashlib.sha1(source.encode()).hexdigest()[:8]}"
+        except (OSError, TypeError):
+            version = __version__
+    params = {k: v for k, v in sorted(vars(det).items()) if not k.startswith("_")}
+    digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    _PROVENANCE_CACHE[kind] = {"version": str(version), "param_hash": digest}
+    return _PROVENANCE_CACHE[kind]
+
+
+def _batch_range(con: duckdb.DuckDBPyConnection) -> tuple[int | None, int | None]:
+    try:
+        row = con.execute("SELECT min(batch_id), max(batch_id) FROM ingest_batches WHERE status = 'loaded'"
+                          ).fetchone()
+    except duckdb.Error:  # a lead store without the claims tables (tests)
+        return None, None
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _current_model_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        from fraudnet.learning.model import current_version
+        from fraudnet.learning.scoring import workspace_of
+
+        ws = workspace_of(con)
+        return current_version(ws) if ws else None
+    except Exception:  # no model support or an unreadable models folder: leads are raised without one
+        log.debug("no model version", exc_info=True)
+        return None
+
+
+def _rescore(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """Re-score leads with the current model after a run (None when no model is trained)."""
+    if _current_model_version(con) is None:
+        return None
+    try:
+        from fraudnet.learning.scoring import rescore
+
+        return rescore(con)
+    except Exception as exc:  # the run's leads are stored; a failed re-score must not lose them
+        log.warning("re-scoring leads with the model failed: %s", exc)
+        return None
+
+
+def provenance_text(lead: dict) -> tuple[str, str]:
+    """'raised 2026-03-02 by collusion_ring 1.3 with params …; now …' in Chinese and English."""
+    r = lead.get("raised") or {}
+    if not r:
+        return "", ""
+    at = str(r.get("at") or "")[:10]
+    ver = r.get("detector_version") or "?"
+    ph = r.get("param_hash") or "?"
+    batches = f"{r.get('batch_from')}–{r.get('batch_to')}" if r.get("batch_from") is not None else "?"
+    model = r.get("model_version") or lead.get("raised_model_version")
+    en = (f"raised {at} by {r.get('detector')} {ver} with params {ph} on data batches {batches}"
+          f"{f' (model {model})' if model else ''}: score {float(r.get('score') or 0):.2f} ({r.get('severity')}), "
+          f"amount {float(r.get('amount_at_risk') or 0):,.2f}, {r.get('evidence_count')} evidence items; "
+          f"now: score {float(lead.get('score') or 0):.2f} ({lead.get('severity')}), amount "
+          f"{float(lead.get('amount_at_risk') or 0):,.2f}, by {lead.get('detector_version') or '?'} on batches "
+          f"{lead.get('batch_from')}–{lead.get('batch_to')}")
+    zh = (f"{at} 由 {r.get('detector')} {ver}（参数 {ph}，数据批次 {batches}"
+          f"{f'，模型 {model}' if model else ''}）提出：评分 {float(r.get('score') or 0):.2f}（{r.get('severity')}），"
+          f"涉嫌金额 {float(r.get('amount_at_risk') or 0):,.2f} 元，证据 {r.get('evidence_count')} 条；"
+          f"现在：评分 {float(lead.get('score') or 0):.2f}（{lead.get('severity')}），涉嫌金额 "
+          f"{float(lead.get('amount_at_risk') or 0):,.2f} 元")
+    if lead.get("model_probability") is not None:
+        p, er = lead["model_probability"], lead.get("expected_recovery") or 0.0
+        en += f"; model probability {p:.2f}, expected recovery {er:,.2f}"
+        zh += f"；模型违规概率 {p:.2f}，预期追回 {er:,.2f} 元"
+    return zh, en

@@ -37,6 +37,7 @@ __all__ = [
     "visit_fact_select",
     "has_primary_key",
     "NO_PRIMARY_KEY",
+    "LABEL_DDL",
 ]
 
 SCHEMA_VERSION = 1
@@ -143,6 +144,21 @@ _BOOKKEEPING_DDL = (
         value VARCHAR,
         reason VARCHAR
     )""",
+)
+
+# Case outcomes used as labels (`fraudnet labels import`, `fraudnet.learning.labels`): one current label per
+# entity, the imports that brought them and the rows they quarantined.
+LABEL_DDL = (
+    """CREATE TABLE IF NOT EXISTS labels (
+        entity_type VARCHAR NOT NULL, entity_id VARCHAR NOT NULL, label VARCHAR NOT NULL, decided_at DATE,
+        source VARCHAR, note VARCHAR, import_id BIGINT, file_name VARCHAR, row_number BIGINT,
+        imported_by VARCHAR, imported_at TIMESTAMP, PRIMARY KEY (entity_type, entity_id))""",
+    """CREATE TABLE IF NOT EXISTS label_imports (
+        import_id BIGINT PRIMARY KEY, file_name VARCHAR, file_hash VARCHAR, imported_by VARCHAR,
+        imported_at TIMESTAMP, rows_read BIGINT, rows_loaded BIGINT, rows_updated BIGINT, rows_unchanged BIGINT,
+        rows_quarantined BIGINT, status VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS label_quarantine (
+        import_id BIGINT, file_name VARCHAR, row_number BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR)""",
 )
 
 
@@ -254,7 +270,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         for col, typ in stored_columns(TABLES[name]):
             if (name, col) not in present:
                 con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{col}" {typ}')
-    for ddl in _BOOKKEEPING_DDL:
+    for ddl in _BOOKKEEPING_DDL + LABEL_DDL:
         con.execute(ddl)
     con.execute(
         "INSERT INTO schema_meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING", [str(SCHEMA_VERSION)]

@@ -1,0 +1,1 @@
+"""Learning from investigators' decisions: labels, entity features, a calibrated classifier and its scores."""
