@@ -1,4 +1,4 @@
-"""Collusion ring detector: a repeated co-admission ring is found; outbreaks and busy hospitals are not red."""
+"""Collusion ring detector: tight rings and rotating pools found; outbreaks, busy wards, chemo cohorts not."""
 
 from __future__ import annotations
 
