@@ -185,7 +185,7 @@ class SplitAdmissionDetector(RuleDetector):
                              min_volume=self.min_volume)
         cell_hits = pairs.groupby(["entity", "icd"])["mdtrt_id"].nunique().rename("hits").reset_index()
         mix = mix.dropna(subset=["icd"]).merge(cell_hits, on=["entity", "icd"], how="left").fillna({"hits": 0})
-        mix["rate"] = mix["icd"].map(family_rates(mix, rate, self.baseline_floor))
+        mix["rate"] = mix["icd"].map(family_rates(mix, rate, self.baseline_floor, self.min_volume))
         mix["cell_expected"] = mix["stays"] * mix["rate"]
         expected = mix.groupby("entity")["cell_expected"].sum().rename("case_mix_expected")
         agg = agg.merge(expected, on="entity", how="left")
@@ -219,24 +219,33 @@ class SplitAdmissionDetector(RuleDetector):
         return zh, en
 
 
-def family_rates(mix: pd.DataFrame, city_rate: float, floor: float, max_surprise: float = 2.0,
-                 iterations: int = 50) -> dict[str, float]:
-    """Robust readmission rate per stay for each diagnosis family (columns entity, icd, stays, hits): pooled
-    over the institutions whose count in the family is not surprising (p > 1 %) at the current estimate, with the
-    city rate as a prior worth one readmission (1 / city_rate stays), iterated until it settles — so splitters do
-    not raise the baseline of the diagnosis they split, and a family with few stays stays near the city rate."""
+def family_rates(mix: pd.DataFrame, city_rate: float, floor: float, min_volume: int, min_peers: int = 3,
+                 max_surprise: float = 2.0, iterations: int = 50) -> dict[str, float]:
+    """Robust readmission rate per stay for each diagnosis family (columns entity, icd, stays, hits), the way
+    `baseline_rate` estimates the city's: start from the cleanest institutions with ≥ `min_volume` stays in the
+    family, then pool the institutions whose count is not surprising (p > 1 %) at the current estimate until it
+    settles — so splitters do not raise the baseline of the diagnosis they split. The pooled rate is then shrunk
+    towards the city rate by a prior worth one readmission (1 / city_rate stays), so a family seen in few stays
+    stays near the city rate; a family with fewer than `min_peers` institutions of that volume has no peer norm
+    of its own and keeps the city rate."""
     prior = 1.0 / max(city_rate, 1e-9)
     rates: dict[str, float] = {}
     for icd, cell in mix.groupby("icd"):
         h = cell["hits"].to_numpy(dtype=float)
         v = cell["stays"].to_numpy(dtype=float)
-        p = city_rate
+        big = v >= min_volume
+        if big.sum() < min_peers:
+            rates[str(icd)] = city_rate
+            continue
+        own = h[big] / v[big]
+        ok = big & np.isclose(h / np.maximum(v, 1.0), own.min())
+        p = max(floor, float(h[ok].sum() / v[ok].sum()))
         for _ in range(iterations):
             ok = np.array([poisson_surprise(a, b * p) < max_surprise for a, b in zip(h, v, strict=True)])
-            new = max(floor, float((h[ok].sum() + 1.0) / (v[ok].sum() + prior)))
+            new = max(floor, float(h[ok].sum() / v[ok].sum()))
             settled = abs(new - p) <= 1e-4 * max(p, 1e-9)
             p = new
             if settled:
                 break
-        rates[str(icd)] = p
+        rates[str(icd)] = max(floor, float((h[ok].sum() + 1.0) / (v[ok].sum() + prior)))
     return rates
