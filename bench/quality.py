@@ -81,10 +81,18 @@ def _generate(generator: str, persons: int, seed: int, out: Path) -> None:
         generate(persons, seed, out)
 
 
-def prepare_city(generator: str, persons: int, seed: int, perturbation: str, cache: Path) -> tuple[Path, dict]:
+def _newest_cached(generator: str, persons: int, seed: int, cache: Path) -> str | None:
+    """The fingerprint of the most recently generated cached city for these parameters, if any."""
+    done = sorted(cache.glob(f"{generator}-p{persons}-s{seed}-*/city/.complete"), key=lambda p: p.stat().st_mtime)
+    return done[-1].parent.parent.name.rsplit("-", 1)[1] if done else None
+
+
+def prepare_city(generator: str, persons: int, seed: int, perturbation: str, cache: Path,
+                 reuse_cached: bool = False) -> tuple[Path, dict]:
     """The folder of the (cached) city for these parameters, generating and perturbing it when missing; and how
-    long each step took (0 when cached) with the generator's fingerprint."""
-    fingerprint = generator_fingerprint(generator)
+    long each step took (0 when cached) with the generator's fingerprint. With `reuse_cached` the newest cached
+    city is taken whatever generator version made it (before/after comparisons on the very same cities)."""
+    fingerprint = (reuse_cached and _newest_cached(generator, persons, seed, cache)) or generator_fingerprint(generator)
     base = cache / f"{generator}-p{persons}-s{seed}-{fingerprint}"
     times: dict = {"generate_seconds": 0.0, "perturb_seconds": 0.0, "generator_fingerprint": fingerprint}
     city = base / "city"
@@ -227,9 +235,9 @@ def targets(fig: dict) -> dict:
 
 
 def run_config(generator: str, persons: int, seed: int, perturbation: str, cache: Path,
-               fraudnet_root: Path) -> dict:
+               fraudnet_root: Path, reuse_cached: bool = False) -> dict:
     """One (generator, size, seed, perturbation): the city, its detection and its figures."""
-    city, times = prepare_city(generator, persons, seed, perturbation, cache)
+    city, times = prepare_city(generator, persons, seed, perturbation, cache, reuse_cached)
     truth = json.loads((city / "truth.json").read_text(encoding="utf-8"))
     info, leads = _run_worker(city, fraudnet_root, cache.parent / "scratch")
     fig = figures(leads, truth)
@@ -394,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated/perturbed cities")
     parser.add_argument("--fraudnet-root", type=Path, default=ROOT,
                         help="folder holding the fraudnet package to test (default: this checkout)")
+    parser.add_argument("--reuse-cached", action="store_true",
+                        help="take the newest cached city even if the generator changed since (same cities for a "
+                             "before/after comparison)")
     parser.add_argument("--show", type=Path, default=None,
                         help="print the figures of a results file (with --compare) instead of measuring")
     parser.add_argument("--note", default=None, help="a note stored with the figures")
@@ -444,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 for pert in perturbations:
                     t0 = time.perf_counter()
                     try:
-                        r = run_config(gen, persons, seed, pert, opts.cache, fraudnet_root)
+                        r = run_config(gen, persons, seed, pert, opts.cache, fraudnet_root, opts.reuse_cached)
                     except Exception as exc:  # a benchmark reports a broken configuration and goes on
                         print(f"\n=== {gen} · {persons:,} · seed {seed} · {pert}: FAILED — {exc}")
                         doc["runs"].append({"generator": gen, "persons": persons, "seed": seed, "perturbation": pert,
