@@ -1,4 +1,4 @@
-"""Drug resale detector: a chain of collectors sharing a leader's phone is one lead; refillers and families are not."""
+"""Drug resale detector: collectors (alone, chained to a leader, or relatives) are found; look-alikes are not."""
 
 from __future__ import annotations
 
@@ -67,8 +67,20 @@ def chronic(b: Builder, psn: str) -> list[str]:
     return [b.fill(psn, "P4", "D000000000099", START + timedelta(days=30 * k)) for k in range(12)]
 
 
+def background(b: Builder, n: int = 60) -> None:
+    """The city's ordinary patients of the drug: monthly refills from their own doctor at their own pharmacy, a few
+    switching pharmacy or doctor once — the baseline every person is measured against."""
+    for i in range(n):
+        psn = b.person(f"PAT{i:03d}", phone=f"PH-PAT{i:03d}", addr=f"ADDR-PAT{i:03d}")
+        for k in range(10):
+            inst = f"P{(i + (k >= 6 and i % 5 == 0)) % 4 + 1}"
+            doctor = f"D{200 + i + (k >= 8 and i % 7 == 0):012d}"
+            b.fill(psn, inst, doctor, START + timedelta(days=30 * k + i % 5))
+
+
 def chain_city() -> tuple[Builder, list[str], list[str]]:
     b = Builder()
+    background(b)
     b.person("LEADER", phone="PH-LEADER", addr="ADDR-LEADER")
     members, evidence = [], []
     for i in range(5):
@@ -105,9 +117,12 @@ def test_chain_of_five_collectors_and_leader_is_one_lead_with_links() -> None:
     assert {link["target"] for link in links} == {"Phone:PH-LEADER"}
     assert {link["type"] for link in links} == {"USES_PHONE"}
     assert lead.features["overselling_pharmacies"] == ["P1"]
-    assert lead.features["max_prescribers_in_window"] == 5
+    assert lead.features["max_prescribers_in_window"] == 3  # 5 doctors, counted at most once per institution
     assert lead.features["max_pharmacies_in_window"] == 3
-    assert lead.features["max_supply_ratio"] == pytest.approx(2.0)
+    # Each collector holds 30 days of supply every 12 days: far more fills than the elapsed days need.
+    assert lead.features["supply_fills"]["observed"] >= 2 * lead.features["supply_fills"]["expected"]
+    assert lead.features["excess_fills"] >= 5
+    assert lead.features["family_wise_q"] < 0.01
     assert lead.practitioners == [f"D{i:012d}" for i in range(1, 6)]
     assert lead.institutions == ["P1", "P2", "P3"]
     assert lead.amount_at_risk == pytest.approx(602.0 * 30)
@@ -117,6 +132,7 @@ def test_chain_of_five_collectors_and_leader_is_one_lead_with_links() -> None:
 
 def test_chronic_refiller_and_family_sharing_a_phone_give_no_red_lead() -> None:
     b = Builder()
+    background(b)
     for i, psn in enumerate(["FAM0", "FAM1", "FAM2", "FAM3"]):
         b.person(psn, phone="PH-FAMILY", addr="ADDR-FAMILY")
         if i == 0:
@@ -138,12 +154,54 @@ def test_chain_next_to_families_keeps_families_out() -> None:
     assert not any(p.startswith(("KIN", "FAM")) for p in leads[0].persons)
 
 
-def test_lone_shopper_is_not_red() -> None:
+def test_lone_shopper_is_scored_by_surprise_and_a_mild_one_is_not_orange() -> None:
     b = Builder()
+    background(b)
     collector(b, "SOLO", 0, "PH-SOLO")
+    # Mild: three fills of 30 days in 50 days from two doctors at two pharmacies.
+    b.person("MILD", phone="PH-MILD")
+    for k, (inst, doc) in enumerate([("P1", "D000000000301"), ("P2", "D000000000302"), ("P2", "D000000000302")]):
+        b.fill("MILD", inst, doc, START + timedelta(days=25 * k))
+    leads = {tuple(ld.persons): ld for ld in DrugResaleDetector().run(b.context())}
+    solo = leads[("SOLO",)]
+    assert solo.severity in ("orange", "red")
+    assert solo.features["collectors"] == ["SOLO"] and solo.features["links"] == []
+    assert ("MILD",) not in leads or leads[("MILD",)].severity == "yellow"
+
+
+def test_relatives_each_moderate_are_tested_together() -> None:
+    """Three relatives at one address each take a few extra fills from a few pharmacies; none is a chain alone,
+    the family's combined excess is far beyond what three patients need."""
+    b = Builder()
+    background(b)
+    fam = ["REL0", "REL1", "REL2"]
+    for i, psn in enumerate(fam):
+        b.person(psn, phone=f"PH-REL{i}", addr="ADDR-REL")
+        for k in range(4):
+            b.fill(psn, f"P{(i + k) % 4 + 1}", f"D{400 + (i + k) % 4:012d}", START + timedelta(days=15 * k + i))
+    b.person("REL-CHILD", addr="ADDR-REL")  # lives there, no key drug
     leads = DrugResaleDetector().run(b.context())
-    assert all(ld.severity != "red" for ld in leads)
-    assert [ld.persons for ld in leads] in ([], [["SOLO"]])
+    assert [ld.features["collectors"] for ld in leads if ld.severity != "yellow"] == [fam]
+    lead = leads[0]
+    assert set(fam) <= set(lead.persons) and lead.severity in ("orange", "red")
+    assert {link["target"] for link in lead.features["links"]} == {"Address:ADDR-REL"}
+    assert lead.features["p_group"] < min(lead.features["member_p"].values())
+
+
+def test_rotating_doctors_and_nursing_home_burst_stay_below_orange() -> None:
+    """A dialysis patient seen by a different doctor at each session in one unit, with the supply each session
+    needs, and twenty nursing-home residents (shared address and phone) refilled monthly in one morning."""
+    b = Builder()
+    background(b)
+    b.person("DIAL", phone="PH-DIAL")
+    for k in range(36):
+        b.fill("DIAL", "H1", f"D{500 + k % 12:012d}", START + timedelta(days=2 * k + k // 3), days=2.0)
+    for r in range(20):
+        psn = b.person(f"HOME{r:02d}", phone="PH-HOME", addr="ADDR-HOME")
+        for k in range(10):
+            b.fill(psn, "P4" if k % 4 else "P3", "D000000000600", START + timedelta(days=30 * k, minutes=r))
+    leads = DrugResaleDetector().run(b.context())
+    assert not [ld for ld in leads if ld.severity in ("orange", "red")], [(ld.persons, ld.score) for ld in leads]
 
 
 def test_invalid_parameter_raises_detector_error() -> None:

@@ -1,4 +1,4 @@
-"""Drug resale chains (倒卖药品): key-drug doctor/pharmacy shoppers linked by shared phones or addresses to a leader."""
+"""Drug resale (倒卖药品): key-drug collectors, alone or with relatives, tested against the city's patients."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import igraph as ig
 import numpy as np
 import pandas as pd
+from scipy.special import gammainc
 
-from fraudnet.detectors.base import DetectionContext, Lead
+from fraudnet.detectors.base import ORANGE_AT, DetectionContext, Lead
 from fraudnet.detectors.coverage import coverage, covered_clause, covered_table
 from fraudnet.errors import DetectorError
 from fraudnet.graph.model import node_id
@@ -43,52 +44,57 @@ def _key_events_sql(lines_ok: str, supply_table: str, supply_by_month: bool) -> 
 
 
 class DrugResaleDetector:
-    """Find persons collecting key drugs from many prescribers and pharmacies, and the chains linking them.
+    """Find persons, and groups of relatives, collecting key drugs far beyond need from many prescribers and pharmacies.
 
-    Method: key-drug fee lines (hilist key_drug_flag = 1) of valid, not refunded visits; for every person and
-    every 90-day window (`window_days`) starting at one of their key-drug visits, DuckDB counts distinct
-    prescribers (bilg_dr_codg, else the visit's atddr_no), distinct dispensing institutions, and the days of
-    supply of each drug (Σ prd_days over fills). A window with ≥ `min_prescribers` prescribers and
-    ≥ `min_pharmacies` dispensing institutions screens the person in (a shopper); the key-drug visits inside
-    their screened windows are the evidence. Shoppers are then joined through the person link graph (persons
-    sharing a phone hash or an address key, keys shared by more than `max_share` persons ignored): shoppers
-    sharing a key, and non-shopping connectors (a leader or collector) who share keys with at least two
-    shoppers. Each connected chain is one lead; `features["links"]` holds the linking edges
-    (`Person:…` → `Phone:…`/`Address:…`). Pharmacies of the chain whose recorded sales of the drug
-    (phar_inv inv_data_type 4) exceed their purchases (type 3) are named and add evidence.
+    Method. Key-drug fills (hilist key_drug_flag = 1; one per valid, not refunded visit and drug) are read for
+    every person. The city's own users of each drug give the baseline (robust to a few collectors among hundreds
+    of patients):
+      * `r_pr`, `r_ph`: the rate at which a repeat fill of the drug comes from a prescriber (counted at most once
+        per dispensing institution, so doctors rotating in one hospital are not shopping), or from a dispensing
+        institution, the patient has not used before (Σ new ÷ Σ repeat fills over the year, ½-smoothed);
+      * `g`: the median gap between a patient's consecutive fills, and `s` the median days of supply of a fill.
+    For each person and drug, every `window_days` window starting at one of their fills is tested against that
+    baseline for a patient with the same number of fills: shopping — observed new prescribers + new dispensers
+    against Poisson((r_pr + r_ph) × repeat fills); supply — the fills' supply before the last fill, in fills of
+    `s` days (or the fill count where prd_days is not reported), against Poisson(elapsed days ÷ `g` + 1), the +1
+    allowing one early refill. The two tail probabilities are combined by Fisher's method and each drug's most
+    surprising window kept; a person's figures are the sums over their drugs.
 
-    Each shopper's strength is 1 + up to 2 for prescribers/pharmacies beyond the screen (0.5 each) + up to 2
-    for supply beyond the window (log2 of supply ÷ window days); a chain's evidence is the sum over shoppers +
-    `link_bonus` when two or more shoppers are linked + `oversell_bonus`; score = logistic((evidence −
-    `score_midpoint`) / `score_scale`). A lone shopper needs extreme figures to reach orange; a chronic patient
-    refilling monthly from one prescriber and pharmacy never screens in; a family sharing a phone adds no
-    shopper.
+    Persons whose own p-value is below `screen_alpha` are candidates. Candidates and the persons sharing a phone
+    hash or address key with them (keys shared by more than `max_share` persons ignored) form a group: the
+    relatives' windows are added, and the group's combined observed and expected counts are tested together
+    (resale through relatives: each member moderate, the family together far beyond need). A group's p-value is
+    the smaller of the combined test and the best member's p × members (Bonferroni within the group); the
+    family-wise q = p × the number of persons tested in the city (Bonferroni). Score = `score_base` +
+    `score_per_decade` × −log10(q), so q = 0.1 is orange (0.6) and q = 0.01 red (0.8). The material effect gates
+    severity: a group whose supply beyond need is under `min_excess_fills` fills stays below orange.
+    `features["links"]` holds the linking edges (`Person:…` → `Phone:…`/`Address:…`); pharmacies of the lead whose
+    recorded sales of the drug (phar_inv inv_data_type 4) exceed purchases (type 3) are named as context.
+
+    A chronic patient refilling monthly at one or two pharmacies matches the baseline; a family sharing a phone
+    adds persons whose refills match it; a nursing home's residents refilled in one burst each need what they
+    get — none of them pass the family-wise test.
 
     Data: needs fee lines (`requires`): institutions whose visits mostly have none are left out (their few
     lines would show a shopper's fills there only by chance). Days of supply and pharmacy stock records are
-    `optional`: the prescriber/pharmacy screen does not need them, so it still runs where they are missing;
-    prd_days counts toward a shopper's supply only at institutions that mostly report it (elsewhere that part of
-    the strength is 0 and the explanation says the supply is not known), and the stock check uses the
-    pharmacies that report purchases (see `fraudnet.detectors.coverage`).
+    `optional`: prd_days counts only at institutions that mostly report it (elsewhere the supply test uses the
+    fill count), and the stock check uses the pharmacies that report purchases (see
+    `fraudnet.detectors.coverage`).
 
     Parameters
     ----------
     window_days : int, default 90
         Length of the sliding window.
-    min_prescribers : int, default 4
-        Distinct prescribers within a window to screen a person in.
-    min_pharmacies : int, default 3
-        Distinct dispensing institutions (pharmacies, or hospital dispensaries) within a window.
+    screen_alpha : float, default 0.01
+        A person's p-value below this makes them a candidate whose relatives are tested with them.
     max_share : int, default 30
         Phones/addresses shared by more persons than this are not used as links.
-    link_bonus : float, default 1.0
-        Added when at least two shoppers are linked.
-    oversell_bonus : float, default 1.0
-        Added when a pharmacy of the chain sold more of the drug than it bought.
-    score_midpoint : float, default 5.0
-        Evidence at which the score is 0.5.
-    score_scale : float, default 1.5
-        Logistic scale.
+    min_excess_fills : float, default 1.0
+        Supply beyond need (in fills) a group needs to be orange or red.
+    score_base : float, default 0.4
+        Score at q = 1 (what chance alone gives somewhere in the city).
+    score_per_decade : float, default 0.2
+        Score added per factor 10 of family-wise q below 1.
     min_score : float, default 0.25
         Leads below this score are not returned.
     """
@@ -100,37 +106,37 @@ class DrugResaleDetector:
     def __init__(
         self,
         window_days: int = 90,
-        min_prescribers: int = 4,
-        min_pharmacies: int = 3,
+        screen_alpha: float = 0.01,
         max_share: int = 30,
-        link_bonus: float = 1.0,
-        oversell_bonus: float = 1.0,
-        score_midpoint: float = 5.0,
-        score_scale: float = 1.5,
+        min_excess_fills: float = 1.0,
+        score_base: float = 0.4,
+        score_per_decade: float = 0.2,
         min_score: float = 0.25,
     ) -> None:
         self.window_days = window_days
-        self.min_prescribers = min_prescribers
-        self.min_pharmacies = min_pharmacies
+        self.screen_alpha = screen_alpha
         self.max_share = max_share
-        self.link_bonus = link_bonus
-        self.oversell_bonus = oversell_bonus
-        self.score_midpoint = score_midpoint
-        self.score_scale = score_scale
+        self.min_excess_fills = min_excess_fills
+        self.score_base = score_base
+        self.score_per_decade = score_per_decade
         self.min_score = min_score
 
     def _validate(self) -> None:
         checks = [
             ("window_days", self.window_days, isinstance(self.window_days, int) and self.window_days >= 1),
-            ("min_prescribers", self.min_prescribers, isinstance(self.min_prescribers, int)
-             and self.min_prescribers >= 1),
-            ("min_pharmacies", self.min_pharmacies, isinstance(self.min_pharmacies, int) and self.min_pharmacies >= 1),
+            ("screen_alpha", self.screen_alpha, 0 < self.screen_alpha <= 1),
             ("max_share", self.max_share, isinstance(self.max_share, int) and self.max_share >= 2),
-            ("score_scale", self.score_scale, self.score_scale > 0),
+            ("min_excess_fills", self.min_excess_fills, self.min_excess_fills >= 0),
+            ("score_base", self.score_base, 0 <= self.score_base <= 1),
+            ("score_per_decade", self.score_per_decade, self.score_per_decade > 0),
             ("min_score", self.min_score, 0 <= self.min_score <= 1),
         ]
         for name, value, ok in checks:
-            if not ok:
+            try:
+                good = bool(ok)
+            except (TypeError, ValueError):
+                good = False
+            if not good:
                 raise DetectorError(f"DrugResaleDetector: parameter {name}={value!r} is out of range")
 
     # ------------------------------------------------------------------ SQL
@@ -145,31 +151,29 @@ class DrugResaleDetector:
         sql = self._events_sql(context)
         return cached_projection(context, "drug_resale:key_events", lambda: context.sql(sql))
 
-    def _screened_windows(self, context: Any) -> pd.DataFrame:
-        """Windows (psn_no, d = window start) meeting the prescriber and pharmacy screen, with their figures."""
+    def _windows(self, context: Any) -> pd.DataFrame:
+        """Every window (psn_no, hilist_code, w0) starting at a fill and holding ≥ 2 fills of the drug: fills,
+        prescribers (at most one per institution), institutions, supply before the last fill, elapsed days."""
         return context.sql(
             f"""
             WITH e AS ({self._events_sql(context)}),
-            starts AS (SELECT DISTINCT psn_no, d FROM e),
+            starts AS (SELECT DISTINCT psn_no, hilist_code, d FROM e),
             w AS (
-                SELECT s.psn_no, s.d, e.mdtrt_id, e.fixmedins_code, e.prescriber, e.hilist_code, e.supply_days
-                FROM starts s JOIN e ON e.psn_no = s.psn_no AND e.d >= s.d AND e.d < s.d + CAST($w AS INTEGER)
-            ),
-            counts AS (
-                SELECT psn_no, d, count(DISTINCT prescriber) AS prescribers,
-                       count(DISTINCT fixmedins_code) AS pharmacies, count(DISTINCT mdtrt_id) AS fills
-                FROM w GROUP BY ALL
-                HAVING count(DISTINCT prescriber) >= $p AND count(DISTINCT fixmedins_code) >= $ph
-            ),
-            supply AS (
-                SELECT psn_no, d, max(sup) AS max_supply FROM (
-                    SELECT psn_no, d, hilist_code, sum(supply_days) AS sup FROM w GROUP BY ALL
-                ) GROUP BY ALL
+                SELECT s.psn_no, s.hilist_code, s.d AS w0, e.mdtrt_id, e.fixmedins_code, e.prescriber,
+                       e.supply_days, e.begntime, e.d
+                FROM starts s JOIN e ON e.psn_no = s.psn_no AND e.hilist_code = s.hilist_code
+                                    AND e.d >= s.d AND e.d < s.d + CAST($w AS INTEGER)
             )
-            SELECT c.*, s.max_supply FROM counts c JOIN supply s USING (psn_no, d)
-            ORDER BY c.psn_no, c.d
+            SELECT psn_no, hilist_code, w0, count(*) AS n,
+                   least(count(DISTINCT prescriber), count(DISTINCT fixmedins_code)) AS prescribers,
+                   count(DISTINCT fixmedins_code) AS pharmacies,
+                   sum(supply_days) - arg_max(supply_days, begntime) AS supply_before_last,
+                   arg_max(supply_days, begntime) AS last_supply,
+                   min(supply_days) > 0 AS supply_known,
+                   date_diff('day', min(d), max(d)) AS elapsed
+            FROM w GROUP BY ALL HAVING count(*) >= 2
             """,
-            {"w": int(self.window_days), "p": int(self.min_prescribers), "ph": int(self.min_pharmacies)},
+            {"w": int(self.window_days)},
         )
 
     def _oversold(self, context: Any, pharmacies: list[str], drugs: list[str]) -> pd.DataFrame:
@@ -190,41 +194,110 @@ class DrugResaleDetector:
             {"ph": pharmacies, "dr": drugs},
         )
 
+    # ------------------------------------------------------------------ statistics
+    @staticmethod
+    def _baseline(events: pd.DataFrame) -> pd.DataFrame:
+        """Per drug, from the city's users over the whole period: new-prescriber and new-dispenser rates per repeat
+        fill, the median gap between a patient's fills and the median days of supply of a fill."""
+        e = events.sort_values(["psn_no", "hilist_code", "d"])
+        per = e.groupby(["psn_no", "hilist_code"], sort=False).agg(
+            n=("mdtrt_id", "size"), k=("prescriber", "nunique"), m=("fixmedins_code", "nunique"))
+        per["k"] = np.minimum(per["k"], per["m"])
+        rep = per[per["n"] >= 2]
+        agg = rep.groupby(level="hilist_code").agg(rep_fills=("n", lambda x: float((x - 1).sum())),
+                                                   new_pr=("k", lambda x: float((x - 1).sum())),
+                                                   new_ph=("m", lambda x: float((x - 1).sum())))
+        base = pd.DataFrame(index=pd.Index(sorted(set(e["hilist_code"])), name="hilist_code"))
+        base = base.join(agg).fillna(0.0)
+        base["r_pr"] = (base["new_pr"] + 0.5) / (base["rep_fills"] + 1.0)
+        base["r_ph"] = (base["new_ph"] + 0.5) / (base["rep_fills"] + 1.0)
+        same = (e["psn_no"] == e["psn_no"].shift()) & (e["hilist_code"] == e["hilist_code"].shift())
+        gaps = (e["d"] - e["d"].shift()).dt.days[same]
+        base["gap"] = gaps.groupby(e.loc[same, "hilist_code"]).median()
+        # Days of supply a regular patient of the drug (≥ 3 fills) holds per elapsed day: need is one day's supply
+        # a day; a city whose patients habitually refill early raises it (never below 1).
+        sup = e.assign(s=e["supply_days"].astype(float))
+        per_s = sup.groupby(["psn_no", "hilist_code"], sort=False).agg(
+            n=("s", "size"), tot=("s", "sum"), last=("s", "last"), known=("s", "min"), first_d=("d", "min"),
+            last_d=("d", "max"))
+        per_s["elapsed"] = (per_s["last_d"] - per_s["first_d"]).dt.days
+        per_s = per_s[(per_s["known"] > 0) & (per_s["elapsed"] > 0) & (per_s["n"] >= 3)]
+        ratio = (per_s["tot"] - per_s["last"]) / per_s["elapsed"]
+        base["supply_rate"] = np.maximum(1.0, ratio.groupby(level="hilist_code").median())
+        return base
+
+    @staticmethod
+    def _tail(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """P(X ≥ observed) for X ~ Poisson(expected), continuous in `observed` (regularised lower gamma)."""
+        obs = np.asarray(observed, dtype=float)
+        exp_ = np.maximum(np.asarray(expected, dtype=float), 1e-9)
+        out = np.ones_like(obs)
+        pos = obs > 0
+        out[pos] = gammainc(obs[pos], exp_[pos])
+        return np.clip(out, 1e-300, 1.0)
+
+    @classmethod
+    def _fisher(cls, o_shop: Any, e_shop: Any, o_sup: Any, e_sup: Any) -> np.ndarray:
+        """Fisher's combination of the shopping and supply tails (χ² with 4 degrees of freedom)."""
+        x = -2.0 * (np.log(cls._tail(o_shop, e_shop)) + np.log(cls._tail(o_sup, e_sup)))
+        return np.clip(np.exp(-x / 2.0) * (1.0 + x / 2.0), 1e-300, 1.0)
+
+    def _tested_windows(self, windows: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+        """Every window with its observed and expected counts and p-value, each person-drug's most surprising
+        first."""
+        w = windows.join(base[["r_pr", "r_ph", "gap", "supply_rate"]], on="hilist_code")
+        rep = w["n"].astype(float) - 1.0
+        w["o_shop"] = (w["prescribers"] - 1 + w["pharmacies"] - 1).astype(float)
+        w["e_shop"] = (w["r_pr"] + w["r_ph"]) * rep
+        # Supply before the last fill in fills of the window's own mean size, against what a patient of the drug
+        # holds over the elapsed days (the city's supply per day; the fill count and median gap where unknown).
+        known = w["supply_known"].astype(bool) & w["supply_rate"].notna()
+        unit = (w["supply_before_last"].astype(float) + w["last_supply"].astype(float)) / w["n"].astype(float)
+        unit = unit.where(known & (unit > 0), 1.0)
+        gap = w["gap"].where(w["gap"] > 0).fillna(float(self.window_days))
+        w["o_sup"] = np.where(known, w["supply_before_last"].astype(float) / unit, rep)
+        w["e_sup"] = np.maximum(1.0, np.where(known, w["supply_rate"].fillna(1.0) * w["elapsed"].astype(float) / unit,
+                                              w["elapsed"].astype(float) / gap))
+        w["fill_days"] = np.where(known, unit, gap)
+        w["p"] = self._fisher(w["o_shop"], w["e_shop"], w["o_sup"], w["e_sup"])
+        return w.sort_values(["psn_no", "hilist_code", "p", "w0"]).reset_index(drop=True)
+
     # ------------------------------------------------------------------ run
     def run(self, context: DetectionContext) -> list[Lead]:
-        """Return one lead per chain of linked shoppers (a lone shopper is a chain of one)."""
+        """Return one lead per surprising person or group of linked persons."""
         self._validate()
         events = self._key_events(context)
         if events.empty:
-            self.shoppers_ = pd.DataFrame()
             return []
-        windows = self._screened_windows(context)
+        windows = self._windows(context)
         if windows.empty:
-            self.shoppers_ = pd.DataFrame()
             return []
         events = events.copy()
         events["d"] = pd.to_datetime(events["d"])
         windows = windows.copy()
-        windows["d"] = pd.to_datetime(windows["d"])
+        windows["w0"] = pd.to_datetime(windows["w0"])
+        base = self._baseline(events)
+        tested = self._tested_windows(windows, base)
+        best = tested.drop_duplicates(["psn_no", "hilist_code"]).reset_index(drop=True)
+        cols = ["o_shop", "e_shop", "o_sup", "e_sup"]
+        persons = best.groupby("psn_no")[cols].sum()
+        persons["p"] = self._fisher(persons["o_shop"], persons["e_shop"], persons["o_sup"], persons["e_sup"])
+        n_tests = max(1, len(persons))
+        candidates = set(persons.index[persons["p"] < float(self.screen_alpha)])
+        if not candidates:
+            return []
+        groups = self._groups(context, candidates, persons)
+
         span = pd.Timedelta(days=int(self.window_days))
-
-        # Evidence: the person's key-drug events inside any screened window.
-        ev = events.merge(windows[["psn_no", "d"]].rename(columns={"d": "w0"}), on="psn_no")
-        ev = ev[(ev["d"] >= ev["w0"]) & (ev["d"] < ev["w0"] + span)].drop(columns="w0").drop_duplicates()
-        best = windows.sort_values(["psn_no", "max_supply", "prescribers"], ascending=[True, False, False])
-        best = best.drop_duplicates("psn_no").set_index("psn_no")
-        best["supply_ratio"] = best["max_supply"].astype(float) / float(self.window_days)
-        best["strength"] = (
-            1.0
-            + np.minimum(2.0, 0.5 * (best["prescribers"] - self.min_prescribers)
-                         + 0.5 * (best["pharmacies"] - self.min_pharmacies))
-            + np.clip(np.log2(np.maximum(best["supply_ratio"].to_numpy(dtype=float), 1e-9)), 0.0, 2.0)
-        )
-        self.shoppers_ = best
-        shoppers = set(best.index)
-
-        chains = self._chains(context, shoppers)
+        # Evidence: the fills in each person-drug's most surprising window and in every window as surprising as the
+        # screen asks (a collector's fills beyond one window).
+        shown = pd.concat([best, tested[tested["p"] < float(self.screen_alpha)]])
+        shown = shown[shown["psn_no"].isin(set().union(*[set(m) for m, _, _ in groups]))]
+        ev = events.merge(shown[["psn_no", "hilist_code", "w0"]].drop_duplicates(), on=["psn_no", "hilist_code"])
+        ev = ev[(ev["d"] >= ev["w0"]) & (ev["d"] < ev["w0"] + span)].drop(columns="w0")
+        ev = ev.drop_duplicates(["mdtrt_id", "hilist_code"])
         by_person = dict(list(ev.groupby("psn_no", sort=False)))
+        best_by_person = dict(list(best.groupby("psn_no", sort=False)))
         try:  # the stock check for every pharmacy and drug of the evidence at once
             stock = self._oversold(context, sorted(set(ev.loc[ev["is_pharmacy"].astype(bool), "fixmedins_code"])),
                                    sorted(set(ev["hilist_code"])))
@@ -232,146 +305,155 @@ class DrugResaleDetector:
             log.debug("phar_inv not available", exc_info=True)
             stock = pd.DataFrame(columns=["fixmedins_code", "hilist_code", "purchased", "sold"])
         leads = []
-        for members, connectors, links in chains:
-            evm = pd.concat([by_person[p] for p in members if p in by_person])
-            lead = self._lead(members, connectors, links, best, evm, stock)
+        for members, connectors, links in groups:
+            lead = self._lead(members, connectors, links, persons, best_by_person, by_person, stock, n_tests)
             if lead is not None and lead.score >= self.min_score:
                 leads.append(lead)
         since = getattr(context, "since", None)
         if since is not None:
             leads = [ld for ld in leads if ld.period_end is None or ld.period_end >= since]
-        leads.sort(key=lambda ld: -ld.score)
+        leads.sort(key=lambda ld: (-ld.score, ld.persons))
         return leads
 
-    def _chains(self, context: Any, shoppers: set[str]) -> list[tuple[list[str], list[str], list[dict[str, str]]]]:
-        """Chains of shoppers: (shoppers, connectors, linking edges) per connected group."""
+    def _groups(self, context: Any, candidates: set[str],
+                persons: pd.DataFrame) -> list[tuple[list[str], list[str], list[dict[str, str]]]]:
+        """Groups (tested members, connectors, linking edges): candidates joined through the phones/addresses
+        they use, with the relatives on those keys that strengthen the group's test (see `_grow`)."""
         try:
-            g = person_link_graph_around(context, sorted(shoppers), int(self.max_share))
-        except Exception:  # noqa: BLE001 — no phone/address columns: every shopper stands alone
-            log.debug("no person link graph; shoppers are not chained", exc_info=True)
+            g = person_link_graph_around(context, sorted(candidates), int(self.max_share))
+        except Exception:  # noqa: BLE001 — no phone/address columns: every candidate stands alone
+            log.debug("no person link graph; candidates are not grouped", exc_info=True)
             g = ig.Graph()
             g.vs["name"] = []
-        names = set(g.vs["name"]) if g.vcount() else set()
-        seeds = [node_id("Person", p) for p in sorted(shoppers) if node_id("Person", p) in names]
-        chains: list[tuple[list[str], list[str], list[dict[str, str]]]] = []
-        linked: set[str] = set()
-        if seeds:
-            seed_idx = [g.vs.find(name=s).index for s in seeds]
-            # Persons within two hops (one shared key) of a shopper, and how many shoppers each one reaches.
-            reach: dict[int, set[int]] = {}
-            for s in seed_idx:
-                for k in g.neighbors(s):
-                    for p in g.neighbors(k):
-                        reach.setdefault(p, set()).add(s)
-            shopper_idx = set(seed_idx)
-            keep_persons = {p for p, r in reach.items() if p in shopper_idx or len(r - {p}) >= 2}
-            keep_persons |= {p for p in shopper_idx if len(reach.get(p, set()) - {p}) >= 1}
-            keys = {k for p in keep_persons for k in g.neighbors(p)}
-            keys = {k for k in keys if sum(1 for p in g.neighbors(k) if p in keep_persons) >= 2}
-            sub_vertices = sorted(keep_persons | keys)
-            sub = g.subgraph(sub_vertices)
-            for comp in sub.connected_components():
-                vs = [sub_vertices[i] for i in comp]
-                shop_v = [v for v in vs if v in shopper_idx]
-                if len(shop_v) < 2:
-                    continue
-                kept = set(shop_v) | self._connectors(g, [v for v in vs if v in keep_persons and v not in shopper_idx],
-                                                      shopper_idx)
-                kept_keys = [k for k in vs if k in keys and sum(1 for p in g.neighbors(k) if p in kept) >= 2]
-                links = []
-                for k in kept_keys:
-                    for p in g.neighbors(k):
-                        if p in kept:
-                            etype = g.es[g.get_eid(p, k)]["type"]
-                            links.append({"source": g.vs[p]["name"], "target": g.vs[k]["name"], "type": etype})
-                links.sort(key=lambda x: (x["target"], x["source"]))
-                members = sorted(g.vs[v]["name"].split(":", 1)[1] for v in shop_v)
-                connectors = sorted(g.vs[v]["name"].split(":", 1)[1] for v in kept - set(shop_v))
-                chains.append((members, connectors, links))
-                linked.update(members)
-        for p in sorted(shoppers - linked):
-            chains.append(([p], [], []))
-        return chains
+        names = g.vs["name"] if g.vcount() else []
+        index = {name: i for i, name in enumerate(names)}
+        parent: dict[str, str] = {p: p for p in candidates}
 
-    @staticmethod
-    def _connectors(g: ig.Graph, candidates: list[int], shoppers: set[int]) -> set[int]:
-        """Non-shopping persons kept in a chain: those bridging shoppers through two different phones/addresses;
-        if none bridges, the ones reaching the most shoppers (the presumed leader — a family member sharing one
-        key with shoppers is not needed to link them and is left out)."""
-        reach_by_key: dict[int, dict[int, set[int]]] = {}
-        for p in candidates:
-            reach_by_key[p] = {}
-            for k in g.neighbors(p):
-                shop = {q for q in g.neighbors(k) if q in shoppers and q != p}
-                if shop:
-                    reach_by_key[p][k] = shop
-        bridging = {p for p, r in reach_by_key.items()
-                    if len(r) >= 2 and len(set().union(*r.values())) >= 2}
-        if bridging:
-            return bridging
-        totals = {p: len(set().union(*r.values())) if r else 0 for p, r in reach_by_key.items()}
-        best = max(totals.values(), default=0)
-        return {p for p, t in totals.items() if t == best and t >= 2}
+        def find(x: str) -> str:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        key_members: dict[int, list[str]] = {}
+        for c in sorted(candidates):
+            v = index.get(node_id("Person", c))
+            if v is None:
+                continue
+            for k in g.neighbors(v):
+                if k not in key_members:
+                    key_members[k] = [g.vs[p]["name"].split(":", 1)[1] for p in g.neighbors(k)]
+        for people in key_members.values():
+            for p in people:
+                parent.setdefault(p, p)
+            for p in people[1:]:
+                ra, rb = find(people[0]), find(p)
+                if ra != rb:
+                    parent[rb] = ra
+        comps: dict[str, list[str]] = {}
+        for p in parent:
+            comps.setdefault(find(p), []).append(p)
+        out = []
+        for people in comps.values():
+            kept = self._grow(sorted(set(people) & candidates), sorted(set(people) - candidates), persons)
+            key_of = {k: [p for p in kp if p in kept] for k, kp in key_members.items()}
+            # A person without tested windows who links two kept members (a leader) is kept as a connector.
+            counts = Counter(p for k, kp in key_members.items() if len(key_of[k]) >= 1 for p in kp
+                             if p not in kept and p in set(people))
+            reach = {p: {q for k, kp in key_members.items() if p in kp for q in key_of[k]} for p in counts}
+            connectors = sorted(p for p, r in reach.items() if len(r) >= 2 and p not in persons.index)
+            everyone = set(kept) | set(connectors)
+            links = []
+            for k, kp in key_members.items():
+                on_key = [p for p in kp if p in everyone]
+                if len(on_key) >= 2:
+                    for p in on_key:
+                        etype = g.es[g.get_eid(index[node_id("Person", p)], k)]["type"]
+                        links.append({"source": node_id("Person", p), "target": g.vs[k]["name"], "type": etype})
+            links.sort(key=lambda x: (x["target"], x["source"]))
+            out.append((sorted(kept), connectors, links))
+        return out
+
+    def _grow(self, start: list[str], relatives: list[str], persons: pd.DataFrame) -> list[str]:
+        """The candidates of a group plus the relatives (tested persons on their phones/addresses), most
+        surprising first, as long as each one makes the combined test stronger."""
+        cols = ["o_shop", "e_shop", "o_sup", "e_sup"]
+        kept = list(start)
+        tot = persons.loc[kept, cols].sum().to_numpy(dtype=float)
+        p_now = float(self._fisher(*[np.array([x]) for x in tot])[0])
+        tested = [r for r in relatives if r in persons.index]
+        for r in sorted(tested, key=lambda x: (float(persons.loc[x, "p"]), x)):
+            cand = tot + persons.loc[r, cols].to_numpy(dtype=float)
+            p_new = float(self._fisher(*[np.array([x]) for x in cand])[0])
+            if p_new < p_now:
+                kept.append(r)
+                tot, p_now = cand, p_new
+        return kept
 
     def _lead(self, members: list[str], connectors: list[str], links: list[dict[str, str]],
-              best: pd.DataFrame, evm: pd.DataFrame, stock: pd.DataFrame) -> Lead | None:
+              persons: pd.DataFrame, best_by_person: dict[str, pd.DataFrame], by_person: dict[str, pd.DataFrame],
+              stock: pd.DataFrame, n_tests: int) -> Lead | None:
+        rows = pd.concat([best_by_person[p] for p in members])
+        evm = pd.concat([by_person[p] for p in members if p in by_person])
         if evm.empty:
             return None
+        o_shop, e_shop = float(rows["o_shop"].sum()), float(rows["e_shop"].sum())
+        o_sup, e_sup = float(rows["o_sup"].sum()), float(rows["e_sup"].sum())
+        p_group = float(self._fisher(np.array([o_shop]), np.array([e_shop]), np.array([o_sup]),
+                                     np.array([e_sup]))[0])
+        p_best = float(persons.loc[members, "p"].min()) * len(members)
+        p = min(p_group, p_best)
+        q = min(1.0, p * n_tests)
+        score = self.score_base + self.score_per_decade * -math.log10(max(q, 1e-300))
+        excess_fills = max(0.0, o_sup - e_sup)
+        excess_days = max(0.0, float(((rows["o_sup"] - rows["e_sup"]) * rows["fill_days"]).sum()))
+        capped = excess_fills < float(self.min_excess_fills)
+        if capped:
+            score = min(score, ORANGE_AT - 0.01)
+        score = max(0.0, min(1.0, score))
+
         pharmacies = set(evm.loc[evm["is_pharmacy"].astype(bool), "fixmedins_code"])
-        drugs = set(evm["hilist_code"])
+        drugs = sorted(set(evm["hilist_code"]))
         oversold = stock[stock["fixmedins_code"].isin(pharmacies) & stock["hilist_code"].isin(drugs)]
         over_ph = sorted(set(oversold["fixmedins_code"]))
-        strength = best.loc[members, "strength"].astype(float)
-        evidence_total = float(strength.sum())
-        if len(members) >= 2:
-            evidence_total += float(self.link_bonus)
-        if over_ph:
-            evidence_total += float(self.oversell_bonus)
-        score = 1.0 / (1.0 + math.exp(-(evidence_total - self.score_midpoint) / self.score_scale))
-
         visits = evm.drop_duplicates("mdtrt_id")
         amount = float(visits["fund_pay_sumamt"].fillna(0).sum())
+        fund_per_fill = amount / max(1, len(visits))
         prescribers = sorted({str(x) for x in evm["prescriber"].dropna() if str(x)})
         institutions = sorted(set(evm["fixmedins_code"]))
         top_drug = Counter(evm["hilist_code"]).most_common(1)[0][0]
-        max_p = int(best.loc[members, "prescribers"].max())
-        max_ph = int(best.loc[members, "pharmacies"].max())
-        max_ratio = float(best.loc[members, "supply_ratio"].max())
-        supply_en = (f", and up to {max_ratio:.1f}× the days of supply the period needs" if max_ratio > 0
-                     else "; days of supply not reported")
-        supply_zh = f"，取药天数最高达所需的{max_ratio:.1f}倍" if max_ratio > 0 else "；未报送取药天数"
+        collectors = sorted(set(members) & set(by_person))
         key_degree = Counter(link["source"] for link in links)
         leader = ""
-        if connectors:
-            leader = max(connectors, key=lambda p: (key_degree.get(node_id("Person", p), 0), p))
-        elif links:
-            leader = max(members, key=lambda p: (key_degree.get(node_id("Person", p), 0), p))
+        if links:
+            leader = max(collectors + connectors, key=lambda x: (key_degree.get(node_id("Person", x), 0), x))
         n_keys = len({link["target"] for link in links})
-        persons = sorted(set(members) | set(connectors))
         w = int(self.window_days)
-        chain_en = (
-            f"{len(members)} persons, linked through {n_keys} shared phone(s)/address(es)"
-            + (f" to {leader}," if leader else ",")
-            if len(members) > 1 else f"Person {members[0]}"
-        )
-        chain_zh = (
-            f"{len(members)}名参保人通过{n_keys}个共用手机号/地址相互关联" + (f"（关联人{leader}）" if leader else "")
-            if len(members) > 1 else f"参保人{members[0]}"
-        )
+        many = len(collectors) > 1
+        who_en = (f"{len(collectors)} persons linked through {n_keys} shared phone(s)/address(es)"
+                  + (f" around {leader}" if leader else "") if many else f"Person {collectors[0]}")
+        who_zh = (f"{len(collectors)}名参保人通过{n_keys}个共用手机号/地址相互关联"
+                  + (f"（关联人{leader}）" if leader else "") if many else f"参保人{collectors[0]}")
+        supply_en = (f"supply before the last fill {o_sup:.1f} fills where {e_sup:.1f} were expected "
+                     f"({excess_days:.0f} days beyond need)")
+        supply_zh = f"末次取药前供药{o_sup:.1f}次（按用药间隔应为{e_sup:.1f}次，超出需要约{excess_days:.0f}天）"
         over_en = f"; pharmacies selling more than they bought: {', '.join(over_ph)}" if over_ph else ""
         over_zh = f"；药店{'、'.join(over_ph)}的该药销售量超过采购量" if over_ph else ""
+        cap_en = "; supply within need, so not above yellow" if capped else ""
+        cap_zh = "；供药未超出需要，最高为黄色" if capped else ""
         explanation_en = (
-            f"{chain_en} obtained key drug {top_drug} in {len(visits)} fills from {len(prescribers)} prescribers "
-            f"and {len(institutions)} institutions; within {w} days up to {max_p} prescribers and {max_ph} "
-            f"dispensing institutions per person{supply_en}{over_en}."
+            f"{who_en} obtained key drug(s) {', '.join(drugs)} in {len(visits)} fills within {w}-day windows from "
+            f"{len(prescribers)} prescribers and {len(institutions)} institutions: {o_shop:.0f} new prescribers/"
+            f"dispensers where patients of the drug average {e_shop:.1f}; {supply_en}. Chance p = {p:.1e}, "
+            f"{q:.2g} expected among the {n_tests} persons tested{over_en}{cap_en}."
         )
         explanation_zh = (
-            f"{chain_zh}，共{len(visits)}次取得重点药品{top_drug}，涉及{len(prescribers)}名开方医师、"
-            f"{len(institutions)}家机构；{w}天内单人最多{max_p}名医师、{max_ph}家取药机构"
-            f"{supply_zh}{over_zh}。"
+            f"{who_zh}在{w}天窗口内共{len(visits)}次取得重点药品{'、'.join(drugs)}，涉及{len(prescribers)}名开方医师、"
+            f"{len(institutions)}家机构：新增开方医师/取药机构{o_shop:.0f}个（同药患者平均{e_shop:.1f}个）；{supply_zh}。"
+            f"偶然概率p={p:.1e}，在全市{n_tests}名受检者中预期{q:.2g}例{over_zh}{cap_zh}。"
         )
         features = {
-            "collectors": members,
+            "collectors": collectors,
             "connectors": connectors,
             "leader": leader or None,
             "links": links,
@@ -379,23 +461,30 @@ class DrugResaleDetector:
             "fills": int(len(visits)),
             "prescribers": len(prescribers),
             "institutions": len(institutions),
-            "max_prescribers_in_window": max_p,
-            "max_pharmacies_in_window": max_ph,
-            "max_supply_ratio": round(max_ratio, 2),
+            "max_prescribers_in_window": int(rows["prescribers"].max()),
+            "max_pharmacies_in_window": int(rows["pharmacies"].max()),
+            "new_prescribers_dispensers": {"observed": o_shop, "expected": round(e_shop, 3)},
+            "supply_fills": {"observed": round(o_sup, 3), "expected": round(e_sup, 3)},
+            "excess_fills": round(excess_fills, 2),
+            "excess_days": round(excess_days, 1),
+            "excess_fund": round(excess_fills * fund_per_fill, 2),
+            "p_value": p,
+            "p_group": p_group,
+            "family_wise_q": q,
+            "persons_tested": n_tests,
+            "member_p": {m: float(persons.loc[m, "p"]) for m in members},
             "top_drug": top_drug,
             "drugs": drugs,
             "overselling_pharmacies": over_ph,
             "oversold": oversold.assign(
                 purchased=oversold["purchased"].astype(float), sold=oversold["sold"].astype(float)
             ).to_dict("records"),
-            "member_strength": {p: round(float(s), 2) for p, s in strength.items()},
-            "evidence_total": round(evidence_total, 2),
         }
         start, end = evm["begntime"].min(), evm["begntime"].max()
         return Lead(
             kind=self.kind,
             score=score,
-            persons=persons,
+            persons=sorted(set(members) | set(connectors)),
             practitioners=prescribers,
             institutions=institutions,
             evidence=visits["mdtrt_id"].astype(str).tolist(),
