@@ -264,7 +264,7 @@ def masked_subgraph(sub: Subgraph, principal: Principal, ctx: ApiContext, con: A
 
 _SUMMARY_KEYS = ("lead_id", "kind", "severity", "score", "persons", "practitioners", "institutions",
                  "evidence_count", "amount_at_risk", "period_start", "period_end", "explanation_zh",
-                 "explanation_en", "status", "assignee")
+                 "explanation_en", "status", "assignee", "model_probability", "expected_recovery")
 
 
 def lead_summary_out(row: dict[str, Any]) -> dict[str, Any]:

@@ -109,6 +109,8 @@ class LeadSummaryOut(BaseModel):
     explanation_en: str | None = None
     status: str
     assignee: str | None = None
+    model_probability: float | None = Field(None, description="learned fraud probability (when a model is trained)")
+    expected_recovery: float | None = Field(None, description="model probability × amount at risk")
 
 
 class LeadPageOut(BaseModel):
@@ -167,6 +169,19 @@ class LeadOut(LeadSummaryOut):
     notes: list[NoteOut] = Field(default_factory=list)
     history: list[HistoryOut] = Field(default_factory=list)
     evidence_visits: list[EvidenceVisitOut] = Field(default_factory=list)
+    detector_version: str | None = None
+    param_hash: str | None = None
+    batch_from: int | None = None
+    batch_to: int | None = None
+    raised: dict[str, Any] | None = Field(None, description="the lead as first raised (frozen): detector, version, "
+                                                             "parameter hash, model, batches, score, explanation")
+    provenance_zh: str | None = None
+    provenance_en: str | None = None
+    model_version: str | None = None
+    model_explanation_zh: str | None = None
+    model_explanation_en: str | None = None
+    raised_model_version: str | None = None
+    raised_model_probability: float | None = None
 
 
 class StatusIn(BaseModel):

@@ -349,11 +349,14 @@ class EntityData:
             np.add.at(comm_fraud, self.community[t], fraud[t])
             np.add.at(comm_known, self.community[t], known[t])
         total_known = sum(k.sum() for k in known.values())
-        prior = (sum(f.sum() for f in fraud.values()) / total_known) if total_known else 0.0
+        total_fraud = sum(f.sum() for f in fraud.values())
         for t in ENTITY_TYPES:
             c = self.community[t]
             f_others = comm_fraud[c] - fraud[t]
             k_others = comm_known[c] - known[t]
+            # The prior, too, leaves the entity's own label out.
+            k_all = total_known - known[t]
+            prior = np.divide(total_fraud - fraud[t], k_all, out=np.zeros_like(k_all), where=k_all > 0)
             out[t]["community_fraud_rate"] = (f_others + 2.0 * prior) / (k_others + 2.0)
         for t in ENTITY_TYPES:
             out[t] = out[t].astype(float)
