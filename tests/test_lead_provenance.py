@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -109,3 +110,40 @@ def test_queue_sorts_by_expected_recovery() -> None:
                       {"a": ids[0]})
     rows, _ = store.list(sort="-expected_recovery")
     assert [r["lead_id"] for r in rows] == [ids[1], ids[0]] and rows[0]["expected_recovery"] == 900
+
+
+def test_api_lead_shows_raised_and_now_and_labels_are_listed(api_handbuilt: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudnet.api.app import create_app
+    from fraudnet.claims.store import ClaimsStore
+    from fraudnet.config import Settings
+    from fraudnet.learning.labels import import_labels
+
+    ws = api_handbuilt
+    labels = ws.path / "outcomes.csv"
+    labels.write_text("实体类型,编号,结论,日期,来源\n机构,H01,违规,2025-03-02,飞行检查\n", encoding="utf-8")
+    with ClaimsStore.open(ws.path) as store:
+        import_labels(store.con, labels, user="alice")
+        lead = LeadStore(store.con).get(ws.lead_id)
+        kind = lead["kind"]
+        # The stored hand-built lead is re-produced by a later run with a lower score.
+        again = Lead(kind=kind, score=0.5, persons=lead["persons"], practitioners=lead["practitioners"],
+                     institutions=lead["institutions"], evidence=lead["evidence"], amount_at_risk=1.0,
+                     period_start=lead["period_start"], period_end=lead["period_end"], explanation_zh="新",
+                     explanation_en="now weaker")
+        LeadStore(store.con).save_run([again], [kind], retire=False)
+    with TestClient(create_app(Settings(workspace=ws.path))) as client:
+        r = client.get(f"/api/leads/{ws.lead_id}", headers=ws.headers("investigator"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["raised"]["score"] == lead["raised"]["score"] != 0.5 and body["score"] == 0.5
+        assert body["provenance_en"].startswith("raised ") and "now: score 0.50" in body["provenance_en"]
+        assert body["raised"]["detector"] == kind and body["detector_version"]
+        r = client.get("/api/labels", headers=ws.headers("viewer"))
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["total"] == 1 and got["items"][0]["entity_id"] == "H01" and got["counts"] == {"Institution:fraud": 1}
+        assert client.get("/api/labels").status_code == 401
+        r = client.get("/api/model/versions", headers=ws.headers("viewer"))
+        assert r.status_code == 200 and r.json() == []

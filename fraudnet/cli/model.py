@@ -236,4 +236,40 @@ def score_cmd(ctx: click.Context) -> None:
                if scored else "no model trained yet / 尚未训练模型")
 
 
+@model.command("scores")
+@click.option("--type", "entity_type", default=None, help="Person, Practitioner or Institution / 实体类型")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="en", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines / 输出 JSON")
+@click.pass_context
+def scores_cmd(ctx: click.Context, entity_type: str | None, limit: int, lang: str, as_json: bool) -> None:
+    """Entities by expected recovery (model probability × amount at risk), with the unsupervised risk beside it
+    and the top contributing features / 按预期追回金额排序的实体."""
+    from fraudnet.claims.store import ClaimsStore
+    from fraudnet.errors import FraudnetError
+    from fraudnet.learning.labels import normalise_entity_type
+    from fraudnet.learning.scoring import model_entity_scores
+
+    try:
+        with ClaimsStore.open(ctx.obj["workspace"], read_only=True) as store:
+            frame = model_entity_scores(store.con)
+        if entity_type:
+            frame = frame[frame["entity_type"] == normalise_entity_type(entity_type)]
+    except FraudnetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if frame.empty:
+        click.echo("no model scores yet; run `fraudnet model train` / 尚无模型评分")
+        return
+    for rec in frame.head(limit).to_dict("records"):
+        if as_json:
+            click.echo(json.dumps(rec, ensure_ascii=False, default=str))
+            continue
+        click.echo(f"{rec['entity_type']:<12} {rec['entity_id']:<22} p={rec['probability']:.3f}  "
+                   f"expected {rec['expected_recovery']:>14,.2f}  at risk {rec['amount_at_risk']:>14,.2f}  "
+                   f"unsupervised {rec['unsupervised_risk']:.3f}")
+        text = rec.get(f"explanation_{lang}")
+        if isinstance(text, str) and text:
+            click.echo(f"    {text}")
+
+
 COMMANDS = [model]

@@ -1,7 +1,9 @@
-"""`GET /api/labels`: the case outcomes (imported and from lead decisions) the model learns from."""
+"""`GET /api/labels`: the case outcomes (imported and from lead decisions) the model learns from;
+`GET /api/model/scores` and `GET /api/model/versions`: the learned ranking and its versions."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -11,6 +13,8 @@ from fraudnet.api.errors import error_responses
 from fraudnet.api.schemas import LabelPageOut
 from fraudnet.api.security import UserDep, record_audit
 from fraudnet.learning.labels import all_labels, list_labels
+from fraudnet.learning.model import list_versions
+from fraudnet.learning.scoring import model_entity_scores
 
 __all__ = ["router"]
 
@@ -33,3 +37,32 @@ def labels(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
     persons = [f"Person:{r['entity_id']}" for r in items if r["entity_type"] == "Person"]
     record_audit(ctx, request, principal, "labels.list", persons[:1000], {"results": len(frame)})
     return {"items": items, "total": len(frame), "counts": counts}
+
+
+def _plain(rec: dict) -> dict:
+    return {k: (None if v is None or (isinstance(v, float) and v != v) else v) for k, v in rec.items()}
+
+
+@router.get("/model/scores", summary="Entities by expected recovery / 按预期追回排序的实体")
+def model_scores(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
+                 entity_type: Annotated[Literal["Person", "Practitioner", "Institution"] | None, Query()] = None,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict:
+    """Model probability, amount at risk, expected recovery (their product) and the unsupervised risk beside it,
+    with the top contributing features in Chinese and English; highest expected recovery first."""
+    frame = model_entity_scores(con)
+    if entity_type:
+        frame = frame[frame["entity_type"] == entity_type]
+    items = [_plain(r) for r in frame.head(limit).to_dict("records")]
+    for r in items:
+        if isinstance(r.get("top_features"), str):
+            r["top_features"] = json.loads(r["top_features"])
+    persons = [f"Person:{r['entity_id']}" for r in items if r["entity_type"] == "Person"]
+    if persons:
+        record_audit(ctx, request, principal, "model.scores", persons[:1000], {"results": len(items)})
+    return {"items": items, "total": len(frame)}
+
+
+@router.get("/model/versions", summary="Model versions / 模型版本")
+def model_versions(ctx: CtxDep, principal: UserDep) -> list[dict]:
+    """Every trained version with its training data range and evaluation figures; `current` is the one in use."""
+    return list_versions(ctx.settings.workspace)
