@@ -187,6 +187,7 @@ _CERTNO = r"[1-8][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01
 _CERT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CERT_CHECK = "10X98765432"
 _MOBILE = r"1[3-9][0-9]{9}"
+_PHONE_CHARS = "[0-9\uff10-\uff19\uff0b\uff08\uff09\uff0d\u3000\t\n\f\r +()\\-]{11,24}"
 
 
 def is_certno(value: str | None) -> bool:
@@ -293,4 +294,7 @@ def sql_is_certno(expr: str) -> str:
 
 def sql_is_mobile(expr: str) -> str:
     """SQL form of `is_mobile` (false for NULL)."""
-    return f"coalesce(regexp_full_match({sql_normalize_phone(expr)}, {_lit(_MOBILE)}), false)"
+    # Cheap screen first: a phone is 11 to 24 characters of digits (half- or full-width) and separators.
+    screen = f"regexp_full_match({expr}, {_lit(_PHONE_CHARS)})"
+    return (f"coalesce(CASE WHEN {screen} THEN regexp_full_match({sql_normalize_phone(expr)}, {_lit(_MOBILE)}) "
+            "END, false)")

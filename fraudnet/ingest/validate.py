@@ -321,7 +321,7 @@ def _plausibility_checks(spec: TableSpec, cmap: ColumnMap, export_time: datetime
         if f.type == "money":
             # More than two decimal places would be rounded silently by the DECIMAL(18,2) column.
             raw = raw_col(f.name)
-            many = f"strpos({raw}, '.') > 0 AND strlen({raw}) - strpos({raw}, '.') > 2"
+            many = f"{raw} LIKE '%.___%'"  # three characters or more after a point: screen before parsing
             checks.append(Check(f.name, f"CASE WHEN {many} THEN TRY_CAST({raw} AS DOUBLE) <> CAST({name} AS DOUBLE) "
                                 "ELSE false END",
                                 raw_col(f.name), qstr(f"{f.name} has more than 2 decimal places "
