@@ -249,3 +249,22 @@ def test_model_cli_train_list_show(ws: Path) -> None:
     assert res.exit_code == 0 and "current" in res.output and "data batches 1–2" in res.output
     res = runner.invoke(main, ["-w", str(ws), "model", "show"])
     assert res.exit_code == 0 and '"Institution"' in res.output
+
+
+def test_a_detection_run_rescores_its_leads_when_a_model_exists(ws: Path) -> None:
+    con = duckdb.connect(str(ws / "claims.duckdb"))
+    store = LeadStore(con)
+    store.save_run([_lead("H06")], ["rule:over_standard_price"])
+    assert store.all_leads()[0]["features"] and store.get(store.all_leads()[0]["lead_id"])["model_probability"] is None
+    version = train(con, ws, labels=institution_labels(), evaluate=False).version
+    saved = store.save_run([_lead("H06"), _lead("H26")], ["rule:over_standard_price"])
+    assert saved["model"]["version"] == version and saved["model"]["leads"] == 2
+    got = {r["institutions"][0]: store.get(r["lead_id"]) for r in store.all_leads()}
+    assert got["H06"]["model_probability"] > got["H26"]["model_probability"]  # H06 is one of the dear ones
+    assert got["H26"]["raised"]["model_version"] == version and got["H06"]["raised"]["model_version"] is None
+    assert got["H06"]["raised_model_version"] == version  # its first model score, kept from then on
+    assert "expected recovery" in got["H06"]["model_explanation_en"]
+    assert "预期追回" in got["H06"]["model_explanation_zh"]
+    scores = con.execute("SELECT entity_id, probability, unsupervised_risk, explanation_en FROM model_scores "
+                         "WHERE entity_type = 'Institution' AND entity_id = 'H06'").fetchone()
+    assert scores[1] == pytest.approx(got["H06"]["model_probability"]) and "top factors" in scores[3]
