@@ -52,9 +52,11 @@ class EgoAnswer:
 async def answer_ego(ctx: Any, principal: Any, con: Any, **query: Any) -> EgoAnswer:
     """`GraphStore.ego_network(**query)` as the response body for `principal`: from a graph worker when the
     context runs some and the query has no time window (windowed aggregates need the claims store), else on a
-    thread of the server. Awaiting a worker holds no thread."""
+    thread of the server. Awaiting a worker holds no thread. A principal limited to regions or cases
+    (`fraudnet.api.scope`) is always answered in the server process, from its scoped view of the store."""
     workers = ctx.graph_workers
-    if workers is not None and query.get("since") is None and query.get("until") is None:
+    scoped = getattr(principal, "scope", None) is not None
+    if workers is not None and not scoped and query.get("since") is None and query.get("until") is None:
         version = ctx.leads_version  # read before the table: a table newer than its label is only re-sent
         plain = {k: v for k, v in query.items() if k not in ("since", "until")}
         answer = await workers.ego_json(plain, principal, version, lambda: ctx.risk.table(con))
@@ -65,9 +67,10 @@ async def answer_ego(ctx: Any, principal: Any, con: Any, **query: Any) -> EgoAns
 
 def _answer_here(ctx: Any, principal: Any, con: Any, query: dict[str, Any]) -> EgoAnswer:
     from fraudnet.api.present import render_subgraph
+    from fraudnet.api.scope import scoped_graph
     from fraudnet.api.security import person_ids
 
-    sub = ctx.graph.ego_network(**query)
+    sub = scoped_graph(ctx, principal).ego_network(**query)
     out, body = render_subgraph(sub, principal, ctx.risk.table(con))
     return EgoAnswer(body, person_ids(n["id"] for n in out["nodes"]), len(out["nodes"]), out["truncated"])
 

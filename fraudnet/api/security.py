@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from fraudnet.api.deps import ApiContext, get_ctx
+from fraudnet.claims.scope import Scope
 from fraudnet.claims.tokens import TokenStore, token_store
 from fraudnet.graph.model import EntityProfile, Node
 
@@ -48,6 +49,7 @@ class Principal:
     user: str
     role: str
     token_id: str
+    scope: Scope | None = None  # regions and/or cases the token is limited to; None: the whole workspace
 
     @property
     def sees_pii(self) -> bool:
@@ -120,7 +122,8 @@ async def get_principal(request: Request, ctx: Annotated[ApiContext, Depends(get
         info = await run_in_threadpool(_verify, tokens, token)
         if info is None:
             raise _unauthorized("unknown, expired or revoked token (令牌无效、已过期或已吊销)")
-        principal = Principal(user=info.user, role=info.role, token_id=info.token_id)
+        principal = Principal(user=info.user, role=info.role, token_id=info.token_id,
+                              scope=Scope.of(info.regions, info.cases))
         expires = info.expires_at.replace(tzinfo=UTC).timestamp() if info.expires_at else float("inf")
         cache.put(token, principal, rev, expires)
     request.state.principal = principal

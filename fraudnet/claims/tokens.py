@@ -20,7 +20,7 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +47,8 @@ _DDL = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+# Columns added after the first release, with their type: a tokens.db of an older version gains them on open.
+_ADDED_COLUMNS = (("regions", "TEXT"), ("cases", "TEXT"))
 
 
 def _now() -> datetime:
@@ -76,6 +78,8 @@ class TokenInfo:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     expires_at: datetime | None = None
+    regions: tuple[str, ...] = ()  # admdvs prefixes the token is limited to (`fraudnet.claims.scope`)
+    cases: tuple[str, ...] = ()  # lead ids the token is limited to
 
     @property
     def expired(self) -> bool:
@@ -83,14 +87,21 @@ class TokenInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"token_id": self.token_id, "user": self.user, "role": self.role, "created_at": self.created_at,
-                "expires_at": self.expires_at, "revoked_at": self.revoked_at, "last_used_at": self.last_used_at}
+                "expires_at": self.expires_at, "revoked_at": self.revoked_at, "last_used_at": self.last_used_at,
+                "regions": list(self.regions), "cases": list(self.cases)}
 
 
-_COLUMNS = "token_id, user, role, created_at, revoked_at, last_used_at, expires_at"
+_COLUMNS = "token_id, user, role, created_at, revoked_at, last_used_at, expires_at, regions, cases"
+_NCOLS = 9
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v for v in (value or "").split(",") if v)
 
 
 def _info(row: tuple) -> TokenInfo:
-    return TokenInfo(row[0], row[1], row[2], _when(row[3]), _when(row[4]), _when(row[5]), _when(row[6]))
+    return TokenInfo(row[0], row[1], row[2], _when(row[3]), _when(row[4]), _when(row[5]), _when(row[6]),
+                     _split(row[7]), _split(row[8]))
 
 
 class TokenStore:
@@ -110,6 +121,11 @@ class TokenStore:
                                         check_same_thread=False)
             for ddl in _DDL:
                 self._con.execute(ddl)
+            have = {r[1] for r in self._con.execute("PRAGMA table_info(tokens)").fetchall()}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in have:  # a tokens.db of an older version: its tokens keep full access
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                        self._con.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the token store {self.path}: {exc}") from exc
         if not self.revision_path.exists():
@@ -145,9 +161,14 @@ class TokenStore:
             return (0, 0, 0)
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def create(self, user: str, role: str, expires_days: float | None = DEFAULT_EXPIRY_DAYS) -> str:
-        """Create a token for `user` with `role`; it expires after `expires_days` (None or 0: never). Returns the
-        token (shown once)."""
+    def create(self, user: str, role: str, expires_days: float | None = DEFAULT_EXPIRY_DAYS,
+               regions: Iterable[str] = (), cases: Iterable[str] = ()) -> str:
+        """Create a token for `user` with `role`; it expires after `expires_days` (None or 0: never). With
+        `regions` (admdvs prefixes of 2, 4 or 6 digits) and/or `cases` (lead ids) it sees only that scope
+        (`fraudnet.claims.scope`). Returns the token (shown once)."""
+        from fraudnet.claims.scope import check_cases, check_regions
+
+        regions, cases = check_regions(regions), check_cases(cases)
         if role not in ROLES:
             raise InvalidRequestError(f"role {role!r} is not one of {', '.join(ROLES)}", field="role")
         if not isinstance(user, str) or not _USER_RE.match(user):
@@ -162,9 +183,10 @@ class TokenStore:
             while con.execute("SELECT 1 FROM tokens WHERE token_id = ?", [token_id]).fetchone():
                 token_id = secrets.token_hex(4)
             token = f"fn_{token_id}_{secrets.token_urlsafe(32)}"
-            con.execute("INSERT INTO tokens (token_id, user, role, token_hash, created_at, expires_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", [token_id, user, role, hash_token(token), _text(now),
-                                                      _text(expires)])
+            con.execute("INSERT INTO tokens (token_id, user, role, token_hash, created_at, expires_at, regions, "
+                        "cases) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [token_id, user, role, hash_token(token), _text(now), _text(expires),
+                         ",".join(regions) or None, ",".join(cases) or None])
         self._bump()
         return token
 
@@ -201,9 +223,9 @@ class TokenStore:
         with self._lock:
             row = self._con.execute(f"SELECT {_COLUMNS}, token_hash FROM tokens WHERE token_id = ?",
                                     [token[3:11]]).fetchone()
-        if row is None or not hmac.compare_digest(row[7], hash_token(token)):
+        if row is None or not hmac.compare_digest(row[_NCOLS], hash_token(token)):
             return None
-        info = _info(row[:7])
+        info = _info(row[:_NCOLS])
         if info.revoked_at is not None or info.expired:
             return None
         return info

@@ -64,18 +64,29 @@ def tokens() -> None:
               help="admin: everything incl. Cypher and audit; investigator: cases; viewer: read, masked PII.")
 @click.option("--expires", "expires_days", type=click.FloatRange(min=0), default=90.0, show_default=True,
               help="Days until the token expires (0: never). 有效天数（0 表示不过期）。")
+@click.option("--regions", default="", metavar="ADMDVS,...",
+              help="Limit the token to these admdvs prefixes (2/4/6 digits: province/city/district), e.g. "
+                   "310101,3101. 限定医保区划。")
+@click.option("--cases", default="", metavar="LEAD_ID,...",
+              help="Limit the token to these leads and the entities they name (e.g. the leads referred to a police "
+                   "liaison). 限定案件（线索编号）。")
 @click.pass_context
-def create(ctx: click.Context, user: str, role: str, expires_days: float) -> None:
-    """Create a token and print it once (it is stored only as a hash). 创建令牌（只显示一次）。"""
+def create(ctx: click.Context, user: str, role: str, expires_days: float, regions: str, cases: str) -> None:
+    """Create a token and print it once (it is stored only as a hash). Without --regions/--cases it sees the
+    whole workspace. 创建令牌（只显示一次）。"""
+    from fraudnet.claims.scope import split_list
     from fraudnet.errors import FraudnetError
 
     store = _tokens(ctx)
     try:
-        token = store.create(user, role, expires_days or None)
+        token = store.create(user, role, expires_days or None, regions=split_list(regions),
+                             cases=split_list(cases))
     except FraudnetError as exc:
         raise click.ClickException(str(exc)) from exc
+    info = store.verify(token)
+    scope = {"regions": list(info.regions), "cases": list(info.cases)} if info else {}
     _audit(ctx, store, "token.create", {"user": user, "role": role, "token_id": token[3:11],
-                                        "expires_days": expires_days or None})
+                                        "expires_days": expires_days or None, **scope})
     click.echo(token)
     until = (f"expires in {expires_days:g} days / {expires_days:g} 天后过期" if expires_days
              else "never expires / 不过期")
@@ -93,11 +104,13 @@ def list_(ctx: click.Context, show_all: bool) -> None:
 
     rows = _tokens(ctx).list(include_revoked=show_all)
     table = Table(title="API tokens / 接口令牌", title_justify="left")
-    for col in ("token_id", "user", "role", "created", "expires", "last used", "revoked"):
+    for col in ("token_id", "user", "role", "scope", "created", "expires", "last used", "revoked"):
         table.add_column(col)
     for t in rows:
         expires = _when(t.expires_at) + (" (expired)" if t.expired else "") if t.expires_at else "never"
-        table.add_row(t.token_id, t.user, t.role, _when(t.created_at), expires, _when(t.last_used_at),
+        scope = "; ".join(p for p in (("regions " + ",".join(t.regions)) if t.regions else "",
+                                      ("cases " + ",".join(t.cases)) if t.cases else "") if p) or "all / 全部"
+        table.add_row(t.token_id, t.user, t.role, scope, _when(t.created_at), expires, _when(t.last_used_at),
                       _when(t.revoked_at))
     Console(width=140).print(table)
 

@@ -11,7 +11,7 @@ from fraudnet.api.deps import ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.present import naive
 from fraudnet.api.schemas import AuditOut
-from fraudnet.api.security import AdminDep
+from fraudnet.api.scope import UnscopedAdminDep
 from fraudnet.claims.audit import query_audit, verify_audit
 
 __all__ = ["router"]
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api", tags=["audit"], responses=error_responses(400,
 
 
 @router.get("/audit", response_model=AuditOut, summary="Audit log / 审计日志")
-def audit(ctx: CtxDep, con: ConDep, principal: AdminDep,
+def audit(ctx: CtxDep, con: ConDep, principal: UnscopedAdminDep,
           user: Annotated[str | None, Query(max_length=64)] = None,
           entity: Annotated[str | None, Query(max_length=200, description="node id, e.g. Person:P0001")] = None,
           action: Annotated[str | None, Query(max_length=64)] = None,

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 from fraudnet.api.deps import CtxDep, StoreDep
 from fraudnet.api.errors import error_responses, status_for
 from fraudnet.api.schemas import CypherIn, CypherOut
-from fraudnet.api.security import AdminDep, record_audit
+from fraudnet.api.scope import UnscopedAdminDep
+from fraudnet.api.security import record_audit
 from fraudnet.errors import ConfigError, FraudnetError
 from fraudnet.graph.cypher_guard import check_read_only
 
@@ -19,9 +20,10 @@ CYPHER_TIMEOUT_S = 15.0
 
 
 @router.post("/cypher", response_model=CypherOut, summary="Read-only Cypher (admin, Neo4j) / 只读 Cypher")
-def cypher(body: CypherIn, ctx: CtxDep, store: StoreDep, principal: AdminDep, request: Request) -> dict:
+def cypher(body: CypherIn, ctx: CtxDep, store: StoreDep, principal: UnscopedAdminDep, request: Request) -> dict:
     """Run one read-only, parameterised Cypher statement: write clauses are refused (400 naming the clause),
-    the statement runs in a READ transaction with a row limit and a 15 s timeout. 409 outside Neo4j mode."""
+    the statement runs in a READ transaction with a row limit and a 15 s timeout. 409 outside Neo4j mode;
+    403 for a token limited to regions or cases."""
     if ctx.store_name != "neo4j":
         raise ConfigError("Cypher needs the Neo4j graph store; this server uses the embedded store "
                           "(set NEO4J_URI or start `fraudnet neo4j start`) / 仅 Neo4j 模式支持 Cypher 查询")

@@ -8,10 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from fraudnet.api.deps import ConDep, CtxDep, StoreDep
+from fraudnet.api.deps import ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.present import lead_summary_out, naive, parse_node_id
 from fraudnet.api.schemas import EntityLeadsOut, EntityOut, TimelineOut
+from fraudnet.api.scope import ScopedLeadsDep, ScopedStoreDep
 from fraudnet.api.security import UserDep, mask_profile, record_audit
 from fraudnet.errors import InvalidRequestError
 
@@ -27,7 +28,7 @@ def _audited_entities(node: str, extra: list[str] | None = None) -> list[str]:
 
 
 @router.get("/{node_id}", response_model=EntityOut, summary="Entity profile and risk / 实体画像与风险")
-def entity(node_id: NodeId, ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep,
+def entity(node_id: NodeId, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep,
            request: Request) -> dict:
     """Properties (masked for viewers), activity figures and risk from the active leads."""
     node_type, key = parse_node_id(node_id)
@@ -40,7 +41,7 @@ def entity(node_id: NodeId, ctx: CtxDep, con: ConDep, store: StoreDep, principal
 
 
 @router.get("/{node_id}/timeline", response_model=TimelineOut, summary="Visit timeline / 就诊时间线")
-def timeline(node_id: NodeId, ctx: CtxDep, store: StoreDep, principal: UserDep, request: Request,
+def timeline(node_id: NodeId, ctx: CtxDep, store: ScopedStoreDep, principal: UserDep, request: Request,
              since: datetime | None = None, until: datetime | None = None,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict:
     """Visits involving the entity in [since, until), oldest first."""
@@ -56,12 +57,13 @@ def timeline(node_id: NodeId, ctx: CtxDep, store: StoreDep, principal: UserDep, 
 
 
 @router.get("/{node_id}/leads", response_model=EntityLeadsOut, summary="Leads involving the entity / 相关线索")
-def entity_leads(node_id: NodeId, ctx: CtxDep, con: ConDep, principal: UserDep, request: Request) -> dict:
+def entity_leads(node_id: NodeId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep,
+                 request: Request) -> dict:
     """Active leads naming the person, practitioner or institution/pharmacy, highest score first."""
     node_type, key = parse_node_id(node_id)
     if node_type not in ("Person", "Practitioner", "Institution", "Pharmacy"):
         return {"node_id": node_id, "items": []}
-    rows = ctx.leads.leads_for_entity(node_type, key)
+    rows = leads.leads_for_entity(node_type, key)
     if node_type == "Person":
         record_audit(ctx, request, principal, "entity.leads", [node_id], {"leads": len(rows)})
     return {"node_id": node_id, "items": [lead_summary_out(r) for r in rows]}

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from fraudnet.api.deps import ApiContext, ConDep, CtxDep, StoreDep
+from fraudnet.api.deps import ApiContext, ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.present import LEAD_ID_PATTERN, masked_subgraph, parse_node_id
 from fraudnet.api.schemas import SubgraphExportIn
+from fraudnet.api.scope import ScopedLeadsDep, ScopedStoreDep
 from fraudnet.api.security import Principal, UserDep, person_ids, record_audit
 from fraudnet.claims.queries import resolve_members
 from fraudnet.errors import NotFoundError
@@ -44,7 +45,7 @@ def _download(data: bytes, stem: str, fmt: str) -> Response:
                 "text/csv": {}, "application/x-ndjson": {},
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def export_leads(
-    ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
+    ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
     format: Literal["csv", "xlsx", "jsonl"] = "csv",
     kind: Annotated[str | None, Query(max_length=100)] = None,
     severity: Annotated[str | None, Query(max_length=100)] = None,
@@ -59,7 +60,7 @@ def export_leads(
 ) -> Response:
     """The leads matching the list filters, with the contract's columns (CSV in UTF-8 with BOM for Excel)."""
     sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None
-    rows, total = ctx.leads.list(
+    rows, total = leads.list(
         kind=kind or None, severity=sev, institution=institution or None, person=person or None,
         practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
         min_amount=min_amount, sort=sort, offset=0, limit=MAX_EXPORT_LEADS)
@@ -73,10 +74,10 @@ def export_leads(
 @router.get("/scores", summary="Export entity risk scores / 导出风险评分", response_class=Response,
             responses={200: {"description": "The scores file", "content": {
                 "text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
-def export_scores(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
+def export_scores(ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
                   format: Literal["csv", "xlsx"] = "csv") -> Response:
     """Risk per person, practitioner and institution from the active leads."""
-    frame = ctx.leads.entity_scores()
+    frame = leads.entity_scores()
     data = scores_to_bytes(frame, format)
     persons = [f"Person:{k}" for k in frame.loc[frame["entity_type"] == "Person", "entity_id"].astype(str)]
     record_audit(ctx, request, principal, "export.scores", persons, {"format": format, "rows": len(frame)})
@@ -99,13 +100,13 @@ _SUB_RESPONSES = {200: {"description": "GraphML or JSON file", "content": {GRAPH
 @router.get("/subgraph", summary="Export a lead's subgraph / 导出线索子图", response_class=Response,
             responses=_SUB_RESPONSES)
 def export_lead_subgraph(
-    ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep, request: Request,
+    ctx: CtxDep, con: ConDep, store: ScopedStoreDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
     lead_id: Annotated[str, Query(pattern=LEAD_ID_PATTERN)],
     format: Literal["graphml", "json"] = "graphml",
     include_visits: bool = True,
 ) -> Response:
     """The lead's members, relationships and evidence visits as GraphML (Gephi, i2, Bloom) or JSON."""
-    lead = ctx.leads.get(lead_id)
+    lead = leads.get(lead_id)
     if lead is None:
         raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
     members = resolve_members(con, lead.get("persons") or [], lead.get("practitioners") or [],
@@ -118,7 +119,7 @@ def export_lead_subgraph(
 
 @router.post("/subgraph", summary="Export a subgraph of entities / 导出子图", response_class=Response,
              responses=_SUB_RESPONSES)
-def export_subgraph(body: SubgraphExportIn, ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep,
+def export_subgraph(body: SubgraphExportIn, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep,
                     request: Request) -> Response:
     """The given entities, the relationships among them and (optionally) the visits connecting them."""
     for i, nid in enumerate(body.node_ids):

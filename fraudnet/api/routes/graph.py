@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from fraudnet.api.deps import ConDep, CtxDep, StoreDep
+from fraudnet.api.deps import ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.graph_workers import answer_ego
 from fraudnet.api.present import edge_out, json_response, naive, node_out, parse_node_id, parse_types, subgraph_out
 from fraudnet.api.schemas import PathsOut, SubgraphIn, SubgraphOut
+from fraudnet.api.scope import ScopedStoreDep
 from fraudnet.api.security import UserDep, person_ids, record_audit
 from fraudnet.errors import InvalidRequestError
 from fraudnet.graph.model import NODE_TYPES
@@ -56,7 +57,7 @@ async def ego(
 
 @router.get("/paths", response_model=PathsOut, summary="Shortest paths / 最短路径")
 def paths(
-    ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep, request: Request,
+    ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep, request: Request,
     source: Annotated[str, Query(min_length=3, max_length=200)],
     target: Annotated[str, Query(min_length=3, max_length=200)],
     max_depth: Annotated[int, Query(ge=1, le=MAX_PATH_DEPTH)] = 4,
@@ -77,7 +78,7 @@ def paths(
 
 
 @router.post("/subgraph", response_model=SubgraphOut, summary="Subgraph of entities / 子图")
-def subgraph(body: SubgraphIn, ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep,
+def subgraph(body: SubgraphIn, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep,
              request: Request) -> Response:
     """The entities, the relationships among them and (optionally) the visits connecting them."""
     for i, nid in enumerate(body.node_ids):

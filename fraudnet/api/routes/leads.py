@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from fraudnet.api.deps import ApiContext, ConDep, CtxDep, StoreDep
+from fraudnet.api.deps import ApiContext, ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.present import (
     LEAD_ID_PATTERN,
@@ -27,9 +27,9 @@ from fraudnet.api.schemas import (
     StatusIn,
     SubgraphOut,
 )
+from fraudnet.api.scope import ScopedLeads, ScopedLeadsDep, ScopedStoreDep, scoped_leads
 from fraudnet.api.security import EditorDep, Principal, UserDep, person_ids, record_audit
-from fraudnet.claims.leads import LeadStore
-from fraudnet.claims.queries import evidence_visits, resolve_members
+from fraudnet.claims.queries import resolve_members
 from fraudnet.errors import NotFoundError
 
 __all__ = ["router"]
@@ -39,22 +39,22 @@ router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_response
 LeadId = Annotated[str, Path(pattern=LEAD_ID_PATTERN, description="Lead id, e.g. L3F2A…")]
 
 
-def _get(store: LeadStore, lead_id: str) -> dict:
+def _get(store: ScopedLeads, lead_id: str) -> dict:
     lead = store.get(lead_id)
     if lead is None:
         raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
     return lead
 
 
-def _detail(store: LeadStore, con: object, lead_id: str) -> dict:
+def _detail(store: ScopedLeads, con: object, lead_id: str) -> dict:
     lead = _get(store, lead_id)
-    lead["evidence_visits"] = evidence_visits(con, lead.get("evidence") or [])
+    lead["evidence_visits"] = store.evidence_visits(con, lead.get("evidence") or [])
     return lead
 
 
 @router.get("", response_model=LeadPageOut, summary="Lead queue / 线索列表")
 def list_leads(
-    ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
+    ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     severity: Annotated[str | None, Query(max_length=100, description="comma list of red, orange, yellow")] = None,
     institution: Annotated[str | None, Query(max_length=100)] = None,
@@ -72,7 +72,7 @@ def list_leads(
     """Active leads matching the filters, sorted and paginated."""
     sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None
 
-    body, total = ctx.lead_page(
+    body, total = leads.lead_page(
         lambda row: json_body(lead_summary_out(row)), {"page": page, "page_size": page_size}, kind=kind or None,
         severity=sev, institution=institution or None, person=person or None,
         practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
@@ -84,24 +84,25 @@ def list_leads(
 
 
 @router.get("/kinds", response_model=list[KindCountOut], summary="Lead kinds with counts / 线索类型统计")
-def lead_kinds(ctx: CtxDep, principal: UserDep) -> list[dict]:
+def lead_kinds(leads: ScopedLeadsDep, principal: UserDep) -> list[dict]:
     """Active lead counts per kind, with the red/orange/yellow split."""
-    return ctx.leads.kinds()
+    return leads.kinds()
 
 
 @router.get("/{lead_id}", response_model=LeadOut, summary="One lead / 线索详情")
-def get_lead(lead_id: LeadId, ctx: CtxDep, con: ConDep, principal: UserDep, request: Request) -> dict:
+def get_lead(lead_id: LeadId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep,
+             request: Request) -> dict:
     """All contract fields, features, status, assignee, notes, history and the evidence visits."""
-    lead = _detail(ctx.leads, con, lead_id)
+    lead = _detail(leads, con, lead_id)
     record_audit(ctx, request, principal, "lead.read", lead_entities(lead),
                  {"evidence_visits": len(lead["evidence_visits"])})
     return lead
 
 
 def _change(ctx: ApiContext, con: Any, principal: Principal, request: Request, lead_id: str, action: str,
-            fn: Callable[[LeadStore], object], detail: dict) -> dict:
+            fn: Callable[[ScopedLeads], object], detail: dict) -> dict:
     """Apply one case change under the write lock, then audit it with the status before and after."""
-    store = ctx.leads
+    store = scoped_leads(ctx, principal)
     with ctx.writing():
         before = _get(store, lead_id)
         try:
@@ -143,11 +144,11 @@ def add_note(lead_id: LeadId, body: NoteIn, ctx: CtxDep, con: ConDep, principal:
 
 
 @router.get("/{lead_id}/graph", response_model=SubgraphOut, summary="The lead's subgraph / 线索关系图")
-def lead_graph(lead_id: LeadId, ctx: CtxDep, con: ConDep, store: StoreDep, principal: UserDep, request: Request,
-               include_visits: bool = True) -> Response:
+def lead_graph(lead_id: LeadId, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, leads: ScopedLeadsDep,
+               principal: UserDep, request: Request, include_visits: bool = True) -> Response:
     """The lead's members, the relationships among them, its evidence visits (`props.evidence = true`) and,
     with `include_visits`, the other visits connecting members."""
-    lead = _get(ctx.leads, lead_id)
+    lead = _get(leads, lead_id)
     members = resolve_members(con, lead.get("persons") or [], lead.get("practitioners") or [],
                               lead.get("institutions") or [])
     if not members:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fraudnet.api.deps import ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.schemas import SearchOut
+from fraudnet.api.scope import scoped_search
 from fraudnet.api.security import UserDep, masked_props, person_ids, record_audit
-from fraudnet.claims.queries import search_entities
 
 __all__ = ["router"]
 
@@ -25,7 +25,7 @@ def search(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
            limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
     """Entities whose key starts with `q` or whose name contains it. Viewers search by key only and see
     masked names."""
-    hits = search_entities(con, q, limit=limit, by_name=principal.sees_pii)
+    hits = scoped_search(ctx, con, principal, q, limit, by_name=principal.sees_pii)
     if not principal.sees_pii:
         for h in hits:
             prop = _NAME_PROP.get(h["type"])
