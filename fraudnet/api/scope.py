@@ -311,6 +311,11 @@ class ScopedLeads:
         if self.view is None:
             return self._store.list(offset=offset, limit=limit, **query)
         self._store._check_page(offset, limit)
+        for column, filter_name in (("persons", "person"), ("practitioners", "practitioner"),
+                                    ("institutions", "institution")):
+            value = query.get(filter_name)
+            if value and not self.view.index.sees_member(column, str(value)):
+                return [], 0  # filtering by an outside member would tell which visible lead names it
         ids = self._visible_ids(**query)
         page = ids[offset:offset + limit]
         rows = self._store.summaries(page)

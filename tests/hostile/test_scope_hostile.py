@@ -123,6 +123,11 @@ def test_district_lead_list_has_only_its_leads_with_the_other_side_masked(client
     assert cross["persons"][0] == "P01" and cross["persons"][1].startswith("Outside:")
     assert cross["institutions"] == ["H001"] and cross["practitioners"] == ["D001"]
     _no_b_data(r.text)
+    # Filtering by the outside member must not single out the cross-border lead that names it.
+    for flt in ("person=P02", "institution=H002", "practitioner=D002"):
+        assert client.get(f"/api/leads?{flt}", headers=ws.h("district_a")).json()["total"] == 0, flt
+        assert client.get(f"/api/exports/leads?format=jsonl&{flt}", headers=ws.h("district_a")).text == ""
+    assert client.get("/api/leads?person=P02", headers=ws.h("all")).json()["total"] == 1
     kinds = client.get("/api/leads/kinds", headers=ws.h("district_a")).json()
     assert sum(k["count"] for k in kinds) == 2
     # The whole workspace is the default: an unscoped token sees all three (regression).
