@@ -52,12 +52,15 @@ class DrugResaleDetector:
       * `r_pr`, `r_ph`: the rate at which a repeat fill of the drug comes from a prescriber (counted at most once
         per dispensing institution, so doctors rotating in one hospital are not shopping), or from a dispensing
         institution, the patient has not used before (Σ new ÷ Σ repeat fills over the year, ½-smoothed);
-      * `g`: the median gap between a patient's consecutive fills, and `s` the median days of supply of a fill.
+      * `c`: the days of supply a regular patient (≥ 3 fills) holds per elapsed day, median, never below 1 (need
+        is one day's supply a day); `g`: the median gap between a patient's consecutive fills.
     For each person and drug, every `window_days` window starting at one of their fills is tested against that
-    baseline for a patient with the same number of fills: shopping — observed new prescribers + new dispensers
-    against Poisson((r_pr + r_ph) × repeat fills); supply — the fills' supply before the last fill, in fills of
-    `s` days (or the fill count where prd_days is not reported), against Poisson(elapsed days ÷ `g` + 1), the +1
-    allowing one early refill. The two tail probabilities are combined by Fisher's method and each drug's most
+    baseline for a patient with the same number of fills: shopping — observed new prescribers against
+    Poisson(r_pr × repeat fills), or new dispensers against Poisson(r_ph × repeat fills), whichever is the more
+    surprising (one new doctor usually means one new pharmacy: the two are not added); supply — the supply
+    before the last fill, in fills of the window's mean size, against Poisson(max(1, c × elapsed days ÷ fill
+    size)) (where prd_days is not reported: repeat fills against elapsed days ÷ `g`). The two tail
+    probabilities are combined by Fisher's method and each drug's most
     surprising window kept; a person's figures are the sums over their drugs.
 
     Persons whose own p-value is below `screen_alpha` are candidates. Candidates and the persons sharing a phone
@@ -247,8 +250,13 @@ class DrugResaleDetector:
         first."""
         w = windows.join(base[["r_pr", "r_ph", "gap", "supply_rate"]], on="hilist_code")
         rep = w["n"].astype(float) - 1.0
-        w["o_shop"] = (w["prescribers"] - 1 + w["pharmacies"] - 1).astype(float)
-        w["e_shop"] = (w["r_pr"] + w["r_ph"]) * rep
+        # A fill from a new prescriber mostly comes from a new dispenser too (prescribers count at most once per
+        # institution): the two are one event, so the test uses the larger of the two surprises, not their sum.
+        o_pr, o_ph = (w["prescribers"] - 1).astype(float), (w["pharmacies"] - 1).astype(float)
+        use_pr = self._tail(o_pr.to_numpy(), (w["r_pr"] * rep).to_numpy()) < self._tail(
+            o_ph.to_numpy(), (w["r_ph"] * rep).to_numpy())
+        w["o_shop"] = np.where(use_pr, o_pr, o_ph)
+        w["e_shop"] = np.where(use_pr, w["r_pr"] * rep, w["r_ph"] * rep)
         # Supply before the last fill in fills of the window's own mean size, against what a patient of the drug
         # holds over the elapsed days (the city's supply per day; the fill count and median gap where unknown).
         known = w["supply_known"].astype(bool) & w["supply_rate"].notna()
@@ -443,7 +451,7 @@ class DrugResaleDetector:
         cap_zh = "；供药未超出需要，最高为黄色" if capped else ""
         explanation_en = (
             f"{who_en} obtained key drug(s) {', '.join(drugs)} in {len(visits)} fills within {w}-day windows from "
-            f"{len(prescribers)} prescribers and {len(institutions)} institutions: {o_shop:.0f} new prescribers/"
+            f"{len(prescribers)} prescribers and {len(institutions)} institutions: {o_shop:.0f} new prescribers or "
             f"dispensers where patients of the drug average {e_shop:.1f}; {supply_en}. Chance p = {p:.1e}, "
             f"{q:.2g} expected among the {n_tests} persons tested{over_en}{cap_en}."
         )
