@@ -367,7 +367,7 @@ class LabelOut(BaseModel):
     entity_type: Literal["Person", "Practitioner", "Institution"]
     entity_id: str
     label: Literal["fraud", "clean"]
-    decided_at: datetime | None = None
+    decided_at: str | None = Field(None, description="yyyy-mm-dd")
     source: str | None = None
     note: str | None = None
     origin: Literal["import", "decision"]

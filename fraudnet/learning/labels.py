@@ -348,21 +348,25 @@ def decision_labels(con: Any) -> pd.DataFrame:
         etype, members = ("Person", persons) if kind in PERSON_KINDS else ("Institution", institutions)
         label = "clean" if status == "dismissed" else "fraud"
         for m in members or []:
-            out.append((etype, m, label, at.date() if at else None, f"lead:{lead_id}", f"{kind} {status}",
+            out.append((etype, m, label, at.date().isoformat() if at else None, f"lead:{lead_id}", f"{kind} {status}",
                         "decision", user))
     return pd.DataFrame(out, columns=list(LABEL_COLUMNS))
 
 
 def list_labels(con: Any, entity_type: str | None = None) -> pd.DataFrame:
     """Imported labels (origin `import`) with who imported them: LABEL_COLUMNS, newest decision first."""
-    ensure_label_tables(con)
+    try:
+        ensure_label_tables(con)
+    except Exception:  # a read-only store made before labels existed: none imported
+        return pd.DataFrame(columns=list(LABEL_COLUMNS))
     where, params = "", []
     if entity_type:
         where, params = "WHERE entity_type = ?", [normalise_entity_type(entity_type)]
     frame = con.execute(
-        f"""SELECT entity_type, entity_id, label, decided_at, source, note, 'import' AS origin,
+        f"""SELECT entity_type, entity_id, label, strftime(decided_at, '%Y-%m-%d') AS decided_at, source, note,
+                   'import' AS origin,
                    imported_by AS decided_by FROM labels {where}
-            ORDER BY decided_at DESC NULLS LAST, entity_type, entity_id""", params).df()
+            ORDER BY labels.decided_at DESC NULLS LAST, entity_type, entity_id""", params).df()
     return frame[list(LABEL_COLUMNS)]
 
 
