@@ -32,10 +32,11 @@ class SplitAdmissionDetector(RuleDetector):
 
     Scheduled care is not a split and is set aside before counting: stays coded as a scheduled treatment
     (`scheduled_families`: chemotherapy / radiotherapy sessions Z51, dialysis Z49), pairs of day-case stays (both
-    ≤ `day_case_nights` nights), and runs of ≥ `regular_min_links` back-to-back readmissions whose admission
-    intervals are regular (coefficient of variation ≤ `regular_cv`: treatment cycles such as chemotherapy every
-    14 days vary by a day or two, CV ≈ 0.1, while unplanned readmissions are irregular, CV ≈ 0.5–1). A readmission
-    on the day of or the day after discharge is never taken for a cycle: the patient never went home.
+    ≤ `day_case_nights` nights), and runs of ≥ `regular_min_links` back-to-back readmissions whose days at home
+    between discharge and readmission are regular (coefficient of variation ≤ `regular_cv`: a chemotherapy cycle of
+    14 days with two-night stays leaves 12 ± 1 days, CV < 0.1, while unplanned readmissions fall anywhere in the
+    window — four random gaps are that regular by chance in 1–2 % of runs, three in 4–6 %). A readmission on the
+    day of or the day after discharge is never taken for a cycle: the patient never went home.
 
     The expectation is stratified by diagnosis (case mix): for each 3-character family the city's robust rate of
     readmissions per stay is estimated from the institutions that are not surprising against it (as
@@ -69,11 +70,11 @@ class SplitAdmissionDetector(RuleDetector):
         and their stays are not part of the volume.
     day_case_nights : int, default 1
         A readmission where both stays last at most this many nights is day-case care (infusion, dialysis).
-    regular_min_links : int, default 3
-        Back-to-back readmissions (≥ this many links, i.e. ≥ 4 stays) needed before regularity is judged; with
-        fewer intervals a coefficient of variation says nothing.
-    regular_cv : float, default 0.25
-        Highest coefficient of variation of a run's admission intervals that counts as a treatment schedule.
+    regular_min_links : int, default 4
+        Back-to-back readmissions (≥ this many links, i.e. ≥ 5 stays) needed before regularity is judged; with
+        fewer gaps a low coefficient of variation happens too often by chance.
+    regular_cv : float, default 0.1
+        Highest coefficient of variation of a run's discharge-to-readmission gaps that counts as a schedule.
     """
 
     kind = "rule:split_admission"
@@ -83,7 +84,7 @@ class SplitAdmissionDetector(RuleDetector):
     def __init__(self, max_gap_days: int = 15, icd_chars: int = 3, baseline_floor: float = 0.003,
                  min_volume: int = 20, group_min: int = 3,
                  scheduled_families: tuple[str, ...] = SCHEDULED_FAMILIES, day_case_nights: int = 1,
-                 regular_min_links: int = 3, regular_cv: float = 0.25) -> None:
+                 regular_min_links: int = 4, regular_cv: float = 0.1) -> None:
         self.max_gap_days = max_gap_days
         self.icd_chars = icd_chars
         self.baseline_floor = baseline_floor
@@ -121,15 +122,14 @@ class SplitAdmissionDetector(RuleDetector):
         pairs = context.sql(
             f"""
             WITH s AS ({stays}), o AS (
-                SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(begntime) OVER w AS prev_begin,
-                       lag(endtime) OVER w AS prev_end, lag(icd) OVER w AS prev_icd, lag(fund) OVER w AS prev_fund,
+                SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(endtime) OVER w AS prev_end,
+                       lag(icd) OVER w AS prev_icd, lag(fund) OVER w AS prev_fund,
                        lag(nights) OVER w AS prev_nights, lag(doctor) OVER w AS prev_doctor
                 FROM s WINDOW w AS ({part} ORDER BY begntime, mdtrt_id)
             ), l AS (
                 SELECT *, coalesce(prev_id IS NOT NULL AND icd IS NOT NULL AND icd = prev_icd AND begntime >= prev_end
                                    AND date_diff('day', prev_end::DATE, begntime::DATE) <= ?, false) AS linked,
-                       date_diff('day', prev_end::DATE, begntime::DATE) AS gap_days,
-                       date_diff('day', prev_begin::DATE, begntime::DATE) AS interval_days
+                       date_diff('day', prev_end::DATE, begntime::DATE) AS gap_days
                 FROM o
             ), r AS (  -- a run: stays chained by readmissions, each within the window of the previous discharge
                 SELECT *, sum(CASE WHEN linked THEN 0 ELSE 1 END) OVER ({part} ORDER BY begntime, mdtrt_id
@@ -137,11 +137,12 @@ class SplitAdmissionDetector(RuleDetector):
                 FROM l
             ), q AS (
                 SELECT *, count(CASE WHEN linked THEN 1 END) OVER ({part}, run) AS run_links,
-                       stddev_pop(CASE WHEN linked THEN interval_days END) OVER ({part}, run)
-                       / nullif(avg(CASE WHEN linked THEN interval_days END) OVER ({part}, run), 0) AS run_cv
+                       stddev_pop(CASE WHEN linked THEN gap_days END) OVER ({part}, run)
+                       / nullif(avg(CASE WHEN linked THEN gap_days END) OVER ({part}, run), 0) AS run_cv
                 FROM r
             ), h AS (
-                SELECT fixmedins_code AS entity, psn_no, prev_id, mdtrt_id, icd, begntime::DATE AS day, gap_days,
+                SELECT fixmedins_code AS entity, psn_no, prev_id, mdtrt_id, icd, begntime::DATE AS day,
+                       prev_end::DATE AS prev_day, gap_days,
                        prev_nights, coalesce(doctor = prev_doctor, false) AS same_doctor, prev_fund + fund AS fund
                 FROM q
                 WHERE linked AND {cond}
@@ -149,20 +150,22 @@ class SplitAdmissionDetector(RuleDetector):
                   AND NOT (prev_nights <= ? AND nights <= ?)  -- day-case care
                   -- a regular cycle of readmissions is a treatment schedule, unless the patient never went home
                   AND NOT (run_links >= ? AND coalesce(run_cv, 1) <= ? AND gap_days > 1)
+            ), g AS (  -- pairs readmitted within a day of each other after discharges within a day of each other
+                SELECT a.mdtrt_id, count(*) AS together
+                FROM h a JOIN h b ON a.entity = b.entity AND b.day BETWEEN a.day - 1 AND a.day + 1
+                                 AND b.prev_day BETWEEN a.prev_day - 1 AND a.prev_day + 1
+                GROUP BY a.mdtrt_id
             )
-            SELECT * EXCLUDE (day) FROM h
-            -- several patients readmitted together on one day are a group admission (同进同出), the collusion-ring
-            -- detector's finding, not one patient's stay split in two
-            QUALIFY count(*) OVER (PARTITION BY entity ORDER BY day
-                                   RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND INTERVAL 1 DAY FOLLOWING) < ?
+            -- several patients discharged together and readmitted together are a group admission (同进同出), the
+            -- collusion-ring detector's finding, not one patient's stay split in two
+            SELECT h.* EXCLUDE (day, prev_day) FROM h JOIN g USING (mdtrt_id) WHERE g.together < ?
             """, [int(self.max_gap_days), *params, *scheduled, int(self.day_case_nights), int(self.day_case_nights),
                   int(self.regular_min_links), float(self.regular_cv), int(self.group_min)])
-        mix = context.sql(
-            f"SELECT fixmedins_code AS entity, icd, count(DISTINCT psn_no) AS inpatients, count(*) AS stays, "
-            f"median(nights) AS median_nights FROM ({stays}) "
-            f"WHERE icd IS NULL OR icd NOT IN ({marks}) GROUP BY ALL", [*scheduled])
         if pairs.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        mix = context.sql(  # the case mix: stays per institution and diagnosis family, scheduled sessions aside
+            f"SELECT fixmedins_code AS entity, icd, count(*) AS stays FROM ({stays}) "
+            f"WHERE icd IS NOT NULL AND icd NOT IN ({marks}) GROUP BY ALL", [*scheduled])
         volume = context.sql(
             f"SELECT fixmedins_code AS entity, count(DISTINCT psn_no) AS inpatients, count(*) AS stays "
             f"FROM ({stays}) WHERE icd IS NULL OR icd NOT IN ({marks}) GROUP BY 1", [*scheduled])
@@ -184,7 +187,7 @@ class SplitAdmissionDetector(RuleDetector):
         rate = baseline_rate(full["readmissions"], full["stays"], floor=self.baseline_floor,
                              min_volume=self.min_volume)
         cell_hits = pairs.groupby(["entity", "icd"])["mdtrt_id"].nunique().rename("hits").reset_index()
-        mix = mix.dropna(subset=["icd"]).merge(cell_hits, on=["entity", "icd"], how="left").fillna({"hits": 0})
+        mix = mix.merge(cell_hits, on=["entity", "icd"], how="left").fillna({"hits": 0})
         mix["rate"] = mix["icd"].map(family_rates(mix, rate, self.baseline_floor, self.min_volume))
         mix["cell_expected"] = mix["stays"] * mix["rate"]
         expected = mix.groupby("entity")["cell_expected"].sum().rename("case_mix_expected")
