@@ -37,8 +37,10 @@ class RuleInfo:
 RULES: tuple[RuleInfo, ...] = (
     RuleInfo("split_admission", "分解住院", "Split admission", "institution",
              "same patient readmitted to the same institution within 15 days of discharge with the same 3-char "
-             "ICD-10 diagnosis (group readmissions of ≥3 patients within a day left to collusion_ring); the "
-             "institution's readmissions vs its stays × the city's robust baseline rate",
+             "ICD-10 diagnosis; scheduled care set aside (Z49/Z51 dialysis, chemo- and radiotherapy sessions, "
+             "day-case pairs ≤1 night, ≥4 back-to-back readmissions with regular days at home, CV ≤ 0.1, unless "
+             "readmitted within a day); ≥3 patients discharged and readmitted together left to collusion_ring; the "
+             "institution's readmissions vs its case mix × robust per-diagnosis city rates",
              "NHSA fund-supervision focus list (分解住院); common rule base: 同一疾病15日内再次入院"),
     RuleInfo("bed_hanging", "挂床住院", "Bed-hanging", "institution",
              "stay of ≥3 nights with ≥3 and ≥50% of its nights without any treatment fee line (bed, nursing, "
