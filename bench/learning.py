@@ -63,6 +63,7 @@ def run_city(name: str, workspace: str, truth: str, fractions: list[float], seed
     data = EntityData.load(con)
     load_s = time.perf_counter() - t0
     labels = truth_labels(data, truth)
+    print(f"  {name}: features loaded in {load_s:.1f} s", file=sys.stderr)
     out: dict[str, Any] = {"city": name, "workspace": workspace, "load_seconds": round(load_s, 1),
                            "entities": {t: int((labels["entity_type"] == t).sum()) for t in TYPES},
                            "fraud": {t: int(((labels["entity_type"] == t) & (labels["label"] == "fraud")).sum())
@@ -80,6 +81,7 @@ def run_city(name: str, workspace: str, truth: str, fractions: list[float], seed
             res = evaluate_holdout(data, known, t, seed, test_labels=hidden)
             res["seconds"] = round(time.perf_counter() - t1, 1)
             res["revealed_fraud"], res["revealed_clean"] = nf, nc
+            print(f"  {name} {frac:.0%} {t}: {res['seconds']} s", file=sys.stderr)
             res["below_training_minimum"] = nf < MIN_PER_CLASS or nc < MIN_PER_CLASS
             per_type[t] = res
         out["fractions"][str(frac)] = per_type
