@@ -36,6 +36,7 @@ __all__ = ["ScopeView", "ScopedGraphStore", "ScopedLeads", "scope_view", "scoped
            "scoped_search", "ScopedStoreDep", "ScopedLeadsDep", "UnscopedAdminDep", "OUTSIDE_EDGE"]
 
 OUTSIDE_EDGE = "OUTSIDE"
+MAX_SCOPED_SEARCH = 20_000  # matches a scoped search reads at most before filtering
 _MEMBER_TYPES = {"persons": "Person", "practitioners": "Practitioner", "institutions": "Institution"}
 
 
@@ -144,9 +145,14 @@ class ScopeView:
         return Subgraph(nodes=nodes, edges=edges, truncated=sub.truncated)
 
     # ------------------------------------------------------------------ leads
-    def mask_lead(self, lead: dict[str, Any]) -> dict[str, Any]:
+    def mask_leads(self, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`mask_lead` of each, with the evidence visits of all of them looked up in one query."""
+        visible = self.visible_visits([v for lead in leads for v in lead.get("evidence") or []])
+        return [self.mask_lead(lead, visible) for lead in leads]
+
+    def mask_lead(self, lead: dict[str, Any], visible_evidence: set[str] | None = None) -> dict[str, Any]:
         """A visible lead with its out-of-scope members replaced by their placeholder tokens (also inside the
-        explanations and features) and only the evidence visits in scope."""
+        explanations and features) and only the evidence visits in scope (`visible_evidence`: looked up already)."""
         out = dict(lead)
         swap: dict[str, str] = {}
         for column, node_type in _MEMBER_TYPES.items():
@@ -160,7 +166,7 @@ class ScopeView:
             out[column] = members
         if "evidence" in lead:
             evidence = list(lead.get("evidence") or [])
-            visible = self.visible_visits(evidence)
+            visible = self.visible_visits(evidence) if visible_evidence is None else visible_evidence
             out["evidence"] = [v for v in evidence if str(v) in visible]
             if "evidence_count" in lead:
                 out["evidence_count"] = len(out["evidence"])
@@ -319,7 +325,7 @@ class ScopedLeads:
         ids = self._visible_ids(**query)
         page = ids[offset:offset + limit]
         rows = self._store.summaries(page)
-        return [self.view.mask_lead(rows[i]) for i in page if i in rows], len(ids)
+        return self.view.mask_leads([rows[i] for i in page if i in rows]), len(ids)
 
     def evidence_visits(self, con: Any, mdtrt_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The lead's evidence visits (`claims.queries.evidence_visits`), members outside the scope masked."""
@@ -349,8 +355,8 @@ class ScopedLeads:
         if self.view is None:
             return self._store.leads_for_entity(entity_type, entity_id)
         self.view.require(f"{entity_type}:{entity_id}")
-        return [self.view.mask_lead(r) for r in self._store.leads_for_entity(entity_type, entity_id)
-                if self.view.lead_visible(r["lead_id"])]
+        return self.view.mask_leads([r for r in self._store.leads_for_entity(entity_type, entity_id)
+                                     if self.view.lead_visible(r["lead_id"])])
 
     def entity_scores(self) -> Any:
         frame = self._store.entity_scores()
@@ -384,14 +390,21 @@ def scoped_leads(ctx: ApiContext, principal: Principal) -> ScopedLeads:
 
 def scoped_search(ctx: ApiContext, con: Any, principal: Principal, q: str, limit: int,
                   by_name: bool) -> list[dict[str, Any]]:
-    """`search_entities` with hits outside the scope left out (read further so that `limit` can still fill)."""
+    """`search_entities` with hits outside the scope left out. The matches are read in growing batches (up to
+    `MAX_SCOPED_SEARCH`) until `limit` visible ones are found: a query whose first matches all lie outside the
+    scope (a short key prefix in a large city) may find fewer; a longer query narrows it."""
     from fraudnet.claims.queries import search_entities
 
     view = scope_view(ctx, principal)
     if view is None:
         return search_entities(con, q, limit=limit, by_name=by_name)
-    hits = search_entities(con, q, limit=min(max(limit * 20, 200), 5000), by_name=by_name)
-    return [h for h in hits if view.index.sees_entity(h["type"], h["key"])][:limit]
+    batch = max(limit * 20, 200)
+    while True:
+        hits = search_entities(con, q, limit=batch, by_name=by_name)
+        shown = [h for h in hits if view.index.sees_entity(h["type"], h["key"])]
+        if len(shown) >= limit or len(hits) < batch or batch >= MAX_SCOPED_SEARCH:
+            return shown[:limit]
+        batch = min(batch * 10, MAX_SCOPED_SEARCH)
 
 
 # ---------------------------------------------------------------------------------------------- dependencies
