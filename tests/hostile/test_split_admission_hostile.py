@@ -89,3 +89,17 @@ def test_one_institution_without_peers_still_scores_against_the_city_rate() -> N
     # no peers for I63: the city rate per stay (features round the rate to 4 decimals)
     assert f["expected"] == pytest.approx(f["baseline_rate"] * f["stays"], rel=1e-3)
     assert f["hit_fund"] == pytest.approx(9 * 9000 + 4000)  # the unknown fund counts as 0
+
+
+def test_no_scheduled_families_counts_chemotherapy_sessions_like_any_readmission() -> None:
+    b = _city("H1", "H2", "H3")
+    for i in range(10):
+        p = b.person(f"CH{i}")  # irregular three-night Z51 sessions: only the code sets them aside
+        t = T0 + timedelta(days=3 * i)
+        for gap in (5, 9, 2, 12):
+            b.visit(p, "H1", t, "21", days=3, dise="Z51.1")
+            t += timedelta(days=3 + gap)
+    con = b.build()
+    assert SplitAdmissionDetector().run(ClaimsContext(con)) == []
+    leads = SplitAdmissionDetector(scheduled_families=()).run(ClaimsContext(con))
+    assert [lead.features["readmissions"] for lead in leads] == [30]

@@ -39,14 +39,15 @@ class SplitAdmissionDetector(RuleDetector):
     day of or the day after discharge is never taken for a cycle: the patient never went home.
 
     The expectation is stratified by diagnosis (case mix): for each 3-character family the city's robust rate of
-    readmissions per stay is estimated from the institutions that are not surprising against it (as
-    `baseline_rate` does for the whole city, shrunk towards the city rate by one pseudo-readmission), and an
-    institution expects Σ over its stays of its family's rate — a cardiology centre is compared with the
-    readmissions heart patients have everywhere, not with a city average dominated by short surgical stays.
+    readmissions per stay is estimated from the institutions that are not surprising against it (`family_rates`,
+    climbing from the cleanest peers as `baseline_rate` does for the whole city), and an institution expects
+    Σ over its stays of its family's rate — a cardiology centre is compared with the readmissions heart patients
+    have everywhere, not with a city average dominated by short surgical stays.
 
     Features report the split signatures (share of readmissions within a day of discharge, share with the same
     attending doctor, share whose first stay was shorter than the diagnosis' city median) for the inspector;
-    they do not change the count, so the Poisson chance of the count stays exact.
+    they do not weight the count: no weight is known without labelled cases (on the generated cities the same
+    doctor is as common among legitimate readmissions), and an unweighted count keeps the Poisson chance exact.
 
     Needs admission and discharge times and diagnosis codes of inpatient stays (`requires`): institutions (or
     months of an institution) whose stays mostly lack them are not screened (see `fraudnet.detectors.coverage`),
@@ -63,8 +64,9 @@ class SplitAdmissionDetector(RuleDetector):
     min_volume : int, default 20
         Stays an institution needs to take part in estimating the city baseline.
     group_min : int, default 3
-        Readmissions of this many patients at one institution within a day of each other are a group admission
-        (left to the collusion-ring detector) and not counted here.
+        Readmissions of this many patients at one institution, discharged within a day of each other and
+        readmitted within a day of each other, are a group admission (同进同出, left to the collusion-ring
+        detector) and not counted here; busy wards readmitting patients on the same day are not a group.
     scheduled_families : tuple of str, default ("Z49", "Z51")
         Diagnosis categories of scheduled treatment sessions (dialysis, chemotherapy, radiotherapy): never hits,
         and their stays are not part of the volume.
@@ -110,7 +112,7 @@ class SplitAdmissionDetector(RuleDetector):
         covered = " AND ".join(covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
         n = int(self.icd_chars)
         scheduled = sorted({f.strip().upper()[:n] for f in self.scheduled_families})
-        marks = ", ".join("?" for _ in scheduled)
+        not_scheduled = f"icd NOT IN ({', '.join('?' for _ in scheduled)})" if scheduled else "TRUE"
         stays = f"""
             SELECT mdtrt_id, psn_no, fixmedins_code, begntime, coalesce(endtime, begntime) AS endtime,
                    upper(nullif(left(trim(dise_codg), {n}), '')) AS icd, nullif(trim(atddr_no), '') AS doctor,
@@ -146,7 +148,7 @@ class SplitAdmissionDetector(RuleDetector):
                        prev_nights, coalesce(doctor = prev_doctor, false) AS same_doctor, prev_fund + fund AS fund
                 FROM q
                 WHERE linked AND {cond}
-                  AND icd NOT IN ({marks})  -- scheduled treatment sessions
+                  AND {not_scheduled}  -- scheduled treatment sessions
                   AND NOT (prev_nights <= ? AND nights <= ?)  -- day-case care
                   -- a regular cycle of readmissions is a treatment schedule, unless the patient never went home
                   AND NOT (run_links >= ? AND coalesce(run_cv, 1) <= ? AND gap_days > 1)
@@ -165,10 +167,10 @@ class SplitAdmissionDetector(RuleDetector):
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         mix = context.sql(  # the case mix: stays per institution and diagnosis family, scheduled sessions aside
             f"SELECT fixmedins_code AS entity, icd, count(*) AS stays FROM ({stays}) "
-            f"WHERE icd IS NOT NULL AND icd NOT IN ({marks}) GROUP BY ALL", [*scheduled])
+            f"WHERE icd IS NOT NULL AND {not_scheduled} GROUP BY ALL", [*scheduled])
         volume = context.sql(
             f"SELECT fixmedins_code AS entity, count(DISTINCT psn_no) AS inpatients, count(*) AS stays "
-            f"FROM ({stays}) WHERE icd IS NULL OR icd NOT IN ({marks}) GROUP BY 1", [*scheduled])
+            f"FROM ({stays}) WHERE icd IS NULL OR {not_scheduled} GROUP BY 1", [*scheduled])
         # The first stay cut short: shorter than the city's median stay for the diagnosis.
         typical = context.sql(f"SELECT icd, median(nights) AS typical FROM ({stays}) GROUP BY 1")
         pairs = pairs.merge(typical, on="icd", how="left")
