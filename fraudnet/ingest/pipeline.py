@@ -209,15 +209,23 @@ def ingest_folder(
         report.visit_fact_rows = int(con.execute("SELECT count(*) FROM main.visit_fact").fetchall()[0][0])
         con.execute("COMMIT")
     except _RunFailed as failed:
-        con.execute("ROLLBACK")
+        _rollback(con)
         _record_failure(store, failed.result, failed.file, report)
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         _drop_temps(con)
         raise
     _drop_temps(con)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll the run back; a transaction DuckDB already ended (a failed COMMIT) is not an error of its own."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        log.debug("rollback: %s", exc)
 
 
 class _RunFailed(Exception):
