@@ -64,6 +64,7 @@ class HealthOut(BaseModel):
 class MeOut(BaseModel):
     user: str
     role: Literal["admin", "investigator", "viewer"]
+    scope: dict[str, list[str]] | None = None  # {"regions": [...], "cases": [...]} for a limited token
 
 
 class NodeOut(BaseModel):

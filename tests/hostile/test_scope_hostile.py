@@ -128,6 +128,8 @@ def test_district_lead_list_has_only_its_leads_with_the_other_side_masked(client
         assert client.get(f"/api/leads?{flt}", headers=ws.h("district_a")).json()["total"] == 0, flt
         assert client.get(f"/api/exports/leads?format=jsonl&{flt}", headers=ws.h("district_a")).text == ""
     assert client.get("/api/leads?person=P02", headers=ws.h("all")).json()["total"] == 1
+    assert client.get("/api/me", headers=ws.h("district_a")).json()["scope"] == {"regions": [A], "cases": []}
+    assert "scope" not in client.get("/api/me", headers=ws.h("all")).json()
     kinds = client.get("/api/leads/kinds", headers=ws.h("district_a")).json()
     assert sum(k["count"] for k in kinds) == 2
     # The whole workspace is the default: an unscoped token sees all three (regression).
