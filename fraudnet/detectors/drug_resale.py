@@ -16,7 +16,7 @@ from fraudnet.detectors.base import ORANGE_AT, DetectionContext, Lead
 from fraudnet.detectors.coverage import coverage, covered_clause, covered_table
 from fraudnet.errors import DetectorError
 from fraudnet.graph.model import node_id
-from fraudnet.graph.projection import cached_projection, person_link_graph_around
+from fraudnet.graph.projection import cached_projection, person_link_graph_around, person_links
 
 __all__ = ["DrugResaleDetector"]
 
@@ -25,14 +25,17 @@ log = logging.getLogger(__name__)
 
 def _key_events_sql(lines_ok: str, supply_table: str, supply_by_month: bool) -> str:
     """Key-drug events of visits meeting SQL condition `lines_ok`; days of supply only where covered in table
-    `supply_table` (by institution, or by institution and month)."""
+    `supply_table` (by institution, or by institution and month), a fill counting at most the drug's
+    max_days_per_fill (days beyond it are the over_quantity rule's finding, not evidence of collecting)."""
     month = " AND s.month = date_trunc('month', v.begntime)::DATE" if supply_by_month else ""
     return f"""
     SELECT f.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, CAST(v.begntime AS DATE) AS d,
            coalesce(v.is_pharmacy, FALSE) AS is_pharmacy, f.hilist_code,
            coalesce(nullif(any_value(f.bilg_dr_codg), ''), any_value(v.atddr_no)) AS prescriber,
            sum(coalesce(f.cnt, 0)) AS cnt,
-           max(CASE WHEN s.fixmedins_code IS NULL THEN 0 ELSE coalesce(f.prd_days, 0) END) AS supply_days,
+           max(CASE WHEN s.fixmedins_code IS NULL THEN 0
+                    ELSE least(coalesce(f.prd_days, 0), coalesce(nullif(h.max_days_per_fill, 0), f.prd_days, 0))
+               END) AS supply_days,
            any_value(v.fund_pay_sumamt) AS fund_pay_sumamt
     FROM fee_list f
     JOIN hilist h ON h.hilist_code = f.hilist_code AND h.key_drug_flag = '1'
@@ -155,8 +158,11 @@ class DrugResaleDetector:
         return cached_projection(context, "drug_resale:key_events", lambda: context.sql(sql))
 
     def _windows(self, context: Any) -> pd.DataFrame:
-        """Every window (psn_no, hilist_code, w0) starting at a fill and holding ≥ 2 fills of the drug: fills,
-        prescribers (at most one per institution), institutions, supply before the last fill, elapsed days."""
+        """Every window (psn_no, hilist_code, w0 to w1 exclusive) starting at a fill and holding ≥ 2 fills of the
+        drug: fills, prescribers (at most one per institution), institutions, supply before the last fill, elapsed
+        days. Plus one `series` row per person-drug over their whole period: prescribers and institutions over the
+        period, supply and elapsed days summed over consecutive `window_days` tiles from the first fill (a
+        partition of the period, so no window is chosen; the time between bursts is not counted as need)."""
         return context.sql(
             f"""
             WITH e AS ({self._events_sql(context)}),
@@ -166,15 +172,39 @@ class DrugResaleDetector:
                        e.supply_days, e.begntime, e.d
                 FROM starts s JOIN e ON e.psn_no = s.psn_no AND e.hilist_code = s.hilist_code
                                     AND e.d >= s.d AND e.d < s.d + CAST($w AS INTEGER)
+            ),
+            windows AS (
+                SELECT psn_no, hilist_code, w0, w0 + CAST($w AS INTEGER) AS w1, FALSE AS series, count(*) AS n,
+                       least(count(DISTINCT prescriber), count(DISTINCT fixmedins_code)) AS prescribers,
+                       count(DISTINCT fixmedins_code) AS pharmacies,
+                       sum(supply_days) - arg_max(supply_days, begntime) AS supply_before_last,
+                       arg_max(supply_days, begntime) AS last_supply,
+                       min(supply_days) > 0 AS supply_known,
+                       date_diff('day', min(d), max(d)) AS elapsed
+                FROM w GROUP BY psn_no, hilist_code, w0 HAVING count(*) >= 2
+            ),
+            t AS (
+                SELECT e.*, min(d) OVER (PARTITION BY psn_no, hilist_code) AS first_d FROM e
+            ),
+            tiles AS (
+                SELECT psn_no, hilist_code, floor(date_diff('day', first_d, d) / $w) AS tile, count(*) AS n,
+                       sum(supply_days) - arg_max(supply_days, begntime) AS sbl,
+                       min(supply_days) AS min_sup, date_diff('day', min(d), max(d)) AS elapsed
+                FROM t GROUP BY ALL
+            ),
+            series AS (
+                SELECT t.psn_no, t.hilist_code, min(t.d) AS w0, max(t.d) + 1 AS w1, TRUE AS series, count(*) AS n,
+                       least(count(DISTINCT t.prescriber), count(DISTINCT t.fixmedins_code)) AS prescribers,
+                       count(DISTINCT t.fixmedins_code) AS pharmacies,
+                       any_value(x.sbl) AS supply_before_last,
+                       sum(t.supply_days) - any_value(x.sbl) AS last_supply,
+                       min(t.supply_days) > 0 AS supply_known,
+                       any_value(x.elapsed) AS elapsed
+                FROM t JOIN (SELECT psn_no, hilist_code, sum(sbl) AS sbl, sum(elapsed) AS elapsed FROM tiles
+                             GROUP BY ALL) x USING (psn_no, hilist_code)
+                GROUP BY t.psn_no, t.hilist_code HAVING count(*) >= 2
             )
-            SELECT psn_no, hilist_code, w0, count(*) AS n,
-                   least(count(DISTINCT prescriber), count(DISTINCT fixmedins_code)) AS prescribers,
-                   count(DISTINCT fixmedins_code) AS pharmacies,
-                   sum(supply_days) - arg_max(supply_days, begntime) AS supply_before_last,
-                   arg_max(supply_days, begntime) AS last_supply,
-                   min(supply_days) > 0 AS supply_known,
-                   date_diff('day', min(d), max(d)) AS elapsed
-            FROM w GROUP BY ALL HAVING count(*) >= 2
+            SELECT * FROM windows UNION ALL SELECT * FROM series
             """,
             {"w": int(self.window_days)},
         )
@@ -268,7 +298,7 @@ class DrugResaleDetector:
                                               w["elapsed"].astype(float) / gap))
         w["fill_days"] = np.where(known, unit, gap)
         w["p"] = self._fisher(w["o_shop"], w["e_shop"], w["o_sup"], w["e_sup"])
-        return w.sort_values(["psn_no", "hilist_code", "p", "w0"]).reset_index(drop=True)
+        return w.sort_values(["psn_no", "hilist_code", "p", "series", "w0"]).reset_index(drop=True)
 
     # ------------------------------------------------------------------ run
     def run(self, context: DetectionContext) -> list[Lead]:
@@ -284,25 +314,30 @@ class DrugResaleDetector:
         events["d"] = pd.to_datetime(events["d"])
         windows = windows.copy()
         windows["w0"] = pd.to_datetime(windows["w0"])
+        windows["w1"] = pd.to_datetime(windows["w1"])
         base = self._baseline(events)
         tested = self._tested_windows(windows, base)
         best = tested.drop_duplicates(["psn_no", "hilist_code"]).reset_index(drop=True)
         cols = ["o_shop", "e_shop", "o_sup", "e_sup"]
         persons = best.groupby("psn_no")[cols].sum()
         persons["p"] = self._fisher(persons["o_shop"], persons["e_shop"], persons["o_sup"], persons["e_sup"])
-        n_tests = max(1, len(persons))
+        households = self._households(context, persons)
+        n_tests = max(1, len(persons) + len(households))
         candidates = set(persons.index[persons["p"] < float(self.screen_alpha)])
+        # A household (phone or address) whose members' combined figures pass the screen brings its most
+        # surprising member in; the group then grows from there (relatives join only if they strengthen it).
+        candidates |= set(households.loc[households["p"] < float(self.screen_alpha), "first"])
         if not candidates:
             return []
         groups = self._groups(context, candidates, persons)
 
-        span = pd.Timedelta(days=int(self.window_days))
         # Evidence: the fills in each person-drug's most surprising window and in every window as surprising as the
         # screen asks (a collector's fills beyond one window).
         shown = pd.concat([best, tested[tested["p"] < float(self.screen_alpha)]])
         shown = shown[shown["psn_no"].isin(set().union(*[set(m) for m, _, _ in groups]))]
-        ev = events.merge(shown[["psn_no", "hilist_code", "w0"]].drop_duplicates(), on=["psn_no", "hilist_code"])
-        ev = ev[(ev["d"] >= ev["w0"]) & (ev["d"] < ev["w0"] + span)].drop(columns="w0")
+        ev = events.merge(shown[["psn_no", "hilist_code", "w0", "w1"]].drop_duplicates(),
+                          on=["psn_no", "hilist_code"])
+        ev = ev[(ev["d"] >= ev["w0"]) & (ev["d"] < ev["w1"])].drop(columns=["w0", "w1"])
         ev = ev.drop_duplicates(["mdtrt_id", "hilist_code"])
         by_person = dict(list(ev.groupby("psn_no", sort=False)))
         best_by_person = dict(list(best.groupby("psn_no", sort=False)))
@@ -322,6 +357,25 @@ class DrugResaleDetector:
             leads = [ld for ld in leads if ld.period_end is None or ld.period_end >= since]
         leads.sort(key=lambda ld: (-ld.score, ld.persons))
         return leads
+
+    def _households(self, context: Any, persons: pd.DataFrame) -> pd.DataFrame:
+        """Every phone/address shared by 2 to `max_share` persons, two or more of them tested: their summed
+        observed and expected counts, combined p, and the member with the smallest own p (`first`)."""
+        cols = ["o_shop", "e_shop", "o_sup", "e_sup"]
+        try:
+            links = person_links(context, int(self.max_share))
+        except Exception:  # noqa: BLE001 — no phone/address columns: no household is tested
+            log.debug("no person links; households are not tested", exc_info=True)
+            return pd.DataFrame(columns=[*cols, "size", "p", "first"])
+        links = links[links["psn_no"].isin(persons.index)][["psn_no", "link_type", "key"]]
+        if links.empty:
+            return pd.DataFrame(columns=[*cols, "size", "p", "first"])
+        links = links.join(persons[[*cols, "p"]], on="psn_no").sort_values(["p", "psn_no"])
+        hh = links.groupby(["link_type", "key"], sort=False).agg(
+            size=("psn_no", "size"), first=("psn_no", "first"), **{c: (c, "sum") for c in cols})
+        hh = hh[hh["size"] >= 2].copy()
+        hh["p"] = self._fisher(hh["o_shop"], hh["e_shop"], hh["o_sup"], hh["e_sup"]) if len(hh) else []
+        return hh
 
     def _groups(self, context: Any, candidates: set[str],
                 persons: pd.DataFrame) -> list[tuple[list[str], list[str], list[dict[str, str]]]]:
@@ -476,6 +530,8 @@ class DrugResaleDetector:
             "excess_fills": round(excess_fills, 2),
             "excess_days": round(excess_days, 1),
             "excess_fund": round(excess_fills * fund_per_fill, 2),
+            "p_shopping": float(self._tail(np.array([o_shop]), np.array([e_shop]))[0]),
+            "p_supply": float(self._tail(np.array([o_sup]), np.array([e_sup]))[0]),
             "p_value": p,
             "p_group": p_group,
             "family_wise_q": q,
