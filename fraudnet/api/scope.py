@@ -33,7 +33,8 @@ from fraudnet.errors import NotFoundError
 from fraudnet.graph.model import Edge, EntityProfile, GraphPath, Node, Subgraph, TimelineEvent, split_node_id
 
 __all__ = ["ScopeView", "ScopedGraphStore", "ScopedLeads", "scope_view", "scoped_graph", "scoped_leads",
-           "scoped_search", "ScopedStoreDep", "ScopedLeadsDep", "UnscopedAdminDep", "OUTSIDE_EDGE"]
+           "scoped_search", "scoped_entity_frame", "ScopedStoreDep", "ScopedLeadsDep", "UnscopedAdminDep",
+           "OUTSIDE_EDGE"]
 
 OUTSIDE_EDGE = "OUTSIDE"
 MAX_SCOPED_SEARCH = 20_000  # matches a scoped search reads at most before filtering
@@ -359,13 +360,7 @@ class ScopedLeads:
                                      if self.view.lead_visible(r["lead_id"])])
 
     def entity_scores(self) -> Any:
-        frame = self._store.entity_scores()
-        if self.view is None or not len(frame):
-            return frame
-        index = self.view.index
-        keep = [index.sees_entity(str(t), str(k)) for t, k in zip(frame["entity_type"], frame["entity_id"],
-                                                                   strict=True)]
-        return frame[keep].reset_index(drop=True)
+        return _entity_rows(self.view, self._store.entity_scores())
 
     def _check(self, lead_id: str) -> None:
         if self.view is not None and not self.view.lead_visible(lead_id):
@@ -382,6 +377,20 @@ class ScopedLeads:
     def add_note(self, lead_id: str, *args: Any) -> dict:
         self._check(lead_id)
         return self._store.add_note(lead_id, *args)
+
+
+def _entity_rows(view: ScopeView | None, frame: Any) -> Any:
+    """The rows of an `entity_type`, `entity_id` frame whose entity is in scope (Institution covers pharmacies)."""
+    if view is None or not len(frame):
+        return frame
+    keep = [view.index.sees_entity(str(t), str(k)) for t, k in zip(frame["entity_type"], frame["entity_id"],
+                                                                    strict=True)]
+    return frame[keep].reset_index(drop=True)
+
+
+def scoped_entity_frame(ctx: ApiContext, principal: Principal, frame: Any) -> Any:
+    """A table of entities (columns `entity_type`, `entity_id`: labels, model scores) cut to the caller's scope."""
+    return _entity_rows(scope_view(ctx, principal), frame)
 
 
 def scoped_leads(ctx: ApiContext, principal: Principal) -> ScopedLeads:

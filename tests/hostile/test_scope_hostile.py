@@ -331,6 +331,23 @@ def test_scoped_tokens_cannot_use_cypher_or_read_the_audit_log(client: TestClien
     assert client.get("/api/leads", headers=h).json()["total"] == 2  # but reads its region
 
 
+def test_labels_and_model_scores_are_cut_to_the_scope(client: TestClient, ws: Ws) -> None:
+    """Runs after the tests that expect every lead still new: it confirms LB (B) and LA (A)."""
+    for name in ("LB", "LA"):
+        for status in ("reviewing", "confirmed"):
+            r = client.post(f"/api/leads/{ws.leads[name]}/status", headers=ws.h("all"), json={"status": status})
+            assert r.status_code == 200, r.text
+    every = {(i["entity_type"], i["entity_id"]) for i in client.get("/api/labels", headers=ws.h("all")).json()["items"]}
+    assert ("Person", "P04") in every and ("Person", "P01") in every
+    r = client.get("/api/labels", headers=ws.h("district_a"))
+    shown = {(i["entity_type"], i["entity_id"]) for i in r.json()["items"]}
+    assert ("Person", "P01") in shown and r.json()["total"] == len(shown)
+    _no_b_data(r.text)
+    r = client.get("/api/model/scores", headers=ws.h("district_a"))
+    assert r.status_code == 200
+    _no_b_data(r.text)
+
+
 # ------------------------------------------------------------------------------------------------ tokens
 def test_tokens_cli_stores_and_lists_the_scope_and_refuses_bad_values(tmp_path: Path) -> None:
     from fraudnet.cli import main as cli

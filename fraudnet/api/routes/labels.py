@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fraudnet.api.deps import ConDep, CtxDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.schemas import LabelPageOut
+from fraudnet.api.scope import scoped_entity_frame
 from fraudnet.api.security import UserDep, record_audit
 from fraudnet.learning.labels import all_labels, list_labels
 from fraudnet.learning.model import list_versions
@@ -30,6 +31,7 @@ def labels(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
     frame = list_labels(con, entity_type) if origin == "import" else all_labels(con, entity_type)
     if origin == "decision":
         frame = frame[frame["origin"] == "decision"]
+    frame = scoped_entity_frame(ctx, principal, frame)  # a token limited to regions or cases sees those only
     counts = {f"{t}:{lab}": int(n) for (t, lab), n in frame.groupby(["entity_type", "label"]).size().items()} \
         if len(frame) else {}
     items = [{k: (None if v is None or v != v else v) for k, v in rec.items()}
@@ -49,7 +51,7 @@ def model_scores(ctx: CtxDep, con: ConDep, principal: UserDep, request: Request,
                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict:
     """Model probability, amount at risk, expected recovery (their product) and the unsupervised risk beside it,
     with the top contributing features in Chinese and English; highest expected recovery first."""
-    frame = model_entity_scores(con)
+    frame = scoped_entity_frame(ctx, principal, model_entity_scores(con))
     if entity_type:
         frame = frame[frame["entity_type"] == entity_type]
     items = [_plain(r) for r in frame.head(limit).to_dict("records")]
