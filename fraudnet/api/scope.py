@@ -60,8 +60,11 @@ class ScopeView:
 
     @property
     def index(self) -> ScopeIndex:
+        """Read again when the leads change, the graph store is replaced or a new ingest batch finished (with
+        Neo4j an ingest keeps the store object: persons who moved district must not keep their old scope)."""
         if self._index is None:
-            self._index = scope_index(self.ctx.con, self.scope, (self.ctx.leads_version, id(self.ctx.graph)))
+            version = (self.ctx.leads_version, id(self.ctx.graph), _last_batch(self.ctx.con))
+            self._index = scope_index(self.ctx.con, self.scope, version)
         return self._index
 
     # ------------------------------------------------------------------ entities and visits
@@ -179,6 +182,16 @@ class ScopeView:
 
     def lead_visible(self, lead_id: str) -> bool:
         return self.index.sees_lead(lead_id)
+
+
+def _last_batch(con: Any) -> Any:
+    """The newest ingest batch and when it finished (None before any ingest)."""
+    import duckdb
+
+    try:
+        return con.execute("SELECT max(batch_id), max(finished_at) FROM ingest_batches").fetchone()
+    except duckdb.Error:
+        return None
 
 
 def _swap_text(value: Any, swap: dict[str, str]) -> Any:

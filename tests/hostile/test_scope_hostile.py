@@ -96,6 +96,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Ws:
         "police": tokens.create("police1", "viewer", cases=[ids["LB"]]),
         "all": tokens.create("inv_all", "investigator"),
         "scoped_admin": tokens.create("adm_a", "admin", regions=[A]),
+        "admin": tokens.create("adm", "admin"),
     }, ids)
 
 
@@ -388,3 +389,28 @@ def test_csv_export_is_parseable_for_scoped_tokens(client: TestClient, ws: Ws) -
     r = client.get("/api/exports/leads?format=csv", headers=ws.h("police"))
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [row["lead_id"] for row in rows] == [ws.leads["LB"]]
+
+
+def test_a_person_who_moves_district_changes_scope_after_the_ingest(client: TestClient, ws: Ws,
+                                                                    tmp_path: Path) -> None:
+    """Last: P05 (B) moves to A by an uploaded psn_info; the scope is read again after the ingest."""
+    import time
+
+    h = ws.h("district_a")
+    assert client.get("/api/entities/Person:P05", headers=h).status_code == 404
+    rows = [dict(r) for r in _tables()["psn_info"] if r["psn_no"] == "P05"]
+    rows[0]["live_admdvs"] = A
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    r = client.post("/api/jobs/ingest", headers=ws.h("admin"),
+                    files=[("files", ("psn_info.csv", buf.getvalue().encode(), "text/csv"))])
+    assert r.status_code == 202, r.text
+    for _ in range(300):
+        job = client.get(f"/api/jobs/{r.json()['job_id']}", headers=ws.h("admin")).json()
+        if job["state"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["state"] == "succeeded", job
+    assert client.get("/api/entities/Person:P05", headers=h).status_code == 200
