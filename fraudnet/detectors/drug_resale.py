@@ -57,23 +57,29 @@ class DrugResaleDetector:
         institution, the patient has not used before (Σ new ÷ Σ repeat fills over the year, ½-smoothed);
       * `c`: the days of supply a regular patient (≥ 3 fills) holds per elapsed day, median, never below 1 (need
         is one day's supply a day); `g`: the median gap between a patient's consecutive fills.
-    For each person and drug, every `window_days` window starting at one of their fills is tested against that
-    baseline for a patient with the same number of fills: shopping — observed new prescribers against
-    Poisson(r_pr × repeat fills), or new dispensers against Poisson(r_ph × repeat fills), whichever is the more
-    surprising (one new doctor usually means one new pharmacy: the two are not added); supply — the supply
-    before the last fill, in fills of the window's mean size, against Poisson(max(1, c × elapsed days ÷ fill
-    size)) (where prd_days is not reported: repeat fills against elapsed days ÷ `g`). The two tail
-    probabilities are combined by Fisher's method and each drug's most
-    surprising window kept; a person's figures are the sums over their drugs.
+    For each person and drug, every `window_days` window starting at one of their fills, and the whole period as
+    a series (its prescribers and institutions over the period; supply and elapsed days summed over consecutive
+    `window_days` tiles from the first fill, so the time between collecting bursts is not counted as need), is
+    tested against that baseline for a patient with the same number of fills: shopping — observed new
+    prescribers against Poisson(r_pr × repeat fills), or new dispensers against Poisson(r_ph × repeat fills),
+    whichever is the more surprising (one new doctor usually means one new pharmacy: the two are not added);
+    supply — the supply before the last fill, in fills of the window's mean size, against
+    Poisson(max(1, c × elapsed days ÷ fill size)) (where prd_days is not reported: repeat fills against elapsed
+    days ÷ `g`). A fill counts at most the drug's max_days_per_fill (days beyond it are the over_quantity rule's
+    finding). The two tail probabilities are combined by Fisher's method and each drug's most surprising window
+    or series kept; a person's figures are the sums over their drugs.
 
-    Persons whose own p-value is below `screen_alpha` are candidates. Candidates and the persons sharing a phone
-    hash or address key with them (keys shared by more than `max_share` persons ignored) form a group: the
-    relatives' windows are added, and the group's combined observed and expected counts are tested together
-    (resale through relatives: each member moderate, the family together far beyond need). A group's p-value is
-    the smaller of the combined test and the best member's p × members (Bonferroni within the group); the
-    family-wise q = p × the number of persons tested in the city (Bonferroni). Score = `score_base` +
-    `score_per_decade` × −log10(q), so q = 0.1 is orange (0.6) and q = 0.01 red (0.8). The material effect gates
-    severity: a group whose supply beyond need is under `min_excess_fills` fills stays below orange.
+    Candidates are the persons whose own p-value is below `screen_alpha`, and the most surprising member of every
+    household (a phone hash or address key shared by 2 to `max_share` persons) whose members' summed figures
+    are below it. Candidates sharing a key are one group; the other tested persons on their keys (relatives)
+    join, most surprising first, while each makes the group's combined test stronger (resale through
+    relatives: each member moderate, the family together far beyond need); a person without key-drug fills who
+    shares keys with two or more members is kept as a connector (the presumed leader). A group's p-value is the
+    smaller of the combined test and the best member's p × members (Bonferroni within the group); the
+    family-wise q = p × (persons tested + households tested) (Bonferroni). Score = `score_base` +
+    `score_per_decade` × −log10(q), so q = 0.1 is orange (0.6) and q = 0.01 red (0.8). The material effect
+    gates severity: a group whose supply beyond need is under `min_excess_fills` fills stays below orange;
+    `features` report the excess fills, days and fund amount.
     `features["links"]` holds the linking edges (`Person:…` → `Phone:…`/`Address:…`); pharmacies of the lead whose
     recorded sales of the drug (phar_inv inv_data_type 4) exceed purchases (type 3) are named as context.
 
@@ -90,9 +96,9 @@ class DrugResaleDetector:
     Parameters
     ----------
     window_days : int, default 90
-        Length of the sliding window.
+        Length of the sliding window and of the series' tiles.
     screen_alpha : float, default 0.01
-        A person's p-value below this makes them a candidate whose relatives are tested with them.
+        A person's (or household's) p-value below this makes a candidate whose relatives are tested with it.
     max_share : int, default 30
         Phones/addresses shared by more persons than this are not used as links.
     min_excess_fills : float, default 1.0
@@ -128,21 +134,20 @@ class DrugResaleDetector:
         self.min_score = min_score
 
     def _validate(self) -> None:
+        def num(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
         checks = [
-            ("window_days", self.window_days, isinstance(self.window_days, int) and self.window_days >= 1),
-            ("screen_alpha", self.screen_alpha, 0 < self.screen_alpha <= 1),
-            ("max_share", self.max_share, isinstance(self.max_share, int) and self.max_share >= 2),
-            ("min_excess_fills", self.min_excess_fills, self.min_excess_fills >= 0),
-            ("score_base", self.score_base, 0 <= self.score_base <= 1),
-            ("score_per_decade", self.score_per_decade, self.score_per_decade > 0),
-            ("min_score", self.min_score, 0 <= self.min_score <= 1),
+            ("window_days", self.window_days, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+            ("screen_alpha", self.screen_alpha, lambda v: num(v) and 0 < v <= 1),
+            ("max_share", self.max_share, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2),
+            ("min_excess_fills", self.min_excess_fills, lambda v: num(v) and v >= 0),
+            ("score_base", self.score_base, lambda v: num(v) and 0 <= v <= 1),
+            ("score_per_decade", self.score_per_decade, lambda v: num(v) and v > 0),
+            ("min_score", self.min_score, lambda v: num(v) and 0 <= v <= 1),
         ]
         for name, value, ok in checks:
-            try:
-                good = bool(ok)
-            except (TypeError, ValueError):
-                good = False
-            if not good:
+            if not ok(value):
                 raise DetectorError(f"DrugResaleDetector: parameter {name}={value!r} is out of range")
 
     # ------------------------------------------------------------------ SQL
