@@ -112,60 +112,74 @@ class EntityData:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, con: Any, communities: bool = True) -> EntityData:
-        """Read visits, contacts and leads from the claims store and build everything label-independent."""
-        visits = con.execute(
-            """SELECT v.psn_no, v.fixmedins_code, nullif(v.atddr_no, '') AS atddr_no,
-                      coalesce(v.fixmedins_type, '?') || '/' || coalesce(i.hosp_lv, '?') AS peer,
-                      coalesce(v.fund_pay_sumamt, 0) AS fund, v.is_inpatient, v.los_days, v.refunded
-               FROM visit_fact v LEFT JOIN medins_info i USING (fixmedins_code)""").df()
-        visits["fund"] = visits["fund"].astype(float)
-        live = visits[~visits["refunded"].fillna(False).astype(bool)]
-        index = {
-            "Institution": pd.Index(sorted(visits["fixmedins_code"].dropna().unique())),
-            "Practitioner": pd.Index(sorted(visits["atddr_no"].dropna().unique())),
-            "Person": pd.Index(sorted(visits["psn_no"].dropna().unique())),
-        }
-        pos = {t: index[t].get_indexer(visits[_KEY[t]]) for t in ENTITY_TYPES}
+        """Read visits, contacts and leads from the claims store and build everything label-independent.
 
-        def incidence(a: str, b: str) -> sp.csr_matrix:
-            ok = (pos[a] >= 0) & (pos[b] >= 0)
-            return sp.csr_matrix((np.ones(int(ok.sum())), (pos[a][ok], pos[b][ok])),
+        Aggregates and entity pairs come from DuckDB SQL (one pass per type); pandas only sees per-entity rows.
+        """
+        con.execute("""CREATE OR REPLACE TEMP VIEW _fn_lv AS
+            SELECT psn_no, fixmedins_code, nullif(atddr_no, '') AS atddr_no,
+                   coalesce(fund_pay_sumamt, 0)::DOUBLE AS fund, coalesce(is_inpatient, false) AS inp,
+                   los_days, coalesce(refunded, false) AS refunded FROM visit_fact""")
+        # Each type's ids in sorted order with their positions, joined in SQL (no string look-ups in pandas).
+        index: dict[str, pd.Index] = {}
+        for t in ENTITY_TYPES:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _fn_pos_{t} AS
+                SELECT id, (row_number() OVER (ORDER BY id) - 1)::BIGINT AS pos
+                FROM (SELECT DISTINCT {_KEY[t]} AS id FROM _fn_lv WHERE {_KEY[t]} IS NOT NULL)""")
+            index[t] = pd.Index(con.execute(f"SELECT id FROM _fn_pos_{t} ORDER BY pos").df()["id"].astype(object))
+
+        def pairs(a: str, b: str) -> sp.csr_matrix:
+            frame = con.execute(
+                f"""SELECT pa.pos AS a, pb.pos AS b, count(*)::DOUBLE AS n FROM _fn_lv v
+                    JOIN _fn_pos_{a} pa ON pa.id = v.{_KEY[a]} JOIN _fn_pos_{b} pb ON pb.id = v.{_KEY[b]}
+                    GROUP BY ALL""").df()
+            return sp.csr_matrix((frame["n"].to_numpy(), (frame["a"].to_numpy(), frame["b"].to_numpy())),
                                  shape=(len(index[a]), len(index[b])))
 
-        rel = {"IP": incidence("Institution", "Person"), "IR": incidence("Institution", "Practitioner"),
-               "RP": incidence("Practitioner", "Person")}
+        rel = {"IP": pairs("Institution", "Person"), "IR": pairs("Institution", "Practitioner"),
+               "RP": pairs("Practitioner", "Person")}
         rel["PC"] = cls._contacts(con, index["Person"])
+        peer_of = dict(con.execute(
+            "SELECT fixmedins_code, coalesce(fixmedins_type, '?') || '/' || coalesce(hosp_lv, '?') "
+            "FROM medins_info").fetchall())
 
-        # Main institution of each practitioner and person (for grouped validation).
+        # Main institution of each practitioner and person (for grouped validation and peer groups).
         main: dict[str, pd.Series] = {"Institution": pd.Series(index["Institution"], index=index["Institution"])}
         for t in ("Practitioner", "Person"):
-            top = (visits.dropna(subset=[_KEY[t], "fixmedins_code"]).groupby([_KEY[t], "fixmedins_code"]).size()
-                   .reset_index(name="n").sort_values(["n", "fixmedins_code"], ascending=[False, True])
-                   .drop_duplicates(_KEY[t]).set_index(_KEY[t])["fixmedins_code"])
-            main[t] = top.reindex(index[t]).fillna("?")
+            key = _KEY[t]
+            top = con.execute(
+                f"""SELECT coalesce(m.fixmedins_code, '?') AS code FROM _fn_pos_{t} p LEFT JOIN (
+                        SELECT id, fixmedins_code FROM (
+                            SELECT {key} AS id, fixmedins_code, row_number() OVER (
+                                PARTITION BY {key} ORDER BY count(*) DESC, fixmedins_code) AS rn
+                            FROM _fn_lv WHERE {key} IS NOT NULL AND fixmedins_code IS NOT NULL
+                            GROUP BY {key}, fixmedins_code)
+                        WHERE rn = 1) m USING (id)
+                    ORDER BY p.pos""").df()["code"].astype(object).to_numpy()
+            main[t] = pd.Series(top, index=index[t])
 
         base: dict[str, pd.DataFrame] = {}
         amount: dict[str, pd.Series] = {}
         for t in ENTITY_TYPES:
             key = _KEY[t]
-            g = live.dropna(subset=[key]).groupby(key)
-            allv = visits.dropna(subset=[key]).groupby(key)
-            f = pd.DataFrame(index=index[t])
-            f["fund"] = g["fund"].sum().reindex(index[t]).fillna(0.0)
-            f["visits"] = allv.size().reindex(index[t]).fillna(0).astype(float)
-            f["persons"] = g["psn_no"].nunique().reindex(index[t]).fillna(0).astype(float)
-            f["practitioners"] = g["atddr_no"].nunique().reindex(index[t]).fillna(0).astype(float)
-            f["institutions"] = g["fixmedins_code"].nunique().reindex(index[t]).fillna(0).astype(float)
-            f["inpatient_share"] = allv["is_inpatient"].mean().reindex(index[t]).fillna(0).astype(float)
-            f["mean_los"] = (live[live["is_inpatient"].fillna(False).astype(bool)].dropna(subset=[key])
-                             .groupby(key)["los_days"].mean().reindex(index[t]).fillna(0).astype(float))
-            f["refund_share"] = allv["refunded"].mean().reindex(index[t]).fillna(0).astype(float)
+            f = con.execute(
+                f"""SELECT any_value(p.pos) AS pos,
+                           coalesce(sum(fund) FILTER (NOT refunded), 0) AS fund,
+                           count(*)::DOUBLE AS visits,
+                           count(DISTINCT psn_no) FILTER (NOT refunded)::DOUBLE AS persons,
+                           count(DISTINCT atddr_no) FILTER (NOT refunded)::DOUBLE AS practitioners,
+                           count(DISTINCT fixmedins_code) FILTER (NOT refunded)::DOUBLE AS institutions,
+                           avg(inp::INTEGER)::DOUBLE AS inpatient_share,
+                           coalesce(avg(los_days) FILTER (NOT refunded AND inp), 0)::DOUBLE AS mean_los,
+                           avg(refunded::INTEGER)::DOUBLE AS refund_share
+                    FROM _fn_lv v JOIN _fn_pos_{t} p ON p.id = v.{key} GROUP BY v.{key}
+                    ORDER BY pos""").df().drop(columns="pos")
+            f.index = index[t]
+            f = f.fillna(0.0)
             if t == "Institution":
-                peer = visits.drop_duplicates("fixmedins_code").set_index("fixmedins_code")["peer"]
-                groups = peer.reindex(index[t]).fillna("?")
+                groups = pd.Series([peer_of.get(k, "?/?") for k in index[t]], index=index[t])
             else:  # practitioners and persons: peers are those of the same main institution kind
-                inst_peer = visits.drop_duplicates("fixmedins_code").set_index("fixmedins_code")["peer"]
-                groups = main[t].map(inst_peer).fillna("?")
+                groups = main[t].map(pd.Series(peer_of)).fillna("?/?")
             out = pd.DataFrame(index=index[t])
             out["log_fund"] = np.log1p(f["fund"])
             out["log_visits"] = np.log1p(f["visits"])
@@ -188,6 +202,9 @@ class EntityData:
             out["refund_share"] = f["refund_share"]
             base[t] = out
             amount[t] = f["fund"]
+        con.execute("DROP VIEW IF EXISTS _fn_lv")
+        for t in ENTITY_TYPES:
+            con.execute(f"DROP TABLE IF EXISTS _fn_pos_{t}")
         # Degree in the entity graph: distinct neighbours of the other two types.
         base["Institution"]["degree"] = np.log1p(np.asarray(_binary(rel["IP"]).sum(axis=1)
                                                               + _binary(rel["IR"]).sum(axis=1)).ravel())
@@ -250,7 +267,8 @@ class EntityData:
         members = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
         try:
             blind = entity_risk(con, include_dismissed=True)  # no decision enters a feature
-            queue = entity_risk(con)
+            dismissed = con.execute("SELECT count(*) FROM leads WHERE active AND status = 'dismissed'").fetchone()[0]
+            queue = entity_risk(con) if dismissed else blind
         except Exception:
             blind = queue = pd.DataFrame(columns=["entity_type", "entity_id", "score", "amount_at_risk"])
         risk: dict[str, pd.Series] = {}
@@ -276,8 +294,8 @@ class EntityData:
 
     @staticmethod
     def _communities(rel: dict[str, sp.csr_matrix], index: dict[str, pd.Index]) -> tuple[dict[str, np.ndarray], int]:
-        """Louvain communities (igraph multilevel) of the person–institution–practitioner graph, edges weighted
-        by visits; a community id per entity."""
+        """Leiden communities (modularity, igraph, seeded) of the person–institution–practitioner graph, edges
+        weighted by visits; a community id per entity."""
         import igraph as ig
 
         ni, nr, npn = (len(index[t]) for t in ENTITY_TYPES)
@@ -293,7 +311,14 @@ class EntityData:
         e = np.concatenate(edges) if edges else np.zeros((0, 2), dtype=np.int64)
         g = ig.Graph(n=ni + nr + npn, edges=e.tolist(), directed=False)
         g.es["weight"] = np.concatenate(weights).tolist()
-        memb = np.asarray(g.community_multilevel(weights="weight").membership, dtype=np.int64)
+        import random
+
+        ig.set_random_number_generator(random.Random(0))  # the same communities on every run
+        try:
+            memb = np.asarray(g.community_leiden(objective_function="modularity", weights="weight",
+                                                 n_iterations=2).membership, dtype=np.int64)
+        finally:
+            ig.set_random_number_generator(random)
         return ({"Institution": memb[:ni], "Practitioner": memb[ni:ni + nr], "Person": memb[ni + nr:]},
                 int(memb.max()) + 1 if len(memb) else 1)
 
