@@ -305,6 +305,15 @@ class DrugResaleDetector:
         w["p"] = self._fisher(w["o_shop"], w["e_shop"], w["o_sup"], w["e_sup"])
         return w.sort_values(["psn_no", "hilist_code", "p", "series", "w0"]).reset_index(drop=True)
 
+    def _test_persons(self, windows: pd.DataFrame,
+                      base: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """All tested windows, each person-drug's most surprising one, and per person the sums and p-value."""
+        tested = self._tested_windows(windows, base)
+        best = tested.drop_duplicates(["psn_no", "hilist_code"]).reset_index(drop=True)
+        persons = best.groupby("psn_no")[["o_shop", "e_shop", "o_sup", "e_sup"]].sum()
+        persons["p"] = self._fisher(persons["o_shop"], persons["e_shop"], persons["o_sup"], persons["e_sup"])
+        return tested, best, persons
+
     # ------------------------------------------------------------------ run
     def run(self, context: DetectionContext) -> list[Lead]:
         """Return one lead per surprising person or group of linked persons."""
@@ -320,12 +329,13 @@ class DrugResaleDetector:
         windows = windows.copy()
         windows["w0"] = pd.to_datetime(windows["w0"])
         windows["w1"] = pd.to_datetime(windows["w1"])
-        base = self._baseline(events)
-        tested = self._tested_windows(windows, base)
-        best = tested.drop_duplicates(["psn_no", "hilist_code"]).reset_index(drop=True)
-        cols = ["o_shop", "e_shop", "o_sup", "e_sup"]
-        persons = best.groupby("psn_no")[cols].sum()
-        persons["p"] = self._fisher(persons["o_shop"], persons["e_shop"], persons["o_sup"], persons["e_sup"])
+        # The baseline is the city's legitimate patients: measured once on everyone, then again without the
+        # persons that first pass screens (for a rare drug, a few collectors would otherwise set its rates).
+        screened: set[str] = set()
+        for _ in range(2):
+            base = self._baseline(events[~events["psn_no"].isin(screened)] if screened else events)
+            tested, best, persons = self._test_persons(windows, base)
+            screened = set(persons.index[persons["p"] < float(self.screen_alpha)])
         households = self._households(context, persons)
         n_tests = max(1, len(persons) + len(households))
         candidates = set(persons.index[persons["p"] < float(self.screen_alpha)])
