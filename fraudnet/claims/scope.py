@@ -96,7 +96,10 @@ def check_cases(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def outside_id(node_id: str) -> str:
-    """The opaque, stable placeholder id `Outside:<token>` shown instead of an entity outside the scope."""
+    """The opaque, stable placeholder id `Outside:<token>` shown instead of an entity outside the scope (a
+    pharmacy gets the token of its code as an institution: lead member lists do not tell the two apart)."""
+    if node_id.startswith("Pharmacy:"):
+        node_id = "Institution:" + node_id[len("Pharmacy:"):]
     digest = hmac.new(_OUTSIDE_KEY, node_id.encode(), "sha256").hexdigest()[:16]
     return f"{OUTSIDE_TYPE}:{digest}"
 
