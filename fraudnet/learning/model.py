@@ -61,8 +61,9 @@ def _make(name: str, seed: int = 0) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     if name == "gradient_boosting":
-        return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.06, max_leaf_nodes=15,
-                                              min_samples_leaf=10, l2_regularization=1.0, random_state=seed)
+        return HistGradientBoostingClassifier(max_iter=120, learning_rate=0.08, max_leaf_nodes=15,
+                                              min_samples_leaf=10, l2_regularization=1.0, early_stopping=False,
+                                              random_state=seed)
     if name == "logistic":
         return make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=2000))
     raise InvalidRequestError(f"unknown model {name!r}", field="model")
@@ -169,7 +170,7 @@ def bootstrap_ci(y: np.ndarray, scores: dict[str, np.ndarray], n_boot: int = N_B
     return out
 
 
-MAX_CLEAN = 20_000
+MAX_CLEAN = 10_000
 
 
 def _fit(name: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) -> Any:
