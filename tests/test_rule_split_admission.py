@@ -113,33 +113,40 @@ def test_next_day_readmission_cycles_are_splits_even_when_regular() -> None:
     assert sorted(lead.evidence) == sorted(ids)
 
 
-def _cardiology(b: ClaimsBuilder, inst: str, readmitted: int, patients: int = 100) -> None:
-    """`patients` I25 stays of 6 nights; the first `readmitted` patients come back 10 days after discharge."""
-    for i in range(patients):
+def _general(b: ClaimsBuilder, inst: str) -> None:
+    """A general hospital: 100 pneumonia stays, and 20 heart patients of whom one comes back 10 days after."""
+    _background(b, inst, n=100)
+    for i in range(20):
         p = b.person(f"C{inst}{i:03d}")
-        t = T0 + timedelta(days=3 * i)
+        t = T0 + timedelta(days=15 * i)
         b.visit(p, inst, t, "21", days=6, dise="I25.1", fund=6000)
-        if i < readmitted:
+        if i == 0:
             b.visit(p, inst, t + timedelta(days=16), "21", days=4, dise="I25.1", fund=4000)
 
 
 def test_cardiology_peers_set_the_expectation_not_the_city_average() -> None:
     b = ClaimsBuilder()
-    for code in ("C1", "C2", "C3", "C4", "C5", "C6", "CSPLIT", "J1", "J2", "J3", "J4"):
+    generals = [f"G{i:02d}" for i in range(15)]
+    for code in (*generals, "CARD", "SPLIT"):
         b.institution(code)
-    for code in ("C1", "C2", "C3", "C4", "C5", "C6"):  # heart patients come back: 10 % everywhere
-        _cardiology(b, code, readmitted=10)
-    split_ids = _splitter(b, "CSPLIT", patients=30, gap=1, dise="I25.1")  # half its stays are split: 5× the peers
-    for code in ("J1", "J2", "J3", "J4"):  # pneumonia wards: no readmissions
-        _background(b, code, n=100)
+    for code in generals:  # heart patients come back ≈ 5 % of the time everywhere; pneumonia patients never
+        _general(b, code)
+    for i in range(200):  # a cardiology centre: 200 heart patients, 10 back 10 days after discharge (5 %)
+        p = b.person(f"CARD{i:03d}")
+        t = T0 + timedelta(days=i * 1.5)
+        b.visit(p, "CARD", t, "21", days=6, dise="I25.1", fund=6000)
+        if i % 20 == 0:
+            b.visit(p, "CARD", t + timedelta(days=16), "21", days=4, dise="I25.1", fund=4000)
+    _background(b, "SPLIT", n=100)
+    split_ids = _splitter(b, "SPLIT", patients=15, gap=1, dise="I25.1")  # 15 heart patients, every one split
     leads = _by_inst(SplitAdmissionDetector().run(ClaimsContext(b.build())))
-    for code in ("C1", "C2", "C3", "C4", "C5", "C6"):
-        lead = leads[code]
-        assert lead.severity == "yellow", code
-        # the city rate (pneumonia wards, no readmissions) would expect 0.3; the cardiology peers expect ≈ 6.7
-        assert lead.features["expected"] > 5 * lead.features["baseline_rate"] * lead.features["stays"]
-    assert leads["CSPLIT"].severity == "red"
-    assert set(split_ids) <= set(leads["CSPLIT"].evidence)
+    card = leads["CARD"].features
+    # the city rate per stay (≈ 1 / 120) would expect 1.7 and call 10 red; heart patients' peers expect ≈ 8
+    assert card["expected"] > 3 * card["baseline_rate"] * card["stays"]
+    assert leads["CARD"].severity == "yellow"
+    assert leads["SPLIT"].severity == "red"
+    assert sorted(leads["SPLIT"].evidence) == sorted(split_ids)
+    assert {leads[g].severity for g in generals} == {"yellow"}
 
 
 def test_family_rates_need_three_sizeable_peers_and_ignore_the_splitter() -> None:

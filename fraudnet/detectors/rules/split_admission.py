@@ -38,11 +38,11 @@ class SplitAdmissionDetector(RuleDetector):
     window — four random gaps are that regular by chance in 1–2 % of runs, three in 4–6 %). A readmission on the
     day of or the day after discharge is never taken for a cycle: the patient never went home.
 
-    The expectation is stratified by diagnosis (case mix): for each 3-character family the city's robust rate of
-    readmissions per stay is estimated from the institutions that are not surprising against it (`family_rates`,
-    climbing from the cleanest peers as `baseline_rate` does for the whole city), and an institution expects
-    Σ over its stays of its family's rate — a cardiology centre is compared with the readmissions heart patients
-    have everywhere, not with a city average dominated by short surgical stays.
+    The expectation is stratified by diagnosis (case mix): an institution expects Σ over its stays of its
+    family's rate of readmissions per stay, each family's rate estimated from the institutions that are not
+    surprising against their own case-mix expectation (`case_mix_expected`, `family_rates`: robust as
+    `baseline_rate` is for the whole city) — a cardiology centre is compared with the readmissions heart patients
+    have at other hospitals, not with a city average dominated by pneumonia and short surgical stays.
 
     Features report the split signatures (share of readmissions within a day of discharge, share with the same
     attending doctor, share whose first stay was shorter than the diagnosis' city median) for the inspector;
@@ -190,9 +190,7 @@ class SplitAdmissionDetector(RuleDetector):
                              min_volume=self.min_volume)
         cell_hits = pairs.groupby(["entity", "icd"])["mdtrt_id"].nunique().rename("hits").reset_index()
         mix = mix.merge(cell_hits, on=["entity", "icd"], how="left").fillna({"hits": 0})
-        mix["rate"] = mix["icd"].map(family_rates(mix, rate, self.baseline_floor, self.min_volume))
-        mix["cell_expected"] = mix["stays"] * mix["rate"]
-        expected = mix.groupby("entity")["cell_expected"].sum().rename("case_mix_expected")
+        expected = case_mix_expected(mix, rate, self.baseline_floor, self.min_volume).rename("case_mix_expected")
         agg = agg.merge(expected, on="entity", how="left")
         agg["share"] = agg["patients"] / agg["inpatients"].clip(lower=1)
         # A patient readmitted again and again counts each time: repeated splitting is the pattern, while
@@ -224,15 +222,39 @@ class SplitAdmissionDetector(RuleDetector):
         return zh, en
 
 
+def case_mix_expected(mix: pd.DataFrame, city_rate: float, floor: float, min_volume: int,
+                      max_surprise: float = 2.0, iterations: int = 20) -> pd.Series:
+    """Expected readmissions per institution from its case mix (columns entity, icd, stays, hits): Σ over its
+    stays of the family's rate (`family_rates`), the rates estimated only from institutions whose total is not
+    surprising (p > 1 %) against their own expectation, re-estimated until that set settles — a splitter's cells
+    never set a norm, even where most of a small city's institutions split; an institution whose high count the
+    case mix explains (a cardiology centre) rejoins the peers once its families' rates are known."""
+    totals = mix.groupby("entity")["hits"].sum()
+    rates: dict[str, float] = {}
+
+    def expectation(r: dict[str, float]) -> pd.Series:
+        return (mix["stays"] * mix["icd"].map(r).fillna(city_rate)).groupby(mix["entity"]).sum()
+
+    clean: set[str] | None = None
+    for _ in range(iterations):
+        exp = expectation(rates)
+        now = {e for e, h in totals.items() if poisson_surprise(h, exp[e]) < max_surprise}
+        if now == clean:
+            break
+        clean = now
+        rates = family_rates(mix[mix["entity"].isin(clean)], city_rate, floor, min_volume)
+    return expectation(rates)
+
+
 def family_rates(mix: pd.DataFrame, city_rate: float, floor: float, min_volume: int, min_peers: int = 3,
                  max_surprise: float = 2.0, iterations: int = 50) -> dict[str, float]:
-    """Robust readmission rate per stay for each diagnosis family (columns entity, icd, stays, hits), the way
-    `baseline_rate` estimates the city's: start from the cleanest institutions with ≥ `min_volume` stays in the
-    family, then pool the institutions whose count is not surprising (p > 1 %) at the current estimate until it
-    settles — so splitters do not raise the baseline of the diagnosis they split. The pooled rate is then shrunk
-    towards the city rate by a prior worth one readmission (1 / city_rate stays), so a family seen in few stays
-    stays near the city rate; a family with fewer than `min_peers` institutions of that volume has no peer norm
-    of its own and keeps the city rate."""
+    """Robust readmission rate per stay for each diagnosis family (columns entity, icd, stays, hits): starting
+    from the city's robust rate, pool the institutions whose count in the family is not surprising (p > 1 %) at
+    the current estimate and repeat until it settles — the rate climbs only as far as unremarkable peers carry
+    it, so splitters (even most institutions of a small city) do not raise the baseline of the diagnosis they
+    split. The pooled rate is then shrunk towards the city rate by a prior worth one readmission
+    (1 / city_rate stays), so a family seen in few stays stays near the city rate; a family with fewer than
+    `min_peers` institutions of ≥ `min_volume` stays has no peer norm of its own and keeps the city rate."""
     prior = 1.0 / max(city_rate, 1e-9)
     rates: dict[str, float] = {}
     for icd, cell in mix.groupby("icd"):
@@ -242,11 +264,11 @@ def family_rates(mix: pd.DataFrame, city_rate: float, floor: float, min_volume: 
         if big.sum() < min_peers:
             rates[str(icd)] = city_rate
             continue
-        own = h[big] / v[big]
-        ok = big & np.isclose(h / np.maximum(v, 1.0), own.min())
-        p = max(floor, float(h[ok].sum() / v[ok].sum()))
+        p, ok = city_rate, np.zeros(len(h), dtype=bool)
         for _ in range(iterations):
             ok = np.array([poisson_surprise(a, b * p) < max_surprise for a, b in zip(h, v, strict=True)])
+            if not ok.any():  # every institution surprising: no peer norm, the city rate
+                break
             new = max(floor, float(h[ok].sum() / v[ok].sum()))
             settled = abs(new - p) <= 1e-4 * max(p, 1e-9)
             p = new
