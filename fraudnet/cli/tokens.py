@@ -74,7 +74,7 @@ def tokens() -> None:
 def create(ctx: click.Context, user: str, role: str, expires_days: float, regions: str, cases: str) -> None:
     """Create a token and print it once (it is stored only as a hash). Without --regions/--cases it sees the
     whole workspace. 创建令牌（只显示一次）。"""
-    from fraudnet.claims.scope import split_list
+    from fraudnet.claims.scope import Scope, split_list
     from fraudnet.errors import FraudnetError
 
     store = _tokens(ctx)
@@ -90,8 +90,10 @@ def create(ctx: click.Context, user: str, role: str, expires_days: float, region
     click.echo(token)
     until = (f"expires in {expires_days:g} days / {expires_days:g} 天后过期" if expires_days
              else "never expires / 不过期")
-    click.echo(f"token for {user} ({role}), {until}; keep it secret, it is not shown again / 请妥善保存，不会再次显示",
-               err=True)
+    scope_of = Scope.of(info.regions, info.cases) if info else None
+    limited = f", limited to {scope_of.describe()}" if scope_of else ""
+    click.echo(f"token for {user} ({role}){limited}, {until}; keep it secret, it is not shown again / "
+               "请妥善保存，不会再次显示", err=True)
 
 
 @tokens.command("list")
@@ -102,14 +104,16 @@ def list_(ctx: click.Context, show_all: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from fraudnet.claims.scope import Scope
+
     rows = _tokens(ctx).list(include_revoked=show_all)
     table = Table(title="API tokens / 接口令牌", title_justify="left")
     for col in ("token_id", "user", "role", "scope", "created", "expires", "last used", "revoked"):
         table.add_column(col)
     for t in rows:
         expires = _when(t.expires_at) + (" (expired)" if t.expired else "") if t.expires_at else "never"
-        scope = "; ".join(p for p in (("regions " + ",".join(t.regions)) if t.regions else "",
-                                      ("cases " + ",".join(t.cases)) if t.cases else "") if p) or "all / 全部"
+        limited = Scope.of(t.regions, t.cases)
+        scope = limited.describe() if limited else "all / 全部"
         table.add_row(t.token_id, t.user, t.role, scope, _when(t.created_at), expires, _when(t.last_used_at),
                       _when(t.revoked_at))
     Console(width=140).print(table)
