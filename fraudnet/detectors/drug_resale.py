@@ -242,9 +242,8 @@ class DrugResaleDetector:
             n=("mdtrt_id", "size"), k=("prescriber", "nunique"), m=("fixmedins_code", "nunique"))
         per["k"] = np.minimum(per["k"], per["m"])
         rep = per[per["n"] >= 2]
-        agg = rep.groupby(level="hilist_code").agg(rep_fills=("n", lambda x: float((x - 1).sum())),
-                                                   new_pr=("k", lambda x: float((x - 1).sum())),
-                                                   new_ph=("m", lambda x: float((x - 1).sum())))
+        agg = pd.DataFrame({"rep_fills": rep["n"] - 1, "new_pr": rep["k"] - 1, "new_ph": rep["m"] - 1}).astype(float)
+        agg = agg.groupby(level="hilist_code").sum()
         base = pd.DataFrame(index=pd.Index(sorted(set(e["hilist_code"])), name="hilist_code"))
         base = base.join(agg).fillna(0.0)
         base["r_pr"] = (base["new_pr"] + 0.5) / (base["rep_fills"] + 1.0)
@@ -349,13 +348,14 @@ class DrugResaleDetector:
         # Evidence: the fills in each person-drug's most surprising window and in every window as surprising as the
         # screen asks (a collector's fills beyond one window).
         shown = pd.concat([best, tested[tested["p"] < float(self.screen_alpha)]])
-        shown = shown[shown["psn_no"].isin(set().union(*[set(m) for m, _, _ in groups]))]
+        in_groups = set().union(*[set(m) for m, _, _ in groups])
+        shown = shown[shown["psn_no"].isin(in_groups)]
         ev = events.merge(shown[["psn_no", "hilist_code", "w0", "w1"]].drop_duplicates(),
                           on=["psn_no", "hilist_code"])
         ev = ev[(ev["d"] >= ev["w0"]) & (ev["d"] < ev["w1"])].drop(columns=["w0", "w1"])
         ev = ev.drop_duplicates(["mdtrt_id", "hilist_code"])
         by_person = dict(list(ev.groupby("psn_no", sort=False)))
-        best_by_person = dict(list(best.groupby("psn_no", sort=False)))
+        best_by_person = dict(list(best[best["psn_no"].isin(in_groups)].groupby("psn_no", sort=False)))
         try:  # the stock check for every pharmacy and drug of the evidence at once
             stock = self._oversold(context, sorted(set(ev.loc[ev["is_pharmacy"].astype(bool), "fixmedins_code"])),
                                    sorted(set(ev["hilist_code"])))
