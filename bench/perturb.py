@@ -45,8 +45,8 @@ CODE_ROLES: dict[str, str] = {
 FEE_LINE_KINDS = frozenset({"rule:over_standard_price", "rule:over_quantity", "rule:duplicate_charge",
                             "rule:bed_hanging", "drug_resale"})
 # Kinds whose planted evidence needs the time of day (implied travel speed between two places the same day;
-# 120-minute swipe bursts at off hours).
-TIME_OF_DAY_KINDS = frozenset({"rule:impersonation", "card_skimming"})
+# 120-minute swipe bursts at off hours; the same item billed twice at the same second of one visit).
+TIME_OF_DAY_KINDS = frozenset({"rule:impersonation", "card_skimming", "rule:duplicate_charge"})
 # A fee-line scheme is unsupported when less than this share of its evidence visits keeps its fee lines.
 MIN_SUPPORTED_SHARE = 0.5
 
@@ -318,8 +318,9 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
 
     ×N: every outpatient and pharmacy visit of a person in no planted scheme and no look-alike gets N − 1 copies
     (new mdtrt_id/setl_id `<id>-c<k>`, all its times shifted by a seeded −30…+30 days, kept inside the period;
-    inpatient stays, med_type 2x, are not copied — ten times the stays would overlap; a copy landing on a day the
-    person is at another institution is left out — the copies must not teleport people). ÷N: a seeded 1/N of the
+    inpatient stays, med_type 2x, are not copied — ten times the stays would overlap; nor are visits with a key
+    drug (hilist key_drug_flag 1) — ten times a person's supply is what resale looks like; a copy landing on a day
+    the person is at another institution, or after the person's death_date, is left out). ÷N: a seeded 1/N of the
     visits that are not planted evidence is kept, with their settlements and fee lines. Pharmacy stock movements
     (phar_inv cnt) scale by the same factor so stock still balances sales.
     """
@@ -355,6 +356,21 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
                       FROM mdtrt m, range(1, {k_max}) r(k)
                       WHERE m.{_q(m_psn)} NOT IN (SELECT psn FROM _special) AND NOT {inpatient}
                         AND m.{_q(m_id)} NOT IN (SELECT id FROM _ev))""", [lo, hi])
+            # a person buys no more of a key (resale-prone) drug than before: ten times the supply is what resale
+            # looks like; and nobody visits after their recorded death
+            f_code = city.col("fee_list", "hilist_code") or city.col("fee_list", "med_list_codg")
+            h_code, h_key = city.col("hilist", "hilist_code"), city.col("hilist", "key_drug_flag")
+            if f_code and h_code and h_key:
+                con.execute(f"""DELETE FROM _copies WHERE id IN (SELECT f.{_q(f_mdtrt)} FROM fee_list f
+                    WHERE f.{_q(f_code)} IN (SELECT {_q(h_code)} FROM hilist WHERE {_q(h_key)} = '1'))""")
+            p_no, p_death = city.col("psn_info", "psn_no"), (city.col("psn_info", "death_date")
+                                                            or city.col("psn_info", "die_date"))
+            if p_death:
+                con.execute(f"""DELETE FROM _copies WHERE (id, k) IN (
+                    SELECT (c.id, c.k) FROM _copies c JOIN mdtrt m ON m.{_q(m_id)} = c.id
+                    JOIN psn_info p ON p.{_q(p_no)} = m.{_q(m_psn)}
+                    WHERE try_cast(p.{_q(p_death)} AS DATE) IS NOT NULL AND CAST(try_cast(m.{_q(begn)} AS TIMESTAMP)
+                          AS DATE) + CAST(c.days AS INTEGER) > try_cast(p.{_q(p_death)} AS DATE))""")
             drawn = int(con.execute("SELECT count(*) FROM _copies").fetchone()[0])
             # one person cannot be at two institutions on one day more often than the data says: a copy landing on
             # a day the person visits another institution (an original or another copy) is left out

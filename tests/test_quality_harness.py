@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.perturb import drop_fee_lines, perturb, rename_codes, round_times_to_day, scale_volume
+from bench.perturb import (
+    TIME_OF_DAY_KINDS,
+    drop_fee_lines,
+    perturb,
+    rename_codes,
+    round_times_to_day,
+    scale_volume,
+)
 from bench.quality import figures, targets
 from fraudnet.detectors.evaluate import evaluate
 
@@ -21,6 +28,8 @@ PERSONS = [f"3101000{i:013d}" for i in range(1, 13)]
 SCHEME_PERSONS = PERSONS[:2]   # in the planted scheme
 LOOK_PERSONS = PERSONS[2:3]    # a look-alike
 START = datetime(2025, 1, 1, 8, 30, 15)
+KEY_DRUG = DRUGS[2]            # billed on every person's second visit
+DEAD_PERSON, DEATH = PERSONS[5], "2025-03-01"  # days after the person's first visit (day 35)
 
 
 def _write(path: Path, header: list[str], rows: list[list]) -> None:
@@ -45,11 +54,12 @@ def city(tmp_path: Path) -> Path:
            [[c, f"机构{i}", "2" if c.startswith("P") else "1", "01", "310101"] for i, c in enumerate(INSTS)])
     _write(d / "prac_info.csv", ["prac_psn_code", "prac_psn_name", "prac_psn_type", "fixmedins_code", "dept_code"],
            [[p, f"医生{i}", "3" if p.startswith("Y") else "1", INSTS[i], "A01"] for i, p in enumerate(PRACS)])
-    _write(d / "psn_info.csv", ["psn_no", "psn_name", "gend", "brdy", "certno", "insutype", "insuplc_admdvs"],
-           [[p, f"人{i}", "1", "1980-01-01", f"31010119800101{i:04d}", "310", "310100"]
-            for i, p in enumerate(PERSONS)])
-    _write(d / "hilist.csv", ["hilist_code", "hilist_name", "list_type", "pric_uplmt_amt"],
-           [[c, f"药{i}", "101", "10.00"] for i, c in enumerate(DRUGS)])
+    _write(d / "psn_info.csv", ["psn_no", "psn_name", "gend", "brdy", "certno", "insutype", "insuplc_admdvs",
+                                "death_date"],
+           [[p, f"人{i}", "1", "1980-01-01", f"31010119800101{i:04d}", "310", "310100",
+             DEATH if p == DEAD_PERSON else ""] for i, p in enumerate(PERSONS)])
+    _write(d / "hilist.csv", ["hilist_code", "hilist_name", "list_type", "pric_uplmt_amt", "key_drug_flag"],
+           [[c, f"药{i}", "101", "10.00", "1" if c == KEY_DRUG else "0"] for i, c in enumerate(DRUGS)])
     mdtrt, setl, fees, n = [], [], [], 0
     for pi, psn in enumerate(PERSONS):
         for v in range(3):
@@ -152,6 +162,7 @@ def test_day_rounding_zeroes_every_time_and_keeps_the_day(city: Path, tmp_path: 
             assert {k: v for k, v in a.items() if k not in cols} == {k: v for k, v in b.items() if k not in cols}
     assert (out / "psn_info.csv").read_text() == (city / "psn_info.csv").read_text()
     assert {u["scheme_id"] for u in entry["unsupported"]} == {"imp-1"}  # the impersonation needs the time of day
+    assert "rule:duplicate_charge" in TIME_OF_DAY_KINDS  # same item at the same second
     truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
     assert truth["perturbation"]["name"] == "day_times"
 
@@ -203,8 +214,13 @@ def test_volume_x10_copies_background_visits_only(city: Path, tmp_path: Path) ->
     assert len(ids) == len(set(ids))
     copies = [r for r in new if r["mdtrt_id"] not in old]
     special = set(SCHEME_PERSONS) | set(LOOK_PERSONS)
-    eligible = [r for r in old.values() if r["psn_no"] not in special and not r["med_type"].startswith("2")]
-    assert 0.5 * 9 * len(eligible) < len(copies) <= 9 * len(eligible)
+    key_visits = {f["mdtrt_id"] for f in _read(city / "fee_list.csv") if f["hilist_code"] == KEY_DRUG}
+    eligible = [r for r in old.values() if r["psn_no"] not in special and not r["med_type"].startswith("2")
+                and r["mdtrt_id"] not in key_visits]
+    assert 0.4 * 9 * len(eligible) < len(copies) <= 9 * len(eligible)
+    assert not any(c["mdtrt_id"].rsplit("-c", 1)[0] in key_visits for c in copies)  # no extra key-drug supply
+    dead = [c for c in copies if c["psn_no"] == DEAD_PERSON]
+    assert dead and all(c["begntime"][:10] <= DEATH for c in dead)  # nobody visits after death
     places: dict[tuple[str, str], set[str]] = {}
     for r in new:
         places.setdefault((r["psn_no"], r["begntime"][:10]), set()).add(r["fixmedins_code"])
