@@ -259,9 +259,14 @@ def test_drug_resale_shopping_screen_runs_without_days_of_supply() -> None:
     for i in range(70):  # ordinary customers
         mid = b.visit(b.person(f"C{i}"), pharmacies[i % 7], T0 + timedelta(days=i, hours=5), med_type="41")
         b.fee(mid, "VC", T0 + timedelta(days=i, hours=5), cnt=1, pric=3.5)
+    for i in range(20):  # ordinary patients of the key drug (the baseline): monthly at their own pharmacy
+        pat = b.person(f"K{i}")
+        for k in range(3):
+            mid = b.visit(pat, pharmacies[i % 7], T0 + timedelta(days=30 * k + i, hours=3), med_type="41")
+            b.fee(mid, "KEY", T0 + timedelta(days=30 * k + i, hours=3), cnt=2, pric=300.0, dr=f"DK{i:011d}")
     run = run_detectors(b.build(), only=["drug_resale"])
     assert len(run) == 1 and set(run[0].persons) >= {"S1", "S2"}
-    assert run[0].features["max_supply_ratio"] == 0
+    assert run[0].features["supply_reported"] is False
     assert "days of supply not reported" in run[0].explanation_en and "未报送取药天数" in run[0].explanation_zh
     info = run.abstained["drug_resale"]["days_of_supply"]
     assert info["optional"] is True and info["institutions"] == 7

@@ -301,6 +301,7 @@ class DrugResaleDetector:
         w["e_sup"] = np.maximum(1.0, np.where(known, w["supply_rate"].fillna(1.0) * w["elapsed"].astype(float) / unit,
                                               w["elapsed"].astype(float) / gap))
         w["fill_days"] = np.where(known, unit, gap)
+        w["supply_used"] = known
         w["p"] = self._fisher(w["o_shop"], w["e_shop"], w["o_sup"], w["e_sup"])
         return w.sort_values(["psn_no", "hilist_code", "p", "series", "w0"]).reset_index(drop=True)
 
@@ -511,9 +512,13 @@ class DrugResaleDetector:
                   + (f" around {leader}" if leader else "") if many else f"Person {collectors[0]}")
         who_zh = (f"{len(collectors)}名参保人通过{n_keys}个共用手机号/地址相互关联"
                   + (f"（关联人{leader}）" if leader else "") if many else f"参保人{collectors[0]}")
+        reported = bool(rows["supply_used"].any())
         supply_en = (f"supply before the last fill {o_sup:.1f} fills where {e_sup:.1f} were expected "
-                     f"({excess_days:.0f} days beyond need)")
-        supply_zh = f"末次取药前供药{o_sup:.1f}次（按用药间隔应为{e_sup:.1f}次，超出需要约{excess_days:.0f}天）"
+                     f"({excess_days:.0f} days beyond need)" if reported else
+                     f"days of supply not reported: {o_sup:.0f} repeat fills where the usual refill gap gives "
+                     f"{e_sup:.1f}")
+        supply_zh = (f"末次取药前供药{o_sup:.1f}次（按用药间隔应为{e_sup:.1f}次，超出需要约{excess_days:.0f}天）"
+                     if reported else f"未报送取药天数：重复取药{o_sup:.0f}次（按常见取药间隔应为{e_sup:.1f}次）")
         over_en = f"; pharmacies selling more than they bought: {', '.join(over_ph)}" if over_ph else ""
         over_zh = f"；药店{'、'.join(over_ph)}的该药销售量超过采购量" if over_ph else ""
         cap_en = "; supply within need, so not above yellow" if capped else ""
@@ -543,6 +548,7 @@ class DrugResaleDetector:
             "new_prescribers_dispensers": {"observed": o_shop, "expected": round(e_shop, 3)},
             "supply_fills": {"observed": round(o_sup, 3), "expected": round(e_sup, 3)},
             "excess_fills": round(excess_fills, 2),
+            "supply_reported": reported,
             "excess_days": round(excess_days, 1),
             "excess_fund": round(excess_fills * fund_per_fill, 2),
             "p_shopping": float(self._tail(np.array([o_shop]), np.array([e_shop]))[0]),
