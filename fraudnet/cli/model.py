@@ -63,7 +63,7 @@ def train_cmd(ctx: click.Context, no_evaluate: bool, no_rescore: bool, seed: int
     from fraudnet.claims.store import ClaimsStore
     from fraudnet.errors import FraudnetError
     from fraudnet.learning.features import EntityData
-    from fraudnet.learning.model import train
+    from fraudnet.learning.model import train, trainable_types
     from fraudnet.learning.scoring import rescore
 
     workspace = Path(ctx.obj["workspace"])
@@ -72,11 +72,11 @@ def train_cmd(ctx: click.Context, no_evaluate: bool, no_rescore: bool, seed: int
             from fraudnet.learning.labels import all_labels
 
             labels = all_labels(store.con)
-            data = None
-            result = train(store.con, workspace, user=_user(), seed=seed, evaluate=not no_evaluate, labels=labels)
+            data = EntityData.load(store.con) if trainable_types(labels) else None  # read once for both steps
+            result = train(store.con, workspace, user=_user(), seed=seed, evaluate=not no_evaluate, labels=labels,
+                           data=data)
             scored = None
             if result.version and not no_rescore:
-                data = EntityData.load(store.con)
                 scored = rescore(store.con, workspace, data=data)
             if result.version:
                 ensure_tables(store.con)

@@ -40,6 +40,7 @@ __all__ = [
     "models_dir",
     "fit_type",
     "ranking_metrics",
+    "trainable_types",
 ]
 
 log = logging.getLogger(__name__)
@@ -384,6 +385,13 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "trained": self.trained, "skipped": self.skipped,
                 "seconds": round(self.seconds, 1), "message": self.message}
+
+
+def trainable_types(labels: pd.DataFrame) -> list[str]:
+    """Entity types with at least MIN_PER_CLASS fraud and MIN_PER_CLASS clean labels."""
+    return [t for t in ENTITY_TYPES
+            if ((labels["entity_type"] == t) & (labels["label"] == "fraud")).sum() >= MIN_PER_CLASS
+            and ((labels["entity_type"] == t) & (labels["label"] == "clean")).sum() >= MIN_PER_CLASS]
 
 
 def _batch_range(con: Any) -> dict[str, Any]:
