@@ -77,7 +77,8 @@ class DrugResaleDetector:
     shares keys with two or more members is kept as a connector (the presumed leader). A group's p-value is the
     smaller of the combined test and the best member's p × members (Bonferroni within the group); the
     family-wise q = p × (persons tested + households tested) (Bonferroni). Score = `score_base` +
-    `score_per_decade` × −log10(q), so q = 0.1 is orange (0.6) and q = 0.01 red (0.8). The material effect
+    `score_per_decade` × −log10(p × tests), so q = 0.1 is orange (0.6) and q = 0.01 red (0.8); a lead chance
+    explains more than ~5 times over (score < `min_score`) is not returned. The material effect
     gates severity: a group whose supply beyond need is under `min_excess_fills` fills stays below orange;
     `features` report the excess fills, days and fund amount.
     `features["links"]` holds the linking edges (`Person:…` → `Phone:…`/`Address:…`); pharmacies of the lead whose
@@ -104,7 +105,7 @@ class DrugResaleDetector:
     min_excess_fills : float, default 1.0
         Supply beyond need (in fills) a group needs to be orange or red.
     score_base : float, default 0.4
-        Score at q = 1 (what chance alone gives somewhere in the city).
+        Score at q = 1 (chance alone expected to give one such person or household in the city).
     score_per_decade : float, default 0.2
         Score added per factor 10 of family-wise q below 1.
     min_score : float, default 0.25
@@ -481,8 +482,11 @@ class DrugResaleDetector:
                                      np.array([e_sup]))[0])
         p_best = float(persons.loc[members, "p"].min()) * len(members)
         p = min(p_group, p_best)
-        q = min(1.0, p * n_tests)
-        score = self.score_base + self.score_per_decade * -math.log10(max(q, 1e-300))
+        # Expected number of persons/households this surprising by chance alone (Bonferroni); the score keeps
+        # falling above 1, so a lead that chance explains several times over drops under `min_score`.
+        expected = p * n_tests
+        q = min(1.0, expected)
+        score = self.score_base + self.score_per_decade * -math.log10(max(expected, 1e-300))
         excess_fills = max(0.0, o_sup - e_sup)
         excess_days = max(0.0, float(((rows["o_sup"] - rows["e_sup"]) * rows["fill_days"]).sum()))
         capped = excess_fills < float(self.min_excess_fills)
@@ -527,12 +531,12 @@ class DrugResaleDetector:
             f"{who_en} obtained key drug(s) {', '.join(drugs)} in {len(visits)} fills within {w}-day windows from "
             f"{len(prescribers)} prescribers and {len(institutions)} institutions: {o_shop:.0f} new prescribers or "
             f"dispensers where patients of the drug average {e_shop:.1f}; {supply_en}. Chance p = {p:.1e}, "
-            f"{q:.2g} expected among the {n_tests} persons tested{over_en}{cap_en}."
+            f"{expected:.2g} expected among the {n_tests} persons and households tested{over_en}{cap_en}."
         )
         explanation_zh = (
             f"{who_zh}在{w}天窗口内共{len(visits)}次取得重点药品{'、'.join(drugs)}，涉及{len(prescribers)}名开方医师、"
             f"{len(institutions)}家机构：新增开方医师/取药机构{o_shop:.0f}个（同药患者平均{e_shop:.1f}个）；{supply_zh}。"
-            f"偶然概率p={p:.1e}，在全市{n_tests}名受检者中预期{q:.2g}例{over_zh}{cap_zh}。"
+            f"偶然概率p={p:.1e}，在全市{n_tests}个受检参保人及家庭中预期{expected:.2g}例{over_zh}{cap_zh}。"
         )
         features = {
             "collectors": collectors,
@@ -556,6 +560,7 @@ class DrugResaleDetector:
             "p_value": p,
             "p_group": p_group,
             "family_wise_q": q,
+            "expected_by_chance": expected,
             "persons_tested": n_tests,
             "member_p": {m: float(persons.loc[m, "p"]) for m in members},
             "top_drug": top_drug,
