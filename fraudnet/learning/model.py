@@ -186,11 +186,14 @@ def _fit(name: str, x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = 0) 
         return model.fit(x, y, sample_weight=w)
 
 
-def _proba(model: Any, x: np.ndarray) -> np.ndarray:
+def _raw(model: Any, x: np.ndarray) -> np.ndarray:
+    """The classifier's own log-odds (decision function), unclipped."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return model.predict_proba(x)[:, 1]
+        if hasattr(model, "decision_function"):
+            return np.asarray(model.decision_function(x), dtype=float)
+        return _logit(model.predict_proba(x)[:, 1])
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -211,19 +214,23 @@ class _Fitted:
     platt: tuple[float, float] = (1.0, 0.0)
     cv: dict[str, Any] = field(default_factory=dict)
 
-    def _calibrated(self, x: np.ndarray) -> np.ndarray:
+    def _log_odds(self, x: np.ndarray) -> np.ndarray:
         a, b = self.platt
-        return 1.0 / (1.0 + np.exp(-(a * _logit(_proba(self.estimator, x)) + b)))
+        return a * _raw(self.estimator, x) + b
+
+    def _calibrated(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self._log_odds(x)))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of fraud per row of `frame` (a feature table)."""
         return self._calibrated(frame[self.features].to_numpy(dtype=float))
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per entity and feature: probability minus the probability with that feature set to its median
-        (positive: the feature raises the entity's probability)."""
+        """Per entity and feature: the log-odds of fraud minus the log-odds with that feature set to its median
+        (positive: the feature raises the entity's probability; log-odds still tell features apart when the
+        probability is near 0 or 1)."""
         x = frame[self.features].to_numpy(dtype=float)
-        base = self._calibrated(x)
+        base = self._log_odds(x)
         out = np.zeros_like(x)
         for j in range(x.shape[1]):
             changed = x[:, j] != self.medians[j]
@@ -231,7 +238,7 @@ class _Fitted:
                 continue
             xj = x[changed].copy()
             xj[:, j] = self.medians[j]
-            out[changed, j] = base[changed] - self._calibrated(xj)
+            out[changed, j] = base[changed] - self._log_odds(xj)
         return out
 
 
@@ -281,7 +288,7 @@ def fit_type(data: EntityData, labels: pd.DataFrame, entity_type: str, seed: int
         for name in names:
             pred = np.zeros(len(y))
             for tr, te in folds:
-                pred[te] = _proba(_fit(name, x[tr], y[tr], w[tr], seed), x[te])
+                pred[te] = _raw(_fit(name, x[tr], y[tr], w[tr], seed), x[te])
             oof[name] = pred
             cv[name] = ranking_metrics(y, pred)
     chosen = max(names, key=lambda n: (cv[n]["ap"], n == "logistic")) if len(names) > 1 else names[0]
@@ -294,7 +301,7 @@ def fit_type(data: EntityData, labels: pd.DataFrame, entity_type: str, seed: int
     if calibrate:
         from sklearn.linear_model import LogisticRegression
 
-        z = _logit(oof[chosen]).reshape(-1, 1)
+        z = oof[chosen].reshape(-1, 1)  # cross-fitted log-odds
         cal = LogisticRegression(C=1e6, max_iter=1000).fit(z, y, sample_weight=w)
         platt = (float(cal.coef_[0][0]), float(cal.intercept_[0]))
     estimator = _fit(chosen, x, y, w, seed)

@@ -46,8 +46,9 @@ def _explain(contrib: np.ndarray, x: np.ndarray, features: list[str], p: float, 
     order = [j for j in np.argsort(-np.abs(contrib)) if contrib[j] != 0][:top]
     items = [{"feature": features[j], "zh": feature_label(features[j], "zh"), "en": feature_label(features[j], "en"),
               "value": round(float(x[j]), 4), "contribution": round(float(contrib[j]), 4)} for j in order]
-    zh_f = "、".join(f"{i['zh']}={i['value']:g}（{i['contribution']:+.2f}）" for i in items) or "无突出因素"
-    en_f = "; ".join(f"{i['en']} = {i['value']:g} ({i['contribution']:+.2f})" for i in items) or "no single factor"
+    zh_f = "、".join(f"{i['zh']}={i['value']:g}（对数几率 {i['contribution']:+.2f}）" for i in items) or "无突出因素"
+    en_f = "; ".join(f"{i['en']} = {i['value']:g} (log-odds {i['contribution']:+.2f})" for i in items) \
+        or "no single factor"
     zh = (f"模型违规概率 {p:.2f} × 涉嫌金额 {amount:,.2f} 元 = 预期追回 {p * amount:,.2f} 元；主要因素：{zh_f}")
     en = (f"model fraud probability {p:.2f} × amount at risk {amount:,.2f} = expected recovery {p * amount:,.2f}; "
           f"top factors: {en_f}")
