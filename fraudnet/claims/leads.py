@@ -53,6 +53,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "referred": frozenset({"reviewing"}),
 }
 SORT_KEYS: dict[str, str] = {
+    # the queue's default: expected recovery (model probability × amount at risk) once a model has scored the
+    # leads, the calibrated score before that
+    "priority": "coalesce(expected_recovery, score)",
     "score": "score",
     "expected_recovery": "expected_recovery",
     "model_probability": "model_probability",
@@ -359,7 +362,7 @@ class LeadStore:
     def list(self, *, kind: str | None = None, severity: list[str] | None = None, institution: str | None = None,
              person: str | None = None, practitioner: str | None = None, status: str | None = None,
              date_from: date | None = None, date_to: date | None = None, min_amount: float | None = None,
-             active_only: bool = True, sort: str = "-score", offset: int = 0,
+             active_only: bool = True, sort: str = "-priority", offset: int = 0,
              limit: int = 50) -> tuple[list[dict], int]:
         """Leads matching the filters, sorted and paginated; returns (rows, total matching)."""
         ids, total = self.page_ids(kind=kind, severity=severity, institution=institution, person=person,
@@ -372,7 +375,7 @@ class LeadStore:
     def page_ids(self, *, kind: str | None = None, severity: list[str] | None = None,
                  institution: str | None = None, person: str | None = None, practitioner: str | None = None,
                  status: str | None = None, date_from: date | None = None, date_to: date | None = None,
-                 min_amount: float | None = None, active_only: bool = True, sort: str = "-score", offset: int = 0,
+                 min_amount: float | None = None, active_only: bool = True, sort: str = "-priority", offset: int = 0,
                  limit: int = 50) -> tuple[list[str], int]:
         """The lead ids of one page of `list` (same filters, order and paging) and the total matching."""
         where, params = self._filters(kind=kind, severity=severity, institution=institution, person=person,
@@ -613,7 +616,8 @@ def _to_datetime(value: Any, field: str, *, end: bool) -> datetime | None:
 _INDEX_COLUMNS = ("lead_id", "kind", "severity", "score", "amount_at_risk", "period_start", "period_end", "status",
                   "persons", "institutions", "practitioners", "expected_recovery", "model_probability")
 # Sort key → `LeadIndex` row field: SORT_KEYS' column, or the severity rank its CASE expression computes.
-_SORT_COLUMN = {key: "severity_rank" if key == "severity" else column for key, column in SORT_KEYS.items()}
+_SORT_COLUMN = {key: {"severity": "severity_rank", "priority": "priority"}.get(key, column)
+                for key, column in SORT_KEYS.items()}
 
 
 class LeadIndex:
@@ -632,6 +636,7 @@ class LeadIndex:
             for key in ("persons", "institutions", "practitioners"):
                 row[key] = frozenset(row[key] or ())
             row["severity_rank"] = SEVERITY_RANK.get(row["severity"], 1)
+            row["priority"] = row["expected_recovery"] if row["expected_recovery"] is not None else row["score"]
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -639,7 +644,7 @@ class LeadIndex:
     def page_ids(self, *, kind: str | None = None, severity: list[str] | None = None,
                  institution: str | None = None, person: str | None = None, practitioner: str | None = None,
                  status: str | None = None, date_from: date | None = None, date_to: date | None = None,
-                 min_amount: float | None = None, sort: str = "-score", offset: int = 0,
+                 min_amount: float | None = None, sort: str = "-priority", offset: int = 0,
                  limit: int = 50) -> tuple[list[str], int]:
         """`LeadStore.page_ids(…, active_only=True)` answered from memory."""
         _, params = LeadStore._filters(kind=kind, severity=severity, institution=institution, person=person,

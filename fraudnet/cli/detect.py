@@ -227,7 +227,9 @@ def leads_export(ctx: click.Context, fmt: str | None, out: str, min_severity: st
 @click.option("--status", default=None)
 @click.option("--institution", default=None)
 @click.option("--person", default=None)
-@click.option("--sort", default="-score", show_default=True, help="score, amount, severity, period_start; - = desc")
+@click.option("--sort", default="-priority", show_default=True,
+              help="priority (expected recovery once a model is trained, else score), score, amount, severity, "
+                   "period_start; - = desc")
 @click.option("--limit", default=20, show_default=True, type=int)
 @click.option("--offset", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines / 输出 JSON")

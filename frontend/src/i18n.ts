@@ -43,6 +43,8 @@ const STRINGS: Record<string, { zh: string; en: string }> = {
   "queue.prev": { zh: "上一页", en: "Previous" },
   "queue.next": { zh: "下一页", en: "Next" },
   "queue.page": { zh: "第 {page} / {pages} 页", en: "Page {page} of {pages}" },
+  "sort.-priority": { zh: "优先级（有模型时按预期追回金额）", en: "Priority (expected recovery once a model is trained)" },
+  "sort.-expected_recovery": { zh: "预期追回金额 高→低", en: "Expected recovery, high first" },
   "sort.-score": { zh: "分值 高→低", en: "Score, high first" },
   "sort.score": { zh: "分值 低→高", en: "Score, low first" },
   "sort.-severity": { zh: "等级 红→黄", en: "Severity, red first" },

@@ -15,7 +15,7 @@ export const TRANSITIONS: Record<string, string[]> = {
   referred: ["reviewing"],
 };
 const SEVERITIES = ["red", "orange", "yellow"];
-const SORTS = ["-score", "score", "-severity", "-amount_at_risk", "-period_end", "period_start"];
+const SORTS = ["-priority", "-score", "score", "-expected_recovery", "-severity", "-amount_at_risk", "-period_end", "period_start"];
 const PAGE_SIZE = 25;
 
 export type QueueParams = Record<string, string>;
@@ -43,7 +43,7 @@ function kindsOf(data: unknown): Array<{ kind: string; count: number | null }> {
 export async function renderQueue(root: HTMLElement, params: QueueParams, go: (hash: string) => void): Promise<void> {
   clear(root);
   const page = Math.max(1, Number(params.page || 1));
-  const sort = params.sort || "-score";
+  const sort = params.sort || "-priority";
   const sevSel = new Set((params.severity ?? "").split(",").filter(Boolean));
 
   const navigate = (next: QueueParams) => {

@@ -56,7 +56,7 @@ def export_leads(
     date_from: date | None = None,
     date_to: date | None = None,
     min_amount: Annotated[float | None, Query(ge=0, le=1e15)] = None,
-    sort: Annotated[str, Query(max_length=30)] = "-score",
+    sort: Annotated[str, Query(max_length=30)] = "-priority",
 ) -> Response:
     """The leads matching the list filters, with the contract's columns (CSV in UTF-8 with BOM for Excel)."""
     sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None

@@ -64,8 +64,10 @@ def list_leads(
     date_from: date | None = None,
     date_to: date | None = None,
     min_amount: Annotated[float | None, Query(ge=0, le=1e15)] = None,
-    sort: Annotated[str, Query(max_length=30, description="score, amount, severity, period_start, period_end; "
-                                                          "prefix - for descending")] = "-score",
+    sort: Annotated[str, Query(max_length=30, description="priority (expected recovery once a model has scored "
+                                                          "the leads, else score), score, expected_recovery, amount, "
+                                                          "severity, period_start, period_end; prefix - for "
+                                                          "descending")] = "-priority",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
