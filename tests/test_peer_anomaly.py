@@ -78,3 +78,29 @@ def test_practitioner_anomaly_names_the_practitioner() -> None:
 def test_invalid_entity_type_is_rejected() -> None:
     with pytest.raises(DetectorError, match="entity_type"):
         PeerAnomalyDetector(entity_type="drug").run(ClaimsContext(_peers().build()))
+
+
+def test_a_practitioner_without_department_peers_stays_a_screening_signal() -> None:
+    """A specialist alone in their department is compared with other departments' doctors: the deviation may be
+    the specialty's case mix (dialysis, oncology), so it stays yellow and says why; within a department it warns."""
+    def city(odd_dept: str) -> list:
+        b = ClaimsBuilder()
+        b.institution("H1")
+        for d in range(15):
+            for k in range(40 + d):
+                b.visit(b.person(f"P{d}_{k}"), "H1", MIDNIGHT + timedelta(days=k, hours=9 + k % 7), fund=150 + d,
+                        doctor=f"D{d:012d}")
+        for k in range(50):
+            b.visit(b.person(f"X{k}"), "H1", MIDNIGHT + timedelta(days=k, hours=23), fund=1800, doctor="DODD00000001")
+        con = b.build()
+        con.execute("ALTER TABLE visit_fact ADD COLUMN dept_code VARCHAR")
+        con.execute("UPDATE visit_fact SET dept_code = CASE WHEN atddr_no = 'DODD00000001' THEN ? ELSE 'A03' END",
+                    [odd_dept])
+        return PeerAnomalyDetector(entity_type="practitioner").run(ClaimsContext(con))
+
+    alone = [lead for lead in city("A16") if lead.practitioners == ["DODD00000001"]]
+    assert alone and alone[0].severity == "yellow"
+    assert alone[0].features["tier_driver"] == "capped: no department peers"
+    assert "department" in alone[0].explanation_en and "科室" in alone[0].explanation_zh
+    within = [lead for lead in city("A03") if lead.practitioners == ["DODD00000001"]]
+    assert within and within[0].severity in ("orange", "red")

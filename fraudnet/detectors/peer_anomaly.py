@@ -206,6 +206,10 @@ class PeerAnomalyDetector:
             for d in details:
                 d["peer_ratio"] = round(min(peer_ratio(d["feature"], d["value"], d["peer_median"]), 1e6), 3)
             cap, driver = anomaly_tier_cap(details, amount, self.z_cap)
+            if self.entity_type == "practitioner" and "dept=" not in peers["label"] and cap >= ORANGE_AT:
+                # compared without their department's peers, a specialist's case mix (dialysis, oncology…) is
+                # indistinguishable from a deviation: a screening signal, not a warning
+                cap, driver = round(ORANGE_AT - 0.01, 4), "capped: no department peers"
             raw = score
             score = round(min(score, cap), 4)
             if severity_for_score(score) == severity_for_score(raw):
@@ -252,6 +256,10 @@ class PeerAnomalyDetector:
         if driver == "capped: amount too small":
             return (head_zh + f"，涉及基金{amount:,.2f}元不足{RED_MIN_AMOUNT:,.0f}元，限为{SEVERITY_ZH[sev]}。",
                     head_en + f"; fund {amount:,.2f} yuan below {RED_MIN_AMOUNT:,.0f}: capped at {sev}.")
+        if driver == "capped: no department peers":
+            return (head_zh + f"；同科室同类医师不足，与跨科室同类比较的偏离可能只是专科差异，限为{SEVERITY_ZH[sev]}。",
+                    head_en + f"; too few peers in the practitioner's department: against peers of other departments "
+                    f"a deviation may be the specialty's case mix, capped at {sev}.")
         if driver == "capped: not extreme":
             return (head_zh + f"；同类异常本身不是违规，红色需三项极端偏离（z≥上限且≥{EXTREME_RATIO:g}倍），限为橙色。",
                     head_en + f"; a peer deviation is not a violation: red needs three extreme ones (z at the cap, "
