@@ -80,15 +80,23 @@ def load_or_create_key(workspace: str | os.PathLike[str]) -> bytes:
         return key
     ws.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    # O_EXCL: two processes creating the key at once must not end up with different keys.
+    if not create_secret_file(path, key.hex() + "\n"):
+        return load_or_create_key(ws)
+    return key
+
+
+def create_secret_file(path: Path, text: str) -> bool:
+    """Write a new secret file (mode 0600) unless it exists; False when another process made it first.
+
+    O_EXCL: two processes creating the same key or password at once must not end up with different ones."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return load_or_create_key(ws)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key.hex() + "\n")
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
     os.chmod(path, 0o600)
-    return key
+    return True
 
 
 @functools.lru_cache(maxsize=8)

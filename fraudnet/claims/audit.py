@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from fraudnet.claims.tokens import DEFAULT_EXPIRY_DAYS, ROLES, TokenInfo, TokenStore, token_store
 from fraudnet.errors import InvalidRequestError, StoreError
+from fraudnet.privacy import create_secret_file
 
 __all__ = [
     "ROLES",
@@ -300,13 +301,8 @@ def _chain_for_write(con: Any) -> _Chain:
         return _Chain(key, workspace / CHECKPOINT_FILE)
     key_path.parent.mkdir(parents=True, exist_ok=True)
     new_key = secrets.token_bytes(32)
-    try:  # O_EXCL: two processes creating the key at once must not end up with different keys
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if not create_secret_file(key_path, new_key.hex() + "\n"):
         return _chain_for_write(con)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(new_key.hex() + "\n")
-    os.chmod(key_path, 0o600)
     chain = _Chain(new_key, workspace / CHECKPOINT_FILE)
     last = con.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, head = (int(last[0]), str(last[1])) if last else (0, _GENESIS)

@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 
 from fraudnet.errors import ConfigError, StoreError
+from fraudnet.privacy import create_secret_file
 
 __all__ = [
     "ServerInfo",
@@ -127,13 +128,8 @@ def workspace_password(workspace: Path, create: bool = False) -> str | None:
         return None
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if not create_secret_file(path, password + "\n"):
         return workspace_password(workspace)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(password + "\n")
-    os.chmod(path, 0o600)
     return password
 
 
