@@ -268,3 +268,25 @@ def test_a_detection_run_rescores_its_leads_when_a_model_exists(ws: Path) -> Non
     scores = con.execute("SELECT entity_id, probability, unsupervised_risk, explanation_en FROM model_scores "
                          "WHERE entity_type = 'Institution' AND entity_id = 'H06'").fetchone()
     assert scores[1] == pytest.approx(got["H06"]["model_probability"]) and "top factors" in scores[3]
+
+
+def test_entity_risk_carries_the_model_beside_the_unsupervised_score(ws: Path) -> None:
+    """Once a model has scored the store, entity risk (API profile, scores export) shows its probability and
+    expected recovery next to the unsupervised score; before, neither appears."""
+    from fraudnet.exports.scores import scores_to_bytes
+
+    con = duckdb.connect(str(ws / "claims.duckdb"))
+    store = LeadStore(con)
+    store.save_run([_lead("H06"), _lead("H26")], ["rule:over_standard_price"])
+    before = store.entity_scores()
+    assert "model_probability" not in before.columns
+    assert b"expected_recovery" not in scores_to_bytes(before, "csv")
+    train(con, ws, labels=institution_labels(), evaluate=False)
+    store.save_run([_lead("H06"), _lead("H26")], ["rule:over_standard_price"])  # re-scored with the model
+    after = store.entity_scores().set_index(["entity_type", "entity_id"])
+    h06, h26 = after.loc[("Institution", "H06")], after.loc[("Institution", "H26")]
+    assert h06["model_probability"] > h26["model_probability"] and h06["score"] > 0
+    assert h06["expected_recovery"] == pytest.approx(h06["model_probability"] * h06["amount_at_risk"], rel=0.05)
+    assert "预期追回" in h06["model_explanation_zh"]
+    header = scores_to_bytes(after.reset_index(), "csv").decode("utf-8-sig").splitlines()[0]
+    assert header.endswith("model_probability,expected_recovery,model_explanation_zh,model_explanation_en")

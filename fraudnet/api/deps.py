@@ -38,8 +38,12 @@ log = logging.getLogger(__name__)
 WRITE_LOCK_TIMEOUT_S = 30.0
 
 
+MODEL_RISK_FIELDS = ("model_probability", "expected_recovery", "model_explanation_zh", "model_explanation_en")
+
+
 class RiskIndex:
-    """Entity risk (noisy-or of active lead scores, `fraudnet.detectors.risk`) looked up by node id.
+    """Entity risk (`fraudnet.detectors.risk`; with the model's probability and expected recovery once a model has
+    scored the store) looked up by node id.
 
     Loaded lazily from the lead store and dropped whenever leads or decisions change.
     """
@@ -59,11 +63,16 @@ class RiskIndex:
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for rec in frame.to_dict("records"):
             kinds = rec.get("top_kinds") or ""
-            rows[(str(rec["entity_type"]), str(rec["entity_id"]))] = {
+            row = {
                 "score": float(rec["score"]), "leads": int(rec["leads"]),
                 "amount_at_risk": float(rec["amount_at_risk"] or 0.0),
                 "top_kinds": [k for k in str(kinds).split(";") if k],
             }
+            for name in MODEL_RISK_FIELDS:  # the model's figures beside the unsupervised risk, once it scored
+                value = rec.get(name)
+                if value is not None and value == value:
+                    row[name] = value
+            rows[(str(rec["entity_type"]), str(rec["entity_id"]))] = row
         return rows
 
     def table(self, con: Any) -> dict[tuple[str, str], dict[str, Any]]:

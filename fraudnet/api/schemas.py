@@ -218,6 +218,10 @@ class RiskOut(BaseModel):
     leads: int = 0
     amount_at_risk: float = 0.0
     top_kinds: list[str] = Field(default_factory=list)
+    model_probability: float | None = Field(None, description="the trained model's fraud probability, if any")
+    expected_recovery: float | None = Field(None, description="model probability × amount at risk")
+    model_explanation_zh: str | None = None
+    model_explanation_en: str | None = None
 
 
 class EntityOut(BaseModel):

@@ -492,10 +492,19 @@ class LeadStore:
 
     def entity_scores(self) -> pd.DataFrame:
         """Entity risk from active, not dismissed leads: entity_type, entity_id, score, leads, amount_at_risk,
-        top_kinds (see `fraudnet.detectors.risk`)."""
+        top_kinds (see `fraudnet.detectors.risk`); once a model has scored the store, beside it the model's
+        `model_probability`, `expected_recovery` (probability × amount at risk) and `model_explanation_zh/en`."""
         from fraudnet.detectors.risk import entity_risk
 
-        return entity_risk(self.con)
+        risk = entity_risk(self.con)
+        has_model = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_scores'").fetchone()[0]
+        if not has_model:  # no model has scored this store (`fraudnet.learning.scoring` writes the table)
+            return risk
+        model = self.con.execute(
+            "SELECT entity_type, entity_id, probability AS model_probability, expected_recovery, "
+            "explanation_zh AS model_explanation_zh, explanation_en AS model_explanation_en FROM model_scores").df()
+        return risk.merge(model, on=["entity_type", "entity_id"], how="left") if not model.empty else risk
 
     # ------------------------------------------------------------------ helpers
     def _current(self, lead_id: str) -> dict:

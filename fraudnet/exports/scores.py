@@ -1,4 +1,5 @@
-"""Entity risk score export (entity_type, entity_id, score, leads, amount_at_risk, top_kinds) as CSV or XLSX.
+"""Entity risk score export (entity_type, entity_id, score, leads, amount_at_risk, top_kinds, and the model's
+probability and expected recovery once a model has scored the store) as CSV or XLSX.
 
 Text cells that would start a spreadsheet formula are neutralised (`fraudnet.exports.safe`); numbers stay numbers."""
 
@@ -16,6 +17,8 @@ from fraudnet.exports.safe import safe_text, xlsx_bytes
 __all__ = ["SCORE_FORMATS", "scores_to_bytes", "write_scores"]
 
 SCORE_FORMATS = ("csv", "xlsx")
+# Written beside the unsupervised risk once a model has scored the store (`LeadStore.entity_scores`).
+MODEL_COLUMNS = ("model_probability", "expected_recovery", "model_explanation_zh", "model_explanation_en")
 
 
 def scores_to_bytes(scores: pd.DataFrame, fmt: str = "csv") -> bytes:
@@ -24,14 +27,15 @@ def scores_to_bytes(scores: pd.DataFrame, fmt: str = "csv") -> bytes:
     if fmt not in SCORE_FORMATS:
         raise InvalidRequestError(f"score export format {fmt!r} is not one of {', '.join(SCORE_FORMATS)}",
                                   field="format")
-    frame = scores.reindex(columns=list(RISK_COLUMNS))
+    columns = list(RISK_COLUMNS) + [c for c in MODEL_COLUMNS if c in scores.columns and scores[c].notna().any()]
+    frame = scores.reindex(columns=columns)
     for col in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[col]):  # text (entity_id, top_kinds); numbers stay numbers
             frame[col] = frame[col].map(safe_text)
     if fmt == "csv":
         return ("\ufeff" + frame.to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
     rows = ([None if _missing(v) else v for v in rec] for rec in frame.itertuples(index=False, name=None))
-    return xlsx_bytes("risk 风险评分", RISK_COLUMNS, rows)
+    return xlsx_bytes("risk 风险评分", tuple(columns), rows)
 
 
 def _missing(value: object) -> bool:
