@@ -449,7 +449,7 @@ def train(con: Any, workspace: str | Path, user: str = "cli", seed: int = 0, eva
         trained[t] = entry
     dated = pd.to_datetime(labels["decided_at"], errors="coerce").dropna()
     manifest = {
-        "version": version, "created_at": now.isoformat(timespec="seconds"), "created_by": user,
+        "version": version, "created_at": now.isoformat(timespec="microseconds"), "created_by": user,
         "sklearn": sklearn.__version__, "labels": counts,
         "labels_decided_from": str(dated.min().date()) if len(dated) else None,
         "labels_decided_to": str(dated.max().date()) if len(dated) else None,
@@ -480,6 +480,8 @@ def list_versions(workspace: str | Path) -> list[dict[str, Any]]:
                 out.append(json.loads(m.read_text(encoding="utf-8")))
             except json.JSONDecodeError:
                 log.warning("unreadable model manifest %s", m)
+    # newest first: creation to the microsecond (two trainings can fall in one second; older manifests have
+    # seconds only, which still order correctly as text)
     out.sort(key=lambda m: m.get("created_at") or "", reverse=True)
     current = pinned or (out[0]["version"] if out else None)
     for m in out:
