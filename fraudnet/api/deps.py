@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 WRITE_LOCK_TIMEOUT_S = 30.0
 
 
-MODEL_RISK_FIELDS = ("model_probability", "expected_recovery", "model_explanation_zh", "model_explanation_en")
-
-
 class RiskIndex:
     """Entity risk (`fraudnet.detectors.risk`; with the model's probability and expected recovery once a model has
     scored the store) looked up by node id.
@@ -57,7 +54,7 @@ class RiskIndex:
             self._rows = None
 
     def _load(self, con: Any) -> dict[tuple[str, str], dict[str, Any]]:
-        from fraudnet.claims.leads import LeadStore
+        from fraudnet.claims.leads import MODEL_RISK_COLUMNS, LeadStore
 
         frame = LeadStore(con).entity_scores()
         rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -68,7 +65,7 @@ class RiskIndex:
                 "amount_at_risk": float(rec["amount_at_risk"] or 0.0),
                 "top_kinds": [k for k in str(kinds).split(";") if k],
             }
-            for name in MODEL_RISK_FIELDS:  # the model's figures beside the unsupervised risk, once it scored
+            for name in MODEL_RISK_COLUMNS:  # the model's figures beside the unsupervised risk, once it scored
                 value = rec.get(name)
                 if value is not None and value == value:
                     row[name] = value

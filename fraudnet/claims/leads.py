@@ -37,7 +37,7 @@ import pandas as pd
 from fraudnet.detectors.base import SEVERITIES, Lead
 from fraudnet.errors import InvalidRequestError, NotFoundError, StoreError
 
-__all__ = ["LeadStore", "STATUSES", "TRANSITIONS", "SORT_KEYS", "lead_summary_columns"]
+__all__ = ["LeadStore", "STATUSES", "TRANSITIONS", "SORT_KEYS", "MODEL_RISK_COLUMNS", "lead_summary_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ SORT_KEYS: dict[str, str] = {
     "period_end": "period_end",
 }
 SEVERITY_RANK = {"red": 3, "orange": 2, "yellow": 1}
+# The model's figures `entity_scores` puts beside the unsupervised risk once a model has scored the store.
+MODEL_RISK_COLUMNS = ("model_probability", "expected_recovery", "model_explanation_zh", "model_explanation_en")
 MAX_LIMIT = 100_000
 # A new lead inherits the decisions of an old lead of the same kind when this share of either one's evidence
 # is shared with the other.

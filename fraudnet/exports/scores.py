@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fraudnet.claims.leads import MODEL_RISK_COLUMNS
 from fraudnet.detectors.risk import RISK_COLUMNS
 from fraudnet.errors import InvalidRequestError
 from fraudnet.exports.leads import atomic_write_bytes
@@ -17,8 +18,6 @@ from fraudnet.exports.safe import safe_text, xlsx_bytes
 __all__ = ["SCORE_FORMATS", "scores_to_bytes", "write_scores"]
 
 SCORE_FORMATS = ("csv", "xlsx")
-# Written beside the unsupervised risk once a model has scored the store (`LeadStore.entity_scores`).
-MODEL_COLUMNS = ("model_probability", "expected_recovery", "model_explanation_zh", "model_explanation_en")
 
 
 def scores_to_bytes(scores: pd.DataFrame, fmt: str = "csv") -> bytes:
@@ -27,7 +26,7 @@ def scores_to_bytes(scores: pd.DataFrame, fmt: str = "csv") -> bytes:
     if fmt not in SCORE_FORMATS:
         raise InvalidRequestError(f"score export format {fmt!r} is not one of {', '.join(SCORE_FORMATS)}",
                                   field="format")
-    columns = list(RISK_COLUMNS) + [c for c in MODEL_COLUMNS if c in scores.columns and scores[c].notna().any()]
+    columns = list(RISK_COLUMNS) + [c for c in MODEL_RISK_COLUMNS if c in scores.columns and scores[c].notna().any()]
     frame = scores.reindex(columns=columns)
     for col in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[col]):  # text (entity_id, top_kinds); numbers stay numbers
