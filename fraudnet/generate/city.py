@@ -19,6 +19,7 @@ from fraudnet.generate.schemes import PlantResult, plant
 from fraudnet.generate.visits import DAY, VisitTable, background_visits, build_pools, impossible_pairs
 from fraudnet.generate.world import M_IN, M_PHARM, MED_CODES, PHARMACY, World, build_world
 from fraudnet.generate.writer import (
+    TableWriter,
     dates,
     decimal_from_float,
     id_strings,
@@ -38,6 +39,9 @@ ProgressFn = Callable[[str, float], None]
 
 TABLE_FILES = ("medins_info", "prac_info", "psn_info", "hilist", "mdtrt", "setl", "fee_list", "phar_inv")
 REFUND_RATE = 0.004
+# Visits per fee-line chunk (a city with more is generated a chunk at a time) and rows per written slice.
+CHUNK_VISITS = 2_000_000
+WRITE_ROWS = 1_000_000
 INVALID_RATE = 0.002
 
 
@@ -116,6 +120,7 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
     order = np.lexsort((rng.random(nv), v["begn"]))
     v = {k: a[order] for k, a in v.items()}
     v = _without_impossible_background(v, order < n_background, w)
+    del order
     nv = len(v["psn"])
 
     # invalid records and refunds (never on planted evidence)
@@ -126,41 +131,120 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
     refunded = np.zeros(nv, dtype=bool)
     refunded[eligible[(flags >= INVALID_RATE) & (flags < INVALID_RATE + REFUND_RATE)]] = True
 
-    report("fee lines / 费用明细", 0.4)
-    lines = fee_lines(rng, w, pools, v)
-    total = np.bincount(lines["visit"], weights=lines["cents"], minlength=nv).astype(np.int64)
-    split = settlements(rng, w, v, total)
-
+    # Visits are sorted by time: a chunk of them is a stretch of the period. A city with more visits than
+    # CHUNK_VISITS gets its fee lines a chunk at a time (each written out and dropped before the next), so memory
+    # is bounded by a chunk; smaller cities are made in one piece, exactly as before.
+    chunked = nv > CHUNK_VISITS
+    visit_yymmdd = _yymmdd(v["begn"] // DAY + start_days) * 10**12
+    if not chunked:
+        report("fee lines / 费用明细", 0.4)
+        lines = fee_lines(rng, w, pools, v)
+        total = np.bincount(lines["visit"], weights=lines["cents"], minlength=nv).astype(np.int64)
+        split = settlements(rng, w, v, total)
     report("identifiers / 编号", 0.55)
     # mdtrt_id: "31" + yymmdd of the visit + 12-digit serial (ascending with time, like a platform sequence)
-    mdtrt_id = id_strings("31", _yymmdd(v["begn"] // DAY + start_days) * 10**12
-                          + rng.integers(10**6, 10**7) + np.arange(nv), 18)
+    mdtrt_num = visit_yymmdd + rng.integers(10**6, 10**7) + np.arange(nv)
+    del visit_yymmdd
     # settlements: one per visit at its end, plus refunds later with negative amounts
     setl_time = np.where(v["med"] == M_IN, v["endt"], v["endt"] + rng.integers(0, 600, nv))
     ref_idx = np.flatnonzero(refunded)
     ref_time = setl_time[ref_idx] + rng.integers(600, 3 * DAY, len(ref_idx))
     s_visit = np.r_[np.arange(nv), ref_idx]
     s_time = np.r_[setl_time, ref_time]
+    del setl_time, ref_time
     s_refund = np.r_[np.zeros(nv, dtype=bool), np.ones(len(ref_idx), dtype=bool)]
     s_order = np.lexsort((s_refund, s_visit, s_time))
     s_visit, s_time, s_refund = s_visit[s_order], s_time[s_order], s_refund[s_order]
+    del s_order
     ns = len(s_visit)
-    setl_id = id_strings("3101", rng.integers(10**7, 10**8) + np.arange(ns), 16)
+    setl_base = rng.integers(10**7, 10**8)
     sign = np.where(s_refund, -1, 1)
     # the original settlement of each visit (fee lines point at it)
     orig_setl_pos = np.empty(nv, dtype=np.int64)
     orig_setl_pos[s_visit[~s_refund]] = np.flatnonzero(~s_refund)
-    nl = len(lines["visit"])
-    feedetl_sn = id_strings("", rng.integers(10**8, 10**9) + np.arange(nl), 20)
+    feedetl_base = rng.integers(10**8, 10**9)
 
-    report("writing tables / 写出数据表", 0.65)
     files: list[Path] = []
     counts: dict[str, int] = {}
     dcode = np.asarray([d.admdvs for d in N.DISTRICTS])
+    psn_no = strings(w.psn_no)
+    insuplc = strings(w.insuplc)
+    inst_code = strings(w.inst_code)
+    prac_code = strings(np.r_[w.prac_code, [""]])  # index -1 -> ""
+    opter_code = strings(np.r_[w.opter_code, [""]])
+    dept_codes = np.asarray([d.code for d in N.DEPTS] + [""])
+    dept_names = np.asarray([d.name for d in N.DEPTS] + ["药剂科"])
+    depts = strings(dept_codes)
+    cat = N.CATALOGUE
+    item_code = strings(w.item_code)
+    item_name = strings(np.asarray([c.name for c in cat]))
+    item_type = strings(pools.item_list_type)
+    vali = strings(np.asarray(["1", "0"]))
+    vali_i = invalid.astype(np.int64)
+    cert = strings(np.asarray(["01", "02", "03"]))
+    psn = v["psn"].astype(np.int64)
+    dept_i = np.where(v["dept"] >= 0, v["dept"], len(N.DEPTS))
+    fee_writer = TableWriter(out_dir, "fee_list", fmt)
+
+    def write_fee_lines(part: dict[str, np.ndarray]) -> None:
+        """Write fee lines (global visit positions) in slices of WRITE_ROWS, numbering them on."""
+        for lo in range(0, len(part["visit"]), WRITE_ROWS):
+            sl = slice(lo, lo + WRITE_ROWS)
+            lv = part["visit"][sl]
+            item = part["item"][sl]
+            prac = part["prac"][sl]
+            fee_writer.write({
+                "feedetl_sn": id_strings("", feedetl_base + fee_writer.rows + np.arange(len(lv)), 20),
+                "mdtrt_id": id_strings("31", mdtrt_num[lv], 18), "psn_no": take(psn_no, psn[lv]),
+                "setl_id": id_strings("3101", setl_base + orig_setl_pos[lv], 16),
+                "fee_ocur_time": timestamps(part["time"][sl], epoch),
+                "hilist_code": take(item_code, item), "hilist_name": take(item_name, item),
+                "list_type": take(item_type, item), "cnt": pa.array(part["cnt"][sl]),
+                "pric": decimal_from_float(part["pric"][sl]), "det_item_fee_sumamt": money(part["cents"][sl]),
+                "bilg_dr_codg": take(prac_code, np.where(prac >= 0, prac, len(w.prac_code))),
+                "bilg_dept_codg": take(depts, dept_i[lv]), "prd_days": pa.array(part["days"][sl], from_pandas=True),
+                "vali_flag": take(vali, vali_i[lv]),
+            })
+
+    report("writing fee lines / 写出费用明细", 0.6)
+    if not chunked:
+        inv = _pharmacy_inventory(rng, w, v, lines, invalid, planted, days)
+        write_fee_lines(lines)
+        del lines
+    else:
+        total = np.zeros(nv, dtype=np.int64)
+        pharm_parts: list[dict[str, np.ndarray]] = []
+        seeds = rng.integers(0, 2**63 - 1, size=(nv + CHUNK_VISITS - 1) // CHUNK_VISITS)
+        for k, lo in enumerate(range(0, nv, CHUNK_VISITS)):
+            hi = min(nv, lo + CHUNK_VISITS)
+            report(f"fee lines / 费用明细 {hi:,}/{nv:,}", 0.4 + 0.35 * hi / nv)
+            part = fee_lines(np.random.default_rng(seeds[k]), w, pools, {key: a[lo:hi] for key, a in v.items()})
+            total[lo:hi] = np.bincount(part["visit"], weights=part["cents"], minlength=hi - lo).astype(np.int64)
+            part["visit"] = part["visit"] + lo
+            sel = (v["med"][part["visit"]] == M_PHARM) & ~invalid[part["visit"]]
+            pharm_parts.append({key: part[key][sel] for key in ("visit", "item", "time", "cnt")})
+            write_fee_lines(part)
+            del part
+        split = settlements(rng, w, v, total)
+        pharm = {key: np.concatenate([p[key] for p in pharm_parts]) for key in ("visit", "item", "time", "cnt")}
+        del pharm_parts
+        inv = _pharmacy_inventory(rng, w, v, pharm, invalid, planted, days)
+        del pharm
+    files.append(fee_writer.close())
+    counts["fee_list"] = fee_writer.rows
+
+    report("writing tables / 写出数据表", 0.8)
 
     def put(name: str, cols: dict[str, pa.Array]) -> None:
         files.append(write_table(out_dir, name, cols, fmt))
         counts[name] = len(next(iter(cols.values())))
+
+    def put_rows(name: str, n: int, make: Callable[[slice], dict[str, pa.Array]]) -> None:
+        writer = TableWriter(out_dir, name, fmt)
+        for lo in range(0, max(n, 1), WRITE_ROWS):
+            writer.write(make(slice(lo, min(n, lo + WRITE_ROWS))))
+        files.append(writer.close())
+        counts[name] = writer.rows
 
     put("medins_info", {
         "fixmedins_code": strings(w.inst_code), "fixmedins_name": strings(w.inst_name),
@@ -169,15 +253,11 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
         "aprv_bed_cnt": pa.array(w.inst_beds.astype(np.int64)), "lnt": pa.array(w.inst_lnt),
         "lat": pa.array(w.inst_lat),
     })
-    dept_codes = np.asarray([d.code for d in N.DEPTS] + [""])
-    dept_names = np.asarray([d.name for d in N.DEPTS] + ["药剂科"])
     put("prac_info", {
         "prac_psn_code": strings(w.prac_code), "prac_psn_name": strings(w.prac_name),
         "prac_psn_type": strings(w.prac_type), "fixmedins_code": strings(w.inst_code[w.prac_inst]),
         "dept_code": strings(dept_codes[w.prac_dept]), "dept_name": strings(dept_names[w.prac_dept]),
     })
-    psn_no = strings(w.psn_no)
-    insuplc = strings(w.insuplc)
     put("psn_info", {
         "psn_no": psn_no, "psn_name": strings(w.psn_name), "gend": strings(w.gend),
         "brdy": dates(w.brdy_days), "certno": strings(w.certno), "insutype": strings(w.insutype),
@@ -186,72 +266,62 @@ def generate_city(out_dir: Path, persons: int, seed: int, fmt: str = "csv", days
         "death_date": pa.array((w.death_day + start_days).astype(np.int32), pa.int32(),
                                mask=w.death_day < 0).cast(pa.date32()),
     })
-    cat = N.CATALOGUE
-    item_code = strings(w.item_code)
-    item_name = strings(np.asarray([c.name for c in cat]))
-    item_type = strings(pools.item_list_type)
     put("hilist", {
         "hilist_code": item_code, "hilist_name": item_name, "list_type": item_type,
         "pric_uplmt_amt": decimal_from_float(pools.item_ceiling),
         "max_days_per_fill": pa.array(pools.item_max_days.astype(np.int64), mask=pools.item_list_type != "101"),
         "key_drug_flag": strings(np.where(pools.item_key, "1", "0")),
     })
-    inst_code = strings(w.inst_code)
-    prac_code = strings(np.r_[w.prac_code, [""]])  # index -1 -> ""
-    opter_code = strings(np.r_[w.opter_code, [""]])
     diag_codes = strings(np.asarray([d.code for d in N.DIAGNOSES] + [""]))
     diag_names = strings(np.asarray([d.name for d in N.DIAGNOSES] + [""]))
-    depts = strings(dept_codes)
-    dg = np.where(v["diag"] >= 0, v["diag"], len(N.DIAGNOSES))
-    dept_i = np.where(v["dept"] >= 0, v["dept"], len(N.DEPTS))
-    prac_i = np.where(v["prac"] >= 0, v["prac"], len(w.prac_code))
-    vali = strings(np.asarray(["1", "0"]))
-    vali_i = invalid.astype(np.int64)
-    cert = strings(np.asarray(["01", "02", "03"]))
-    psn = v["psn"].astype(np.int64)
-    put("mdtrt", {
-        "mdtrt_id": mdtrt_id, "psn_no": take(psn_no, psn), "fixmedins_code": take(inst_code, v["inst"]),
-        "med_type": take(strings(np.asarray(MED_CODES)), v["med"]), "begntime": timestamps(v["begn"], epoch),
-        "endtime": timestamps(v["endt"], epoch), "mdtrt_cert_type": take(cert, v["cert"]),
-        "atddr_no": take(prac_code, prac_i), "dept_code": take(depts, dept_i),
-        "dise_codg": take(diag_codes, dg), "dise_name": take(diag_names, dg),
-        "insuplc_admdvs": take(insuplc, psn),
-        "opter_id": take(opter_code, np.where(v["opter"] >= 0, v["opter"], len(w.opter_code))),
-        "vali_flag": take(vali, vali_i),
-    })
-    report("writing settlements and fee lines / 写出结算与明细", 0.75)
-    put("setl", {
-        "setl_id": setl_id, "mdtrt_id": take(mdtrt_id, s_visit), "psn_no": take(psn_no, psn[s_visit]),
-        "fixmedins_code": take(inst_code, v["inst"][s_visit]), "setl_time": timestamps(s_time, epoch),
-        "medfee_sumamt": money(sign * total[s_visit]), "hifp_pay": money(sign * split["hifp"][s_visit]),
-        "fund_pay_sumamt": money(sign * split["fund"][s_visit]), "acct_pay": money(sign * split["acct"][s_visit]),
-        "psn_cash_pay": money(sign * split["cash"][s_visit]),
-        "mdtrt_cert_type": take(cert, v["cert"][s_visit]),
-        "refd_setl_flag": take(strings(np.asarray(["0", "1"])), s_refund.astype(np.int64)),
-        "vali_flag": take(vali, vali_i[s_visit]),
-    })
-    lv = lines["visit"]
-    put("fee_list", {
-        "feedetl_sn": feedetl_sn, "mdtrt_id": take(mdtrt_id, lv), "psn_no": take(psn_no, psn[lv]),
-        "setl_id": take(setl_id, orig_setl_pos[lv]), "fee_ocur_time": timestamps(lines["time"], epoch),
-        "hilist_code": take(item_code, lines["item"]), "hilist_name": take(item_name, lines["item"]),
-        "list_type": take(item_type, lines["item"]), "cnt": pa.array(lines["cnt"]),
-        "pric": decimal_from_float(lines["pric"]), "det_item_fee_sumamt": money(lines["cents"]),
-        "bilg_dr_codg": take(prac_code, np.where(lines["prac"] >= 0, lines["prac"], len(w.prac_code))),
-        "bilg_dept_codg": take(depts, dept_i[lv]), "prd_days": pa.array(lines["days"], from_pandas=True),
-        "vali_flag": take(vali, vali_i[lv]),
-    })
+    med_codes = strings(np.asarray(MED_CODES))
+
+    def mdtrt_rows(sl: slice) -> dict[str, pa.Array]:
+        dg = np.where(v["diag"][sl] >= 0, v["diag"][sl], len(N.DIAGNOSES))
+        prac_i = np.where(v["prac"][sl] >= 0, v["prac"][sl], len(w.prac_code))
+        return {
+            "mdtrt_id": id_strings("31", mdtrt_num[sl], 18), "psn_no": take(psn_no, psn[sl]),
+            "fixmedins_code": take(inst_code, v["inst"][sl]), "med_type": take(med_codes, v["med"][sl]),
+            "begntime": timestamps(v["begn"][sl], epoch), "endtime": timestamps(v["endt"][sl], epoch),
+            "mdtrt_cert_type": take(cert, v["cert"][sl]), "atddr_no": take(prac_code, prac_i),
+            "dept_code": take(depts, dept_i[sl]), "dise_codg": take(diag_codes, dg), "dise_name": take(diag_names, dg),
+            "insuplc_admdvs": take(insuplc, psn[sl]),
+            "opter_id": take(opter_code, np.where(v["opter"][sl] >= 0, v["opter"][sl], len(w.opter_code))),
+            "vali_flag": take(vali, vali_i[sl]),
+        }
+
+    put_rows("mdtrt", nv, mdtrt_rows)
+    report("writing settlements / 写出结算", 0.85)
+    refund_flag = strings(np.asarray(["0", "1"]))
+
+    def setl_rows(sl: slice) -> dict[str, pa.Array]:
+        sv = s_visit[sl]
+        sg = sign[sl]
+        return {
+            "setl_id": id_strings("3101", setl_base + np.arange(sl.start, sl.stop), 16),
+            "mdtrt_id": id_strings("31", mdtrt_num[sv], 18), "psn_no": take(psn_no, psn[sv]),
+            "fixmedins_code": take(inst_code, v["inst"][sv]), "setl_time": timestamps(s_time[sl], epoch),
+            "medfee_sumamt": money(sg * total[sv]), "hifp_pay": money(sg * split["hifp"][sv]),
+            "fund_pay_sumamt": money(sg * split["fund"][sv]), "acct_pay": money(sg * split["acct"][sv]),
+            "psn_cash_pay": money(sg * split["cash"][sv]),
+            "mdtrt_cert_type": take(cert, v["cert"][sv]),
+            "refd_setl_flag": take(refund_flag, s_refund[sl].astype(np.int64)),
+            "vali_flag": take(vali, vali_i[sv]),
+        }
+
+    put_rows("setl", ns, setl_rows)
     report("pharmacy stock / 药店进销存", 0.9)
-    inv = _pharmacy_inventory(rng, w, v, lines, invalid, planted, days)
     put("phar_inv", {
         "fixmedins_code": take(inst_code, inv["inst"]), "hilist_code": take(item_code, inv["item"]),
         "inv_data_type": strings(inv["type"]), "cnt": pa.array(inv["cnt"]),
         "occur_time": timestamps(inv["time"], epoch), "spler_name": strings(inv["spler"]),
     })
+    counts = {name: counts[name] for name in TABLE_FILES}
+    files.sort(key=lambda f: TABLE_FILES.index(f.stem))
 
     report("truth / 真值", 0.97)
     summary = CitySummary(out_dir=out_dir, persons=persons, seed=seed, fmt=fmt, counts=counts, files=files)
-    truth = _truth(w, v, mdtrt_id, planted, seed, persons, start, days, counts)
+    truth = _truth(w, v, mdtrt_num, planted, seed, persons, start, days, counts)
     (out_dir / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
     files.append(out_dir / "truth.json")
     for s in truth["schemes"]:
@@ -314,13 +384,13 @@ def _pharmacy_inventory(rng: np.random.Generator, w: World, v: dict[str, np.ndar
     return {k: a[order] for k, a in out.items()}
 
 
-def _truth(w: World, v: dict[str, np.ndarray], mdtrt_id: pa.Array, planted: PlantResult, seed: int, persons: int,
+def _truth(w: World, v: dict[str, np.ndarray], mdtrt_num: np.ndarray, planted: PlantResult, seed: int, persons: int,
            start: date, days: int, counts: dict[str, int]) -> dict:
     """truth.json: planted schemes (with evidence mdtrt_ids) and legitimate look-alikes."""
     tagged = np.flatnonzero(v["tag"] >= 0)
     order = tagged[np.argsort(v["tag"][tagged], kind="stable")]
     tags_sorted = v["tag"][order]
-    ids = take(mdtrt_id, order).to_pylist()
+    ids = id_strings("31", mdtrt_num[order], 18).to_pylist()
     schemes = []
     for i, s in enumerate(planted.schemes):
         lo, hi = np.searchsorted(tags_sorted, i, "left"), np.searchsorted(tags_sorted, i, "right")

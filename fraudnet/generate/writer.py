@@ -12,7 +12,11 @@ import pyarrow.parquet as pq
 
 from fraudnet.contract import TABLES
 
-__all__ = ["money", "decimal_from_float", "timestamps", "dates", "strings", "id_strings", "take", "write_table"]
+__all__ = ["money", "decimal_from_float", "timestamps", "dates", "strings", "id_strings", "take", "write_table",
+           "TableWriter"]
+
+# An arrow `string` array addresses its characters with 32-bit offsets: beyond this many bytes use `large_string`.
+MAX_STRING_BYTES = 2**31 - 1
 
 
 def money(cents: np.ndarray, scale: int = 2, precision: int = 16) -> pa.Array:
@@ -54,11 +58,22 @@ def take(values: pa.Array, indices: np.ndarray) -> pa.Array:
 
 
 def id_strings(prefix: pa.Array | str, numbers: np.ndarray, width: int) -> pa.Array:
-    """Concatenate a prefix (scalar or per-row strings) with zero-padded numbers, vectorised in arrow."""
-    digits = pc.utf8_lpad(pa.array(np.asarray(numbers, dtype=np.int64)).cast(pa.string()), width=width, padding="0")
+    """Concatenate a prefix (scalar or per-row strings) with zero-padded numbers, vectorised in arrow.
+
+    The result is `string`, or `large_string` (64-bit offsets) when its characters could pass 2 GiB (a national
+    day's fee lines: 50M ids of 20 characters).
+    """
+    numbers = np.asarray(numbers, dtype=np.int64)
+    longest = len(prefix) if isinstance(prefix, str) else max(
+        (int(pc.max(pc.utf8_length(prefix)).as_py() or 0) if len(prefix) else 0), 0)
+    digits_max = max(width, len(str(int(np.abs(numbers).max()))) + 1 if len(numbers) else width)
+    text = pa.large_string() if len(numbers) * (longest + digits_max) > MAX_STRING_BYTES else pa.string()
+    digits = pc.utf8_lpad(pa.array(numbers).cast(text), width=width, padding="0")
     if isinstance(prefix, str):
-        prefix = pa.array(np.full(len(numbers), prefix))
-    return pc.binary_join_element_wise(prefix, digits, "")
+        prefix = pa.array(np.full(len(numbers), prefix), text)
+    else:
+        prefix = prefix.cast(text)
+    return pc.binary_join_element_wise(prefix, digits, pa.scalar("", text))
 
 
 def write_table(out_dir: Path, name: str, columns: dict[str, pa.Array], fmt: str) -> Path:
@@ -78,3 +93,46 @@ def write_table(out_dir: Path, name: str, columns: dict[str, pa.Array], fmt: str
     else:
         raise ValueError(f"unknown format {fmt!r} (csv or parquet)")
     return path
+
+
+class TableWriter:
+    """One contract table written chunk by chunk (CSV or Parquet), so a table never has to sit in memory whole.
+
+    `write(columns)` appends rows (every chunk has the same columns); `close()` finishes the file (and writes the
+    header of a table that got no rows). The bytes of a CSV equal `write_table`'s for the same rows.
+    """
+
+    def __init__(self, out_dir: Path, name: str, fmt: str) -> None:
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"unknown format {fmt!r} (csv or parquet)")
+        self.name = name
+        self.fmt = fmt
+        self.path = Path(out_dir) / f"{name}.{fmt}"
+        self.rows = 0
+        self._schema: pa.Schema | None = None
+        self._writer: pacsv.CSVWriter | pq.ParquetWriter | None = None
+
+    def write(self, columns: dict[str, pa.Array]) -> None:
+        spec = TABLES[self.name]
+        order = [f.name for f in spec.fields if f.name in columns]
+        unknown = set(columns) - set(order)
+        if unknown:
+            raise ValueError(f"{self.name}: columns not in the data contract: {sorted(unknown)}")
+        table = pa.table({k: columns[k] for k in order})
+        if self._writer is None:
+            # text columns as plain strings whichever a chunk came as (a chunk is far below 2 GiB of text)
+            self._schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type)
+                                      for f in table.schema])
+            if self.fmt == "csv":
+                options = pacsv.WriteOptions(include_header=True, batch_size=65536)
+                self._writer = pacsv.CSVWriter(str(self.path), self._schema, write_options=options)
+            else:
+                self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+        self._writer.write_table(table.cast(self._schema))
+        self.rows += table.num_rows
+
+    def close(self) -> Path:
+        if self._writer is None:
+            raise ValueError(f"{self.name}: no rows were written")
+        self._writer.close()
+        return self.path
