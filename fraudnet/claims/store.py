@@ -20,21 +20,63 @@ from fraudnet.contract import TABLE_ORDER
 from fraudnet.errors import StoreError
 from fraudnet.privacy import load_or_create_key
 
-__all__ = ["ClaimsStore", "DB_FILE_NAME"]
+__all__ = ["ClaimsStore", "DB_FILE_NAME", "default_memory_limit", "temp_directory"]
 
 log = logging.getLogger(__name__)
 
 DB_FILE_NAME = "claims.duckdb"
 MEMORY_LIMIT_ENV = "FRAUDNET_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "10GB"
+TEMP_DIR_ENV = "FRAUDNET_DUCKDB_TEMP_DIR"
+TEMP_DIR_NAME = "duckdb-spill"
+# DuckDB's share of the machine's physical memory when nothing is configured, and its bounds (MiB).
+MEMORY_SHARE = 0.3
+MEMORY_FLOOR_MIB = 1024
+MEMORY_CEILING_MIB = 10 * 1024
+
+
+def default_memory_limit(physical_bytes: int | None = None) -> str:
+    """DuckDB's memory limit when none is configured: 30 % of physical memory, between 1 GiB and 10 GiB.
+
+    DuckDB spills joins, sorts and aggregations beyond it to its temp directory, so an ingest or a detection run
+    stays within a bounded footprint however large the input (7.2 GiB on a 24 GiB machine, leaving room for the
+    API server, Neo4j and Python's own memory beside it).
+    """
+    if physical_bytes is None:
+        try:
+            physical_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            physical_bytes = 8 * 1024**3
+    mib = int(physical_bytes * MEMORY_SHARE / 1024**2)
+    return f"{min(MEMORY_CEILING_MIB, max(MEMORY_FLOOR_MIB, mib))}MiB"
 
 
 def _memory_limit() -> str:
-    """DuckDB memory limit: FRAUDNET_DUCKDB_MEMORY_LIMIT (e.g. `4GB`) or 10GB."""
-    value = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    """DuckDB memory limit: FRAUDNET_DUCKDB_MEMORY_LIMIT (e.g. `4GB`) or `default_memory_limit()`."""
+    value = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or default_memory_limit()
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, flags=re.IGNORECASE):
         raise StoreError(f"{MEMORY_LIMIT_ENV}={value!r} is not a size such as 4GB")
     return value
+
+
+def temp_directory(workspace: Path) -> Path:
+    """Where DuckDB spills what does not fit its memory limit: FRAUDNET_DUCKDB_TEMP_DIR or
+    `<workspace>/duckdb-spill` (inside the 0700 workspace: spilled pages hold claims data)."""
+    configured = os.environ.get(TEMP_DIR_ENV, "").strip()
+    return Path(configured) if configured else Path(workspace) / TEMP_DIR_NAME
+
+
+def _apply_settings(con: duckdb.DuckDBPyConnection, memory_limit: str, spill_dir: Path) -> None:
+    """No progress bar from library code; the memory cap and the spill directory (DuckDB spills beyond the cap)."""
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    except duckdb.Error as exc:
+        log.warning("could not apply DuckDB settings: %s", exc)
+    try:
+        spill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        con.execute("SET temp_directory = " + "'" + str(spill_dir).replace("'", "''") + "'")
+    except (OSError, duckdb.Error) as exc:  # read-only media, or an instance of this process already spilling
+        log.debug("DuckDB temp_directory left as it was: %s", exc)
 
 
 def _repair_read_write(path: Path, memory_limit: str) -> bool:
@@ -106,12 +148,8 @@ class ClaimsStore:
                 raise StoreError(f"cannot open claims store {path}: {exc2}") from exc2
         except duckdb.Error as exc:
             raise StoreError(f"cannot open claims store {path}: {exc}") from exc
-        try:
-            # Never draw DuckDB's own progress bar from library code; cap memory (DuckDB spills beyond it).
-            con.execute("SET enable_progress_bar = false")
-            con.execute(f"SET memory_limit = '{memory_limit}'")
-        except duckdb.Error as exc:
-            log.warning("could not apply DuckDB settings: %s", exc)
+        spill_dir = temp_directory(ws)
+        _apply_settings(con, memory_limit, spill_dir)
         store = cls(ws, path, con, read_only)
         if not read_only:
             try:
@@ -127,8 +165,7 @@ class ClaimsStore:
                     con.close()
                     _repair_read_write(path, memory_limit)
                     con = store.con = connect_waiting(path, True)
-                    con.execute("SET enable_progress_bar = false")
-                    con.execute(f"SET memory_limit = '{memory_limit}'")
+                    _apply_settings(con, memory_limit, spill_dir)
                 check_on_open(con, read_only and not shared, str(path))
             except duckdb.Error as exc:
                 con.close()
