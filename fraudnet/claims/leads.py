@@ -28,6 +28,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -37,7 +38,8 @@ import pandas as pd
 from fraudnet.detectors.base import SEVERITIES, Lead
 from fraudnet.errors import InvalidRequestError, NotFoundError, StoreError
 
-__all__ = ["LeadStore", "STATUSES", "TRANSITIONS", "SORT_KEYS", "MODEL_RISK_COLUMNS", "lead_summary_columns"]
+__all__ = ["LeadStore", "RunPlan", "plan_run", "STATUSES", "TRANSITIONS", "SORT_KEYS", "MODEL_RISK_COLUMNS",
+           "lead_summary_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -179,173 +181,100 @@ class LeadStore:
 
         `provenance` (kind → {"version", "param_hash"}) defaults to `detector_provenance` of the registry's
         detectors with their default parameters. When a model is trained, the run's leads are re-scored after.
+        The reconciliation is planned without writing (`plan_run`) and then committed in one transaction
+        (`apply_run`).
         """
-        run_id = run_id or datetime.now(UTC).strftime("R%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
-        now = _now()
         kinds = sorted(set(kinds) | {lead.kind for lead in leads})
-        by_id: dict[str, Lead] = {}
-        for lead in leads:
-            if lead.kind not in kinds:
-                continue
-            by_id[lead.lead_id] = lead  # the same evidence twice in one run is one lead
-        new_ids = set(by_id)
-
-        existing = self.con.execute(
-            "SELECT lead_id, kind, evidence, status, assignee, active, first_seen, score, severity, explanation_en, "
-            "amount_at_risk FROM leads WHERE list_contains($kinds, kind)", {"kinds": kinds}).fetchall()
-        old: dict[str, dict[str, Any]] = {
-            r[0]: {"kind": r[1], "evidence": set(_as_list(r[2])), "status": r[3], "assignee": r[4], "active": r[5],
-                   "first_seen": r[6], "score": r[7], "severity": r[8], "explanation_en": r[9], "amount": r[10]}
-            for r in existing
-        }
         prov = dict(provenance or {})
         for kind in kinds:
             if kind not in prov:
                 prov[kind] = detector_provenance(kind)
-        batch_from, batch_to = _batch_range(self.con)
-        model_version = _current_model_version(self.con)
-        noted = {r[0] for r in self.con.execute(
+        plan = plan_run(leads, kinds, self._stored_leads(kinds), self._noted_leads(kinds),
+                        run_id=run_id or datetime.now(UTC).strftime("R%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6],
+                        now=_now(), retire=retire, provenance=prov, batch_range=_batch_range(self.con),
+                        model_version=_current_model_version(self.con))
+        self.apply_run(plan, coverage)
+        log.info("lead run %s: %s", plan.run_id, plan.counts)
+        result = {"run_id": plan.run_id, **plan.counts, "total": len(plan.rows)}
+        scored = _rescore(self.con)
+        if scored:
+            result["model"] = scored
+        return result
+
+    def _stored_leads(self, kinds: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored leads of `kinds` as `plan_run` reads them (lead id → fields)."""
+        existing = self.con.execute(
+            "SELECT lead_id, kind, evidence, status, assignee, active, first_seen, score, severity, explanation_en, "
+            "amount_at_risk FROM leads WHERE list_contains($kinds, kind)", {"kinds": kinds}).fetchall()
+        return {
+            r[0]: {"kind": r[1], "evidence": set(_as_list(r[2])), "status": r[3], "assignee": r[4], "active": r[5],
+                   "first_seen": r[6], "score": r[7], "severity": r[8], "explanation_en": r[9], "amount": r[10]}
+            for r in existing
+        }
+
+    def _noted_leads(self, kinds: list[str]) -> set[str]:
+        """Ids of the leads of `kinds` that carry notes."""
+        return {r[0] for r in self.con.execute(
             "SELECT DISTINCT n.lead_id FROM lead_notes n JOIN leads l USING (lead_id) "
             "WHERE list_contains($kinds, l.kind)", {"kinds": kinds}).fetchall()}
 
-        # Old leads not produced again: retired now (or earlier) and candidates to hand their decisions on.
-        gone = {lid: info for lid, info in old.items() if lid not in new_ids}
-        index: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for lid, info in gone.items():
-            if info["status"] != "new" or info["assignee"] or lid in noted:
-                for ev in info["evidence"]:
-                    index[(info["kind"], ev)].append(lid)
-
-        rows: list[dict[str, Any]] = []
-        rescored: list[tuple] = []  # history entries of leads under review or decided whose figures changed
-        inherited: list[tuple[str, str]] = []  # (new lead, old lead)
-        claimed: set[str] = set()
-        counts = {"new": 0, "updated": 0, "retired": 0, "inherited": 0, "covered": 0}
-        if not retire:
-            # An incremental run sees part of the evidence: a lead whose evidence an active lead of the same kind
-            # already holds adds nothing and is not stored twice.
-            active_index: dict[tuple[str, str], set[str]] = defaultdict(set)
-            for oid, info in old.items():
-                if info["active"] and oid not in new_ids:
-                    for ev in info["evidence"]:
-                        active_index[(info["kind"], ev)].add(oid)
-            for lid in [lid for lid in by_id if lid not in old]:
-                lead = by_id[lid]
-                holders = [active_index.get((lead.kind, ev), set()) for ev in lead.evidence]
-                if holders and set.intersection(*holders):
-                    del by_id[lid]
-                    counts["covered"] += 1
-        for lid, lead in by_id.items():
-            prev = old.get(lid)
-            status, assignee, supersedes, first_seen = "new", None, [], now
-            if prev is not None:
-                status, assignee, first_seen = prev["status"], prev["assignee"], prev["first_seen"] or now
-                counts["updated"] += 1
-                changed = (round(float(prev["score"] or 0), 4) != round(float(lead.score), 4)
-                           or prev["explanation_en"] != lead.explanation_en
-                           or round(float(prev["amount"] or 0), 2) != round(float(lead.amount_at_risk), 2))
-                if status != "new" and changed:
-                    rescored.append((lid, "system", "rescored", status, status,
-                                     f"run {run_id}: score {float(prev['score'] or 0):.3f} → {lead.score:.3f}, "
-                                     f"amount {float(prev['amount'] or 0):,.2f} → {lead.amount_at_risk:,.2f}"
-                                     + ("; explanation changed" if prev["explanation_en"] != lead.explanation_en
-                                        else "") + "; the lead as raised is kept (raised)"))
-            else:
-                counts["new"] += 1
-                shared: dict[str, int] = defaultdict(int)
-                for ev in lead.evidence:
-                    for old_id in index.get((lead.kind, ev), ()):
-                        shared[old_id] += 1
-                best, best_overlap = None, 0.0
-                for old_id, n in shared.items():
-                    overlap = max(n / max(1, len(lead.evidence)), n / max(1, len(gone[old_id]["evidence"])))
-                    if overlap >= INHERIT_OVERLAP and (overlap, old_id) > (best_overlap, best or ""):
-                        best, best_overlap = old_id, overlap
-                if best is not None and best not in claimed:
-                    claimed.add(best)
-                    status, assignee, supersedes = gone[best]["status"], gone[best]["assignee"], [best]
-                    inherited.append((lid, best))
-                    counts["inherited"] += 1
-            p = prov.get(lead.kind) or {}
-            raised = {
-                "at": now, "run_id": run_id, "detector": lead.kind, "detector_version": p.get("version"),
-                "param_hash": p.get("param_hash"), "model_version": model_version, "batch_from": batch_from,
-                "batch_to": batch_to, "score": float(lead.score), "severity": lead.severity,
-                "amount_at_risk": float(lead.amount_at_risk), "evidence_count": len(lead.evidence),
-                "explanation_zh": lead.explanation_zh, "explanation_en": lead.explanation_en,
-                "features": lead.features,
-            }
-            rows.append({
-                "lead_id": lid, "kind": lead.kind, "severity": lead.severity, "score": float(lead.score),
-                "persons": list(lead.persons), "practitioners": list(lead.practitioners),
-                "institutions": list(lead.institutions), "evidence": list(lead.evidence),
-                "evidence_count": len(lead.evidence), "amount_at_risk": float(lead.amount_at_risk),
-                "period_start": lead.period_start, "period_end": lead.period_end,
-                "explanation_zh": lead.explanation_zh, "explanation_en": lead.explanation_en,
-                "features": json.dumps(lead.features, ensure_ascii=False, default=_json_default),
-                "status": status, "assignee": assignee, "active": True, "supersedes": supersedes,
-                "first_seen": first_seen, "last_seen": now, "retired_at": None, "run_id": run_id,
-                "detector_version": p.get("version"), "param_hash": p.get("param_hash"), "batch_from": batch_from,
-                "batch_to": batch_to,
-                "raised": json.dumps(raised, ensure_ascii=False, default=_json_default),
-            })
-        retire_ids = [lid for lid, info in gone.items() if info["active"]] if retire else []
-        counts["retired"] = len(retire_ids)
-
+    def apply_run(self, plan: RunPlan, coverage: dict | None = None) -> None:
+        """Commit a planned run in one transaction: the leads written (kept snapshot and model scores carried over),
+        the retired ones marked, notes handed on to the leads that inherit, history and the `lead_runs` row."""
+        run_id, now, gone = plan.run_id, plan.now, plan.gone
         self.con.execute("BEGIN TRANSACTION")
         try:
-            if rows:
-                frame = pd.DataFrame(rows, columns=list(_LEAD_COLUMNS) + list(_WRITE_EXTRA))
-                for col in ("period_start", "period_end", "first_seen", "last_seen", "retired_at"):
-                    frame[col] = pd.to_datetime(frame[col])
-                self.con.register("_fn_new_leads", frame)
-                try:
-                    kept = ", ".join(_KEPT_COLUMNS)
-                    # The snapshot as first raised and the last model scores survive the re-insert.
-                    self.con.execute(f"CREATE OR REPLACE TEMP TABLE _fn_kept AS SELECT lead_id, {kept} FROM leads "
-                                     "WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
-                    self.con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
-                    cols = ", ".join(_LEAD_COLUMNS + _WRITE_EXTRA)
-                    self.con.execute(f"INSERT INTO leads ({cols}) SELECT {cols} FROM _fn_new_leads")
-                    sets = ", ".join(f"{c} = coalesce(k.{c}, leads.{c})" if c == "raised" else f"{c} = k.{c}"
-                                     for c in _KEPT_COLUMNS)
-                    self.con.execute(f"UPDATE leads SET {sets} FROM _fn_kept k WHERE leads.lead_id = k.lead_id")
-                    self.con.execute("DROP TABLE _fn_kept")
-                finally:
-                    self.con.unregister("_fn_new_leads")
-            if retire_ids:
+            if plan.rows:
+                self._write_leads(plan.rows)
+            if plan.retire_ids:
                 self.con.execute(
                     "UPDATE leads SET active = false, retired_at = $now WHERE list_contains($ids, lead_id)",
-                    {"now": now, "ids": retire_ids})
+                    {"now": now, "ids": plan.retire_ids})
                 self._history_many([(lid, "system", "retired", gone[lid]["status"], gone[lid]["status"],
-                                     f"not produced by run {run_id}") for lid in retire_ids], now)
+                                     f"not produced by run {run_id}") for lid in plan.retire_ids], now)
             history = []
-            for new_id, old_id in inherited:
+            for new_id, old_id in plan.inherited:
                 st = gone[old_id]["status"]
                 history.append((new_id, "system", "inherited", None, st, f"supersedes {old_id}"))
                 self.con.execute(
                     'INSERT INTO lead_notes SELECT $new, "at", "user", text FROM lead_notes WHERE lead_id = $old',
                     {"new": new_id, "old": old_id})
             history.extend((r["lead_id"], "system", "created", None, "new", f"run {run_id}")
-                           for r in rows if r["lead_id"] not in old and not r["supersedes"])
-            history.extend(rescored)
+                           for r in plan.rows if r["lead_id"] not in plan.stored and not r["supersedes"])
+            history.extend(plan.rescored)
             self._history_many(history, now)
+            counts = plan.counts
             self.con.execute(
                 "INSERT INTO lead_runs (run_id, \"at\", kinds, new_leads, updated_leads, retired_leads, "
                 "inherited_leads, coverage) VALUES ($run_id, $at, $kinds, $n, $u, $r, $i, $c)",
-                {"run_id": run_id, "at": now, "kinds": kinds, "n": counts["new"], "u": counts["updated"],
+                {"run_id": run_id, "at": now, "kinds": plan.kinds, "n": counts["new"], "u": counts["updated"],
                  "r": counts["retired"], "i": counts["inherited"],
                  "c": None if coverage is None else json.dumps(coverage, ensure_ascii=False, default=_json_default)})
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
-        log.info("lead run %s: %s", run_id, counts)
-        result = {"run_id": run_id, **counts, "total": len(rows)}
-        scored = _rescore(self.con)
-        if scored:
-            result["model"] = scored
-        return result
+
+    def _write_leads(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the leads of `rows` (inside the caller's transaction), keeping their snapshot as first raised
+        and their last model scores."""
+        frame = pd.DataFrame(rows, columns=list(_LEAD_COLUMNS) + list(_WRITE_EXTRA))
+        for col in ("period_start", "period_end", "first_seen", "last_seen", "retired_at"):
+            frame[col] = pd.to_datetime(frame[col])
+        self.con.register("_fn_new_leads", frame)
+        try:
+            kept = ", ".join(_KEPT_COLUMNS)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _fn_kept AS SELECT lead_id, {kept} FROM leads "
+                             "WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
+            self.con.execute("DELETE FROM leads WHERE lead_id IN (SELECT lead_id FROM _fn_new_leads)")
+            cols = ", ".join(_LEAD_COLUMNS + _WRITE_EXTRA)
+            self.con.execute(f"INSERT INTO leads ({cols}) SELECT {cols} FROM _fn_new_leads")
+            sets = ", ".join(f"{c} = coalesce(k.{c}, leads.{c})" if c == "raised" else f"{c} = k.{c}"
+                             for c in _KEPT_COLUMNS)
+            self.con.execute(f"UPDATE leads SET {sets} FROM _fn_kept k WHERE leads.lead_id = k.lead_id")
+            self.con.execute("DROP TABLE _fn_kept")
+        finally:
+            self.con.unregister("_fn_new_leads")
 
     def _history_many(self, entries: list[tuple], at: datetime) -> None:
         if not entries:
@@ -706,6 +635,152 @@ def _matches(row: dict, params: dict[str, Any]) -> bool:
 
 
 _WRITE_EXTRA = ("detector_version", "param_hash", "batch_from", "batch_to", "raised")
+
+
+@dataclass
+class RunPlan:
+    """What one detection run changes in the lead store, worked out before anything is written (`plan_run`)."""
+
+    run_id: str
+    now: datetime
+    kinds: list[str]
+    stored: dict[str, dict[str, Any]]  # the stored leads of `kinds` before the run (lead id → fields)
+    gone: dict[str, dict[str, Any]]  # stored leads the run did not produce again
+    rows: list[dict[str, Any]] = field(default_factory=list)  # lead rows to write
+    rescored: list[tuple] = field(default_factory=list)  # history entries of decided leads whose figures changed
+    inherited: list[tuple[str, str]] = field(default_factory=list)  # (new lead, old lead it supersedes)
+    retire_ids: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "updated": 0, "retired": 0, "inherited": 0,
+                                                            "covered": 0})
+
+
+def plan_run(leads: list[Lead], kinds: list[str], stored: dict[str, dict[str, Any]], noted: set[str], *,
+             run_id: str, now: datetime, retire: bool, provenance: dict[str, dict],
+             batch_range: tuple[int | None, int | None], model_version: str | None) -> RunPlan:
+    """The reconciliation of one run's `leads` over `kinds` with the `stored` leads of those kinds (`noted`: ids of
+    those with notes), without I/O: which rows are written with which status, which old leads retire, which new
+    lead inherits an old one's decision, and the history entries that say so (see `LeadStore.save_run`)."""
+    by_id: dict[str, Lead] = {}
+    for lead in leads:
+        if lead.kind in kinds:
+            by_id[lead.lead_id] = lead  # the same evidence twice in one run is one lead
+    new_ids = set(by_id)
+    # Old leads not produced again: retired now (or earlier) and candidates to hand their decisions on.
+    gone = {lid: info for lid, info in stored.items() if lid not in new_ids}
+    plan = RunPlan(run_id=run_id, now=now, kinds=kinds, stored=stored, gone=gone)
+    if not retire:
+        _drop_covered(by_id, stored, new_ids, plan.counts)
+    heirs = _heir_index(gone, noted)
+    claimed: set[str] = set()
+    for lid, lead in by_id.items():
+        prev = stored.get(lid)
+        if prev is not None:
+            status, assignee, supersedes, first_seen = prev["status"], prev["assignee"], [], prev["first_seen"] or now
+            plan.counts["updated"] += 1
+            entry = _rescored_entry(lid, prev, lead, run_id)
+            if entry is not None:
+                plan.rescored.append(entry)
+        else:
+            status, assignee, supersedes, first_seen = "new", None, [], now
+            plan.counts["new"] += 1
+            best = _best_predecessor(lead, heirs, gone)
+            if best is not None and best not in claimed:
+                claimed.add(best)
+                status, assignee, supersedes = gone[best]["status"], gone[best]["assignee"], [best]
+                plan.inherited.append((lid, best))
+                plan.counts["inherited"] += 1
+        plan.rows.append(_lead_row(lead, status, assignee, supersedes, first_seen, now, run_id,
+                                   provenance.get(lead.kind) or {}, batch_range, model_version))
+    plan.retire_ids = [lid for lid, info in gone.items() if info["active"]] if retire else []
+    plan.counts["retired"] = len(plan.retire_ids)
+    return plan
+
+
+def _drop_covered(by_id: dict[str, Lead], stored: dict[str, dict[str, Any]], new_ids: set[str],
+                  counts: dict[str, int]) -> None:
+    """An incremental run sees part of the evidence: a lead whose evidence an active lead of the same kind already
+    holds adds nothing and is not stored twice (removed from `by_id`, counted as covered)."""
+    active_index: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for oid, info in stored.items():
+        if info["active"] and oid not in new_ids:
+            for ev in info["evidence"]:
+                active_index[(info["kind"], ev)].add(oid)
+    for lid in [lid for lid in by_id if lid not in stored]:
+        lead = by_id[lid]
+        holders = [active_index.get((lead.kind, ev), set()) for ev in lead.evidence]
+        if holders and set.intersection(*holders):
+            del by_id[lid]
+            counts["covered"] += 1
+
+
+def _heir_index(gone: dict[str, dict[str, Any]], noted: set[str]) -> dict[tuple[str, str], list[str]]:
+    """(kind, evidence visit) → old leads holding it whose decision a new lead may inherit (under review or
+    decided, assigned or noted)."""
+    index: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for lid, info in gone.items():
+        if info["status"] != "new" or info["assignee"] or lid in noted:
+            for ev in info["evidence"]:
+                index[(info["kind"], ev)].append(lid)
+    return index
+
+
+def _best_predecessor(lead: Lead, heirs: dict[tuple[str, str], list[str]],
+                      gone: dict[str, dict[str, Any]]) -> str | None:
+    """The old lead sharing the most of `lead`'s evidence (at least `INHERIT_OVERLAP` of either), or None."""
+    shared: dict[str, int] = defaultdict(int)
+    for ev in lead.evidence:
+        for old_id in heirs.get((lead.kind, ev), ()):
+            shared[old_id] += 1
+    best, best_overlap = None, 0.0
+    for old_id, n in shared.items():
+        overlap = max(n / max(1, len(lead.evidence)), n / max(1, len(gone[old_id]["evidence"])))
+        if overlap >= INHERIT_OVERLAP and (overlap, old_id) > (best_overlap, best or ""):
+            best, best_overlap = old_id, overlap
+    return best
+
+
+def _rescored_entry(lid: str, prev: dict[str, Any], lead: Lead, run_id: str) -> tuple | None:
+    """The history entry of a lead under review or decided whose figures this run changed (None otherwise)."""
+    status = prev["status"]
+    changed = (round(float(prev["score"] or 0), 4) != round(float(lead.score), 4)
+               or prev["explanation_en"] != lead.explanation_en
+               or round(float(prev["amount"] or 0), 2) != round(float(lead.amount_at_risk), 2))
+    if status == "new" or not changed:
+        return None
+    return (lid, "system", "rescored", status, status,
+            f"run {run_id}: score {float(prev['score'] or 0):.3f} → {lead.score:.3f}, "
+            f"amount {float(prev['amount'] or 0):,.2f} → {lead.amount_at_risk:,.2f}"
+            + ("; explanation changed" if prev["explanation_en"] != lead.explanation_en else "")
+            + "; the lead as raised is kept (raised)")
+
+
+def _lead_row(lead: Lead, status: str, assignee: str | None, supersedes: list[str], first_seen: Any,
+              now: datetime, run_id: str, prov: dict, batch_range: tuple[int | None, int | None],
+              model_version: str | None) -> dict[str, Any]:
+    """The `leads` row of one lead of the run, with its provenance and the snapshot as raised."""
+    batch_from, batch_to = batch_range
+    raised = {
+        "at": now, "run_id": run_id, "detector": lead.kind, "detector_version": prov.get("version"),
+        "param_hash": prov.get("param_hash"), "model_version": model_version, "batch_from": batch_from,
+        "batch_to": batch_to, "score": float(lead.score), "severity": lead.severity,
+        "amount_at_risk": float(lead.amount_at_risk), "evidence_count": len(lead.evidence),
+        "explanation_zh": lead.explanation_zh, "explanation_en": lead.explanation_en,
+        "features": lead.features,
+    }
+    return {
+        "lead_id": lead.lead_id, "kind": lead.kind, "severity": lead.severity, "score": float(lead.score),
+        "persons": list(lead.persons), "practitioners": list(lead.practitioners),
+        "institutions": list(lead.institutions), "evidence": list(lead.evidence),
+        "evidence_count": len(lead.evidence), "amount_at_risk": float(lead.amount_at_risk),
+        "period_start": lead.period_start, "period_end": lead.period_end,
+        "explanation_zh": lead.explanation_zh, "explanation_en": lead.explanation_en,
+        "features": json.dumps(lead.features, ensure_ascii=False, default=_json_default),
+        "status": status, "assignee": assignee, "active": True, "supersedes": supersedes,
+        "first_seen": first_seen, "last_seen": now, "retired_at": None, "run_id": run_id,
+        "detector_version": prov.get("version"), "param_hash": prov.get("param_hash"), "batch_from": batch_from,
+        "batch_to": batch_to,
+        "raised": json.dumps(raised, ensure_ascii=False, default=_json_default),
+    }
 _PROVENANCE_CACHE: dict[str, dict[str, str | None]] = {}
 
 
