@@ -15,6 +15,7 @@ __all__ = [
     "DetectorError",
     "PermissionDeniedError",
     "InvalidRequestError",
+    "CypherNotSupportedError",
 ]
 
 
@@ -36,6 +37,15 @@ class MissingTableError(IngestError):
 
 class MissingColumnError(IngestError):
     """A required column is missing from an input file."""
+
+
+class CypherNotSupportedError(ConfigError):
+    """Read-only Cypher was asked of a graph store that has none (the embedded store): a mode, not a failure."""
+
+    def __init__(self, store: str = "embedded") -> None:
+        super().__init__(f"Cypher needs the Neo4j graph store; this server uses the {store} store (set NEO4J_URI "
+                         "or start `fraudnet neo4j start`) / 仅 Neo4j 模式支持 Cypher 查询")
+        self.store = store
 
 
 class StoreError(FraudnetError):

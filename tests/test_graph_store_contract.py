@@ -16,12 +16,12 @@ import pytest
 
 from fraudnet.claims.store import ClaimsStore
 from fraudnet.config import Settings
-from fraudnet.errors import NotFoundError, QueryLimitError
+from fraudnet.errors import CypherNotSupportedError, NotFoundError, QueryLimitError
 from fraudnet.graph.embedded_store import EmbeddedStore
 from fraudnet.graph.neo4j_hubs import clear_stamp, write_hub_lists
 from fraudnet.graph.neo4j_load import clear_graph, load_graph, open_driver
 from fraudnet.graph.neo4j_store import Neo4jStore
-from fraudnet.graph.store import GraphStore
+from fraudnet.graph.store import GraphStore, StoreStatus
 from fraudnet.ingest.pipeline import ingest_folder
 from tests.graph_handbuilt import TREATED_BY, VISITED, write_csvs
 
@@ -88,6 +88,31 @@ def _dt(s: str) -> datetime:
 
 
 # ---- (a) hand-built answers -----------------------------------------------------------------------------------
+def test_capabilities_of_the_protocol(hb: GraphStore, handbuilt_claims: ClaimsStore) -> None:
+    """Every store answers the whole `GraphStore` protocol; what it lacks is said in a typed way."""
+    assert isinstance(hb, GraphStore)
+    status = hb.status()
+    assert status.store == hb.name
+    graph = hb.projection()
+    if hb.supports_cypher:  # Neo4j: reachable, its URI, its projection's state; Cypher and lead sync work
+        assert hb.syncs_leads and status.reachable and status.uri.startswith("bolt://")
+        assert status.projection is not None and status.projection["state"] in ("off", "ready")
+        assert (graph is not None) == (status.projection["state"] == "ready")
+        found = hb.run_read_cypher("MATCH (p:Person {psn_no: $k}) RETURN p.psn_no AS k", {"k": "P01"})
+        assert found["columns"] == ["k"] and found["rows"] == [["P01"]]
+    else:  # embedded: its own graph in memory, nothing to sync or to read in the background, no Cypher
+        assert not hb.syncs_leads and hb.sync_leads([{"lead_id": "L1"}]) == 0
+        assert status == StoreStatus(store="embedded") and graph is hb
+        assert not hb.start_projection(0.5)
+        with pytest.raises(CypherNotSupportedError, match="Neo4j"):
+            hb.run_read_cypher("MATCH (n) RETURN n")
+        refresh = hb.refreshed(handbuilt_claims)
+        assert refresh.store is not hb and refresh.store.node_count == hb.node_count
+        refresh.store.close()
+    if graph is not None:
+        assert graph.has_node("Person:P01") and not graph.has_node("Person:NOBODY")
+
+
 
 def test_profile_person(hb: GraphStore) -> None:
     p = hb.profile("Person:P01")
@@ -527,9 +552,9 @@ def test_city_ego_networks_equal_from_the_projection(city: dict[str, Any], small
     settings = city["_settings"]
     projected = Neo4jStore(settings)
     try:
-        assert projected.ego_source() is None and projected.projection_status() == {"state": "off"}
+        assert projected.projection() is None and projected.projection_status() == {"state": "off"}
         assert projected.refresh_projection()
-        held = projected.ego_source()
+        held = projected.projection()
         status = projected.projection_status()
         assert status["state"] == "ready" and status["nodes"] == emb.node_count
         assert status["edges"] == emb.edge_count
@@ -553,14 +578,14 @@ def test_city_ego_networks_equal_from_the_projection(city: dict[str, Any], small
             held.ego_index(f"Person:{_sample(small_claims)['Person'][0]}", 4)
 
         # Same stamp: kept. A load running (stamp removed): the last complete projection kept. New stamp: read.
-        assert not projected.refresh_projection() and projected.ego_source() is held
+        assert not projected.refresh_projection() and projected.projection() is held
         driver = open_driver(settings)
         try:
             with driver.session(database=settings.neo4j_database) as session:
                 clear_stamp(session)
-                assert not projected.refresh_projection() and projected.ego_source() is held
+                assert not projected.refresh_projection() and projected.projection() is held
                 write_hub_lists(session)
-            assert projected.refresh_projection() and projected.ego_source() is not held
+            assert projected.refresh_projection() and projected.projection() is not held
         finally:
             driver.close()
     finally:

@@ -146,7 +146,7 @@ class ApiContext:
 
         self.stop_graph_workers()
         self._graph_worker_count = count
-        source = self.graph.ego_source()  # the embedded store, or Neo4j's projection once it is read
+        source = self.graph.projection()  # the embedded store, or Neo4j's projection once it is read
         if count < 1 or source is None or not forking_available():
             return 0
         gc.freeze()  # the graph is shared with the workers: keep the collector from touching (copying) it

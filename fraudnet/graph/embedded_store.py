@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from fraudnet.claims.store import ClaimsStore
 from fraudnet.contract import INPATIENT_MED_TYPES
-from fraudnet.errors import StoreError
+from fraudnet.errors import CypherNotSupportedError, StoreError
 from fraudnet.graph.entity_graph import EDGE_TYPE_CODES, EgoIndex, EntityGraph, NodeTable
 from fraudnet.graph.model import EDGE_TYPES, Edge, Node, node_id, split_node_id
 from fraudnet.graph.query_base import (
@@ -32,6 +33,7 @@ from fraudnet.graph.query_base import (
     make_edge,
     normalize_value,
 )
+from fraudnet.graph.store import GraphRefresh, ProgressFn, StoreStatus
 
 __all__ = ["EmbeddedStore", "EgoIndex", "DRUG_LIST_TYPES"]
 
@@ -89,8 +91,30 @@ class EmbeddedStore(EntityGraph, BaseGraphStore):
         log.info("embedded graph: %d nodes, %d edges in %.2f s", self.node_count, self.edge_count,
                  time.perf_counter() - started)
 
-    def ego_source(self) -> EmbeddedStore:
+    # ---- GraphStore capabilities ---------------------------------------------------------------------------
+    supports_cypher = False
+    syncs_leads = False
+
+    def status(self) -> StoreStatus:
+        return StoreStatus(store=self.name)
+
+    def projection(self) -> EmbeddedStore:
+        """The store is its own in-memory entity graph."""
         return self
+
+    def start_projection(self, poll_s: float, on_change: Callable[[], None] | None = None) -> bool:
+        return False  # built on open; nothing to read in the background
+
+    def refreshed(self, claims: ClaimsStore, progress: ProgressFn | None = None) -> GraphRefresh:
+        """A new store built from this store's claims store (the arrays are immutable once built)."""
+        return GraphRefresh(EmbeddedStore(self._claims), {"graph_store": "embedded store rebuilt"})
+
+    def sync_leads(self, leads: Sequence[dict[str, Any]]) -> int:
+        return 0  # the leads live in the claims store this store reads
+
+    def run_read_cypher(self, query: str, params: dict[str, Any] | None = None, limit: int = 1000,
+                        timeout: float = 15.0) -> dict[str, Any]:
+        raise CypherNotSupportedError(self.name)
 
     # ---- loading -----------------------------------------------------------------------------------------
     def _cur(self) -> Any:

@@ -19,9 +19,18 @@ import pandas as pd
 
 from fraudnet.errors import NotFoundError
 from fraudnet.graph import ego_kernels
-from fraudnet.graph.model import EDGE_TYPES, ENTITY_TYPES, NODE_TYPES, Edge, Node, Subgraph, node_id, split_node_id
+from fraudnet.graph.model import (
+    DEFAULT_NODE_CAP,
+    EDGE_TYPES,
+    ENTITY_TYPES,
+    NODE_TYPES,
+    Edge,
+    Node,
+    Subgraph,
+    node_id,
+    split_node_id,
+)
 from fraudnet.graph.query_base import LABEL_PROP, NODE_PROPS, TRAVERSED_TYPES, TYPE_ORDER, ego_types
-from fraudnet.graph.store import DEFAULT_NODE_CAP
 
 __all__ = ["EntityGraph", "EgoIndex", "NodeTable", "EDGE_COLUMNS", "EDGE_TYPE_CODES"]
 
@@ -136,6 +145,10 @@ class EntityGraph:
     @property
     def edge_count(self) -> int:
         return len(self._src)
+
+    def has_node(self, node_id: str) -> bool:
+        """Whether the graph holds the entity `node_id` (`Type:key`)."""
+        return node_id in self._index
 
     def _indexed(self, nid: str) -> Node:
         """The node `nid`, with the messages `BaseGraphStore._require` gives for a bad or unknown id."""

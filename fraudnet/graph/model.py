@@ -19,7 +19,15 @@ __all__ = [
     "GraphPath",
     "EntityProfile",
     "TimelineEvent",
+    "MAX_DEPTH",
+    "DEFAULT_NODE_CAP",
+    "MAX_NODE_CAP",
 ]
+
+# Limits of the graph queries every store enforces (`QueryLimitError` beyond them).
+MAX_DEPTH = 3
+DEFAULT_NODE_CAP = 500
+MAX_NODE_CAP = 5000
 
 # Node label -> unique key property.
 NODE_KEYS: dict[str, str] = {

@@ -17,13 +17,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from fraudnet.claims.store import ClaimsStore
 from fraudnet.config import Settings
 from fraudnet.contract import INPATIENT_MED_TYPES
 from fraudnet.errors import Neo4jUnavailableError, StoreError
 from fraudnet.graph.model import (
+    DEFAULT_NODE_CAP,
     NODE_KEYS,
     Edge,
     EntityProfile,
@@ -51,7 +54,7 @@ from fraudnet.graph.query_base import (
     make_edge,
     normalize_value,
 )
-from fraudnet.graph.store import DEFAULT_NODE_CAP
+from fraudnet.graph.store import GraphRefresh, ProgressFn, StoreStatus
 
 __all__ = ["Neo4jStore", "ENTITY_RELS"]
 
@@ -131,10 +134,43 @@ class Neo4jStore(BaseGraphStore):
         self._projection_error = ""
         self._closing = threading.Event()
         self._poller: threading.Thread | None = None
+        self._probe: tuple[float, bool] = (-self._PROBE_EVERY_S, False)  # (when, whether Bolt answered)
+
+    # ---- GraphStore capabilities ---------------------------------------------------------------------------------
+    supports_cypher = True
+    syncs_leads = True
+    _PROBE_EVERY_S = 5.0
+
+    def status(self) -> StoreStatus:
+        """The URI, whether Bolt answers (checked at most every 5 s) and the projection's state."""
+        checked, ok = self._probe
+        if time.monotonic() - checked >= self._PROBE_EVERY_S:
+            try:
+                self._driver.verify_connectivity()
+                ok = True
+            except Exception:  # any failure to answer is "unreachable"; the reason is not the health check's
+                ok = False
+            self._probe = (time.monotonic(), ok)
+        return StoreStatus(store=self.name, uri=self._settings.neo4j_uri or "", reachable=ok,
+                           projection=self.projection_status())
+
+    def refreshed(self, claims: ClaimsStore, progress: ProgressFn | None = None) -> GraphRefresh:
+        """Load what the ingest changed into Neo4j (`graph.neo4j_load.load_graph`); this store answers on (its
+        projection is read again once the load's new stamp is seen)."""
+        from fraudnet.graph.neo4j_load import load_graph
+
+        report = load_graph(claims, self._settings, progress=progress)
+        return GraphRefresh(self, {"neo4j_load": asdict(report)})
+
+    def sync_leads(self, leads: Sequence[dict[str, Any]]) -> int:
+        """MERGE the leads as `Lead` nodes linked to their entities and evidence (`graph.neo4j_load.sync_leads`)."""
+        from fraudnet.graph.neo4j_load import sync_leads
+
+        return sync_leads(list(leads), self._settings)
 
     # ---- in-memory projection ------------------------------------------------------------------------------------
-    def ego_source(self) -> Neo4jProjection | None:
-        """The projection ego networks are answered from (for graph worker processes), or None."""
+    def projection(self) -> Neo4jProjection | None:
+        """The projection ego networks are answered from (shared with graph worker processes), or None."""
         return self._projection
 
     def projection_status(self) -> dict[str, Any]:
@@ -166,16 +202,17 @@ class Neo4jStore(BaseGraphStore):
         self._projection_state, self._projection_error = "ready", ""
         return True
 
-    def start_projection(self, poll_s: float = 10.0, on_change: Callable[[], None] | None = None) -> None:
+    def start_projection(self, poll_s: float = 10.0, on_change: Callable[[], None] | None = None) -> bool:
         """Read the projection in a background thread now, and again whenever a load changed the graph (checked
         every `poll_s` seconds); `on_change()` runs after each new projection is in use. Until the first is read,
         ego networks are answered by Cypher."""
         if self._poller is not None:
-            return
+            return True
         self._projection_state = "reading"
         self._poller = threading.Thread(target=self._poll_projection, args=(poll_s, on_change),
                                         name="fraudnet-neo4j-projection", daemon=True)
         self._poller.start()
+        return True
 
     def _poll_projection(self, poll_s: float, on_change: Callable[[], None] | None) -> None:
         wait = 0.0
@@ -219,7 +256,7 @@ class Neo4jStore(BaseGraphStore):
                     since: datetime | None = None, until: datetime | None = None,
                     max_nodes: int = DEFAULT_NODE_CAP) -> Subgraph:
         held = self._projection
-        if held is not None and since is None and until is None and node_id in held._index:
+        if held is not None and since is None and until is None and held.has_node(node_id):
             # As the graph workers answer: from the projection alone (a node newer than it goes to Cypher).
             found = held.ego_index(node_id, depth, node_types, max_nodes)
             return Subgraph(nodes=held.nodes_at(found.nodes), edges=held.edges_at(found.edges),
@@ -473,24 +510,36 @@ class Neo4jStore(BaseGraphStore):
         lo, hi = since or _LO, until or _HI
         idset = set(ids)
         edges: dict[str, Edge] = {}
-        # Structural relationships: as stored.
+        for family in (self._window_structural(keys), self._window_aggregated(keys, lo, hi, mode, idset),
+                       self._window_co_admitted(keys.get("Person", []), lo, hi, mode, idset)):
+            for e in family:
+                edges[e.id] = e
+        return list(edges.values())
+
+    def _window_structural(self, keys: dict[str, list[str]]) -> list[Edge]:
+        """Structural relationships (WORKS_AT, USES_PHONE, LIVES_AT) of the nodes, as stored: no window applies."""
         match, params = _match_union(keys)
         q = (f"{match} MATCH (n)-[r:{STRUCTURAL_RELS}]-(m) "
              f"WITH n, r, m, {_type_expr('n')} AS nt, {_type_expr('m')} AS mt "
              f"RETURN type(r) AS rt, startNode(r) = n AS out, nt, {_key_expr('n', 'nt')} AS nk, mt, "
              f"{_key_expr('m', 'mt')} AS mk")
+        out = []
         for r in self._rows(q, ["rt", "out", "nt", "nk", "mt", "mk"], **params):
             a, b = node_id(r["nt"], str(r["nk"])), node_id(r["mt"], str(r["mk"]))
             s, t = (a, b) if r["out"] else (b, a)
-            e = make_edge(r["rt"], s, t)
-            edges[e.id] = e
-        # VISITED / TREATED_BY recomputed from the visits in the window, from either end.
+            out.append(make_edge(r["rt"], s, t))
+        return out
+
+    _WINDOW = "v.begntime >= $lo AND v.begntime < $hi"
+    _AGGREGATE = ("RETURN p.psn_no AS pk, {lbl} AS mt, {key} AS mk, count(v) AS visits, "
+                  "sum(round(v.medfee_sumamt * 100)) AS c, min(v.begntime) AS first, max(v.begntime) AS last")
+
+    def _window_aggregated(self, keys: dict[str, list[str]], lo: datetime, hi: datetime, mode: str,
+                           idset: set[str]) -> list[Edge]:
+        """VISITED and TREATED_BY recomputed from the visits in the window, from either end: the persons' own
+        visits, and the visits at the institutions, pharmacies and practitioners among the nodes."""
+        window, agg = self._WINDOW, self._AGGREGATE
         persons = keys.get("Person", [])
-        insts = {t: keys.get(t, []) for t in ("Institution", "Pharmacy")}
-        pracs = keys.get("Practitioner", [])
-        agg = ("RETURN p.psn_no AS pk, {lbl} AS mt, {key} AS mk, count(v) AS visits, "
-               "sum(round(v.medfee_sumamt * 100)) AS c, min(v.begntime) AS first, max(v.begntime) AS last")
-        window = "v.begntime >= $lo AND v.begntime < $hi"
         queries: list[tuple[str, str, dict[str, Any]]] = []
         if persons:
             queries.append(("VISITED",
@@ -502,17 +551,18 @@ class Neo4jStore(BaseGraphStore):
                             "MATCH (p)-[:HAD]->(v:Visit)-[:ATTENDED_BY]->(m:Practitioner) "
                             f"WHERE {window} " + agg.format(lbl="'Practitioner'", key="m.prac_psn_code"),
                             {"persons": persons}))
-        for t, ks in insts.items():
-            if ks:
+        for t in ("Institution", "Pharmacy"):
+            if keys.get(t):
                 queries.append(("VISITED",
                                 f"MATCH (m:{t}) WHERE m.fixmedins_code IN $ks "
                                 f"MATCH (p:Person)-[:HAD]->(v:Visit)-[:AT]->(m) WHERE {window} "
-                                + agg.format(lbl=f"'{t}'", key="m.fixmedins_code"), {"ks": ks}))
-        if pracs:
+                                + agg.format(lbl=f"'{t}'", key="m.fixmedins_code"), {"ks": keys[t]}))
+        if keys.get("Practitioner"):
             queries.append(("TREATED_BY",
                             "MATCH (m:Practitioner) WHERE m.prac_psn_code IN $ks "
                             f"MATCH (p:Person)-[:HAD]->(v:Visit)-[:ATTENDED_BY]->(m) WHERE {window} "
-                            + agg.format(lbl="'Practitioner'", key="m.prac_psn_code"), {"ks": pracs}))
+                            + agg.format(lbl="'Practitioner'", key="m.prac_psn_code"), {"ks": keys["Practitioner"]}))
+        out = []
         for rtype, q, extra in queries:
             for r in self._rows(q, ["pk", "mt", "mk", "visits", "c", "first", "last"], lo=lo, hi=hi, **extra):
                 if r["mt"] is None:
@@ -520,50 +570,64 @@ class Neo4jStore(BaseGraphStore):
                 s, t = node_id("Person", str(r["pk"])), node_id(r["mt"], str(r["mk"]))
                 if mode == "both" and not (s in idset and t in idset):
                     continue
-                e = make_edge(rtype, s, t, r["visits"], int(r["c"] or 0), r["first"], r["last"])
-                edges[e.id] = e
-        # CO_ADMITTED: the persons' inpatient (institution, day) in the window, then who else was admitted then.
-        if persons:
-            days = self._rows(
-                "MATCH (p:Person) WHERE p.psn_no IN $persons MATCH (p)-[:HAD]->(v:Visit)-[:AT]->(i) "
-                f"WHERE {window} AND v.med_type IN $inp "
-                "RETURN DISTINCT p.psn_no AS pk, i.fixmedins_code AS ik, date(v.begntime) AS d", ["pk", "ik", "d"],
-                persons=persons, lo=lo, hi=hi, inp=_INPATIENT)
-            slots: dict[str, set[tuple[str, Any]]] = {}
-            for r in days:
-                slots.setdefault(str(r["pk"]), set()).add((str(r["ik"]), normalize_value(r["d"])))
-            wanted = sorted({s for ss in slots.values() for s in ss}, key=lambda s: (s[0], s[1]))
-            partners: dict[tuple[str, Any], set[str]] = {}
-            if mode == "both":
-                for pk, ss in slots.items():
-                    for s in ss:
-                        partners.setdefault(s, set()).add(pk)
-            elif wanted:
-                rows = self._rows(
-                    "UNWIND $slots AS s MATCH (i {fixmedins_code: s.ik})<-[:AT]-(v:Visit) "
-                    "WHERE (i:Institution OR i:Pharmacy) AND v.begntime >= s.lo AND v.begntime < s.hi "
-                    f"AND {window} AND v.med_type IN $inp MATCH (q:Person)-[:HAD]->(v) "
-                    "RETURN DISTINCT s.ik AS ik, s.d AS d, q.psn_no AS qk", ["ik", "d", "qk"],
-                    slots=[{"ik": ik, "d": d, "lo": datetime.combine(d, datetime.min.time()),
-                            "hi": datetime.combine(d, datetime.min.time()) + timedelta(days=1)} for ik, d in wanted],
-                    lo=lo, hi=hi, inp=_INPATIENT)
-                for r in rows:
-                    partners.setdefault((str(r["ik"]), normalize_value(r["d"])), set()).add(str(r["qk"]))
-            pair_slots: dict[tuple[str, str], set[tuple[str, Any]]] = {}
+                out.append(make_edge(rtype, s, t, r["visits"], int(r["c"] or 0), r["first"], r["last"]))
+        return out
+
+    def _window_co_admitted(self, persons: list[str], lo: datetime, hi: datetime, mode: str,
+                            idset: set[str]) -> list[Edge]:
+        """CO_ADMITTED recomputed for the window: the persons' inpatient (institution, day) slots, then who else was
+        admitted in those slots (`mode="both"`: only among the persons themselves); pairs sharing ≥ 2 slots."""
+        if not persons:
+            return []
+        days = self._rows(
+            "MATCH (p:Person) WHERE p.psn_no IN $persons MATCH (p)-[:HAD]->(v:Visit)-[:AT]->(i) "
+            f"WHERE {self._WINDOW} AND v.med_type IN $inp "
+            "RETURN DISTINCT p.psn_no AS pk, i.fixmedins_code AS ik, date(v.begntime) AS d", ["pk", "ik", "d"],
+            persons=persons, lo=lo, hi=hi, inp=_INPATIENT)
+        slots: dict[str, set[tuple[str, Any]]] = {}
+        for r in days:
+            slots.setdefault(str(r["pk"]), set()).add((str(r["ik"]), normalize_value(r["d"])))
+        partners = self._slot_partners(slots, lo, hi, mode)
+        pair_slots: dict[tuple[str, str], set[tuple[str, Any]]] = {}
+        for pk, ss in slots.items():
+            for slot in ss:
+                for qk in partners.get(slot, ()):
+                    if qk != pk:
+                        pair_slots.setdefault((pk, qk) if pk < qk else (qk, pk), set()).add(slot)
+        out = []
+        for (a, b), ss in pair_slots.items():
+            n = len(ss)
+            if n >= 2:
+                s, t = node_id("Person", a), node_id("Person", b)
+                if mode == "both" and not (s in idset and t in idset):
+                    continue
+                out.append(make_edge("CO_ADMITTED", s, t, n, 0, None, None, {"times": n}))
+        return out
+
+    def _slot_partners(self, slots: dict[str, set[tuple[str, Any]]], lo: datetime, hi: datetime,
+                       mode: str) -> dict[tuple[str, Any], set[str]]:
+        """(institution, day) → persons admitted there that day in the window: the given persons only with
+        `mode="both"`, else everyone (read from Neo4j)."""
+        partners: dict[tuple[str, Any], set[str]] = {}
+        if mode == "both":
             for pk, ss in slots.items():
-                for slot in ss:
-                    for qk in partners.get(slot, ()):
-                        if qk != pk:
-                            pair_slots.setdefault((pk, qk) if pk < qk else (qk, pk), set()).add(slot)
-            pair_times = {pair: len(ss) for pair, ss in pair_slots.items()}
-            for (a, b), n in pair_times.items():
-                if n >= 2:
-                    s, t = node_id("Person", a), node_id("Person", b)
-                    if mode == "both" and not (s in idset and t in idset):
-                        continue
-                    e = make_edge("CO_ADMITTED", s, t, n, 0, None, None, {"times": n})
-                    edges[e.id] = e
-        return list(edges.values())
+                for s in ss:
+                    partners.setdefault(s, set()).add(pk)
+            return partners
+        wanted = sorted({s for ss in slots.values() for s in ss}, key=lambda s: (s[0], s[1]))
+        if not wanted:
+            return partners
+        rows = self._rows(
+            "UNWIND $slots AS s MATCH (i {fixmedins_code: s.ik})<-[:AT]-(v:Visit) "
+            "WHERE (i:Institution OR i:Pharmacy) AND v.begntime >= s.lo AND v.begntime < s.hi "
+            f"AND {self._WINDOW} AND v.med_type IN $inp MATCH (q:Person)-[:HAD]->(v) "
+            "RETURN DISTINCT s.ik AS ik, s.d AS d, q.psn_no AS qk", ["ik", "d", "qk"],
+            slots=[{"ik": ik, "d": d, "lo": datetime.combine(d, datetime.min.time()),
+                    "hi": datetime.combine(d, datetime.min.time()) + timedelta(days=1)} for ik, d in wanted],
+            lo=lo, hi=hi, inp=_INPATIENT)
+        for r in rows:
+            partners.setdefault((str(r["ik"]), normalize_value(r["d"])), set()).add(str(r["qk"]))
+        return partners
 
     # ---- visits ------------------------------------------------------------------------------------------------
     _VISIT_RETURN = (

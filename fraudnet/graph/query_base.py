@@ -64,8 +64,11 @@ from typing import Any
 
 from fraudnet.errors import NotFoundError, QueryLimitError
 from fraudnet.graph.model import (
+    DEFAULT_NODE_CAP,
     EDGE_TYPES,
     ENTITY_TYPES,
+    MAX_DEPTH,
+    MAX_NODE_CAP,
     NODE_TYPES,
     Edge,
     EntityProfile,
@@ -76,7 +79,6 @@ from fraudnet.graph.model import (
     node_id,
     split_node_id,
 )
-from fraudnet.graph.store import DEFAULT_NODE_CAP, MAX_DEPTH, MAX_NODE_CAP
 
 __all__ = [
     "BaseGraphStore",
@@ -299,11 +301,6 @@ class BaseGraphStore(ABC):
 
     def _ego_static(self, centre: Node, depth: int, types: Sequence[str], max_nodes: int) -> Subgraph | None:
         """Optional backend fast path for an ego network without a window (same answer); None = not offered."""
-        return None
-
-    def ego_source(self) -> Any:
-        """The in-memory `EntityGraph` that answers ego networks without a window, for graph worker processes to
-        share (None when the store has none)."""
         return None
 
     @abstractmethod
