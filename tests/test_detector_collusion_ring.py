@@ -334,3 +334,35 @@ def test_chemotherapy_cohort_on_a_fixed_cycle_is_not_a_ring() -> None:
             visits.append(admission(f"K{c:02d}{j}", p, "H1", datetime(2025, 1, 1, 8) + timedelta(days=day, hours=j % 3),
                                     doctor="D000000000321", dise="Z51.100", los=1, fee=4200.0))
     assert CollusionRingDetector().run(make_context(visits)) == []
+
+
+def test_pool_at_a_small_hospital_with_batches_spread_over_three_days_is_found() -> None:
+    """A hospital admitting ~90 a year; a pool of 12 admitted in 6 batches of 3–7 over one to three days, each
+    member 2–3 times. Each batch is most of its window's crowd, so every pair's co-admission looks likely on its
+    own: the pool must still reach the group test (an edge cut at 10 % dropped it)."""
+    pool = [f"SMALL{i:02d}" for i in range(12)]
+    sizes = [3, 4, 3, 3, 6, 7]
+    counts = dict.fromkeys(pool, 0)
+    batches: list[list[str]] = []
+    for k, size in enumerate(sizes):
+        order = sorted(pool, key=lambda p: (counts[p], (pool.index(p) * 7 + k * 5) % 12))
+        batch = order[:size]
+        for p in batch:
+            counts[p] += 1
+        batches.append(batch)
+    assert min(counts.values()) >= 2
+    first = [datetime(2025, 1, 12, 14), datetime(2025, 4, 4, 8), datetime(2025, 5, 16, 16), datetime(2025, 6, 29, 9),
+             datetime(2025, 10, 10, 8), datetime(2025, 11, 4, 10)]
+    offsets = [[0, 0, 1], [0, 0, 0, 1], [0, 1, 2], [0, 2, 2], [0, 0, 0, 1, 2, 2], [0, 0, 0, 0, 1, 1, 1]]
+    visits = []
+    for k, (day, batch) in enumerate(zip(first, batches, strict=True)):
+        for i, p in enumerate(batch):
+            visits.append(admission(f"S{k}{i}", p, "H9", day + timedelta(days=offsets[k][i], hours=i),
+                                    doctor="D000000000901" if i % 2 else "D000000000902", dise="K29.700",
+                                    los=10, fee=9000.0 + 11 * i))
+    rng = np.random.default_rng(21)
+    visits += background("H9", rng, 50, prefix="Q") + returning_patients("H9", rng, 5)
+    leads = [ld for ld in CollusionRingDetector().run(make_context(visits)) if ld.severity in {"red", "orange"}]
+    assert len(leads) == 1, [(ld.persons, ld.score, ld.severity) for ld in leads]
+    assert set(leads[0].persons) <= set(pool) and len(leads[0].persons) >= 10
+    assert leads[0].features["shape"] == "pool"

@@ -85,6 +85,11 @@ class _Occasion:
     inst: str = ""
 
 
+def _mixed_batches(batches: list[_Occasion], part_a: set[str], part_b: set[str]) -> int:
+    """Batches with at least two members from each of two communities (a sign that they are one pool)."""
+    return sum(1 for o in batches if len(o.members & part_a) >= 2 and len(o.members & part_b) >= 2)
+
+
 @dataclass
 class _Inst:
     """One institution's admissions sorted by date, as arrays for the per-group scans."""
@@ -180,8 +185,12 @@ class CollusionRingDetector:
     join_chance : float, default 0.5
         A person seen in several of a group's occasion windows joins it when fewer than this many of the
         institution's persons would be seen that often by chance.
-    event_pvalue : float, default 0.1
+    event_pvalue : float, default 0.3
         A co-admission likelier than this by chance (busy window, frequent patients) is no edge of the person graph.
+        Only a pre-screen that keeps the graph sparse — the group test and its shuffle null decide. It is loose
+        because an event's chance is conditioned on the window's crowd, which includes the batch itself: at a
+        hospital with ~90 admissions a year, a batch of 7 pool members makes each pair's event look 15 % likely,
+        and a cut at 10 % dropped the whole pool before it could be tested as a group.
     max_pool : int, default 60
         Largest community searched as one pool (bigger Leiden communities are split again; bigger groups dropped).
     resolutions : tuple of float, default (1.0, 0.5)
@@ -208,7 +217,7 @@ class CollusionRingDetector:
         score_scale: float = 1.5,
         min_score: float = 0.3,
         join_chance: float = 0.5,
-        event_pvalue: float = 0.1,
+        event_pvalue: float = 0.3,
         max_pool: int = 60,
         resolutions: tuple[float, ...] = (1.0, 0.5),
         null_rounds: int = 2,
@@ -359,8 +368,10 @@ class CollusionRingDetector:
                     continue
                 union_insts = sorted(set(insts) | insts_of.get(j, set()))
                 found = self._community(union_insts, union, by_inst, width)
-                # one pool split in two: together they say more than the two parts apart
-                if found is not None and found["raw"] > best + max(0.0, raw_of(j, sorted(insts_of.get(j, set())))):
+                # one pool split in two: together they say more than the two parts apart, and a batch mixes the two
+                # halves (two rings at two hospitals, joined only by a stray patient or two, have no such batch)
+                if (found is not None and _mixed_batches(found["batches"], set(members), set(communities[j])) >= 1
+                        and found["raw"] > best + max(0.0, raw_of(j, sorted(insts_of.get(j, set()))))):
                     members, insts, best = union, union_insts, found["raw"]
             found = self._community(insts, members, by_inst, width)
             if found is None:
