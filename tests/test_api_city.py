@@ -27,8 +27,8 @@ def city(api_city_template: ApiWorkspace, tmp_path_factory: pytest.TempPathFacto
         yield c, ws
 
 
-def _leads(client: TestClient, ws: ApiWorkspace, **params: object) -> dict:
-    r = client.get("/api/leads", params=params, headers=ws.headers("viewer"))
+def _leads(client: TestClient, ws: ApiWorkspace, role: str = "viewer", **params: object) -> dict:
+    r = client.get("/api/leads", params=params, headers=ws.headers(role))
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -59,7 +59,9 @@ def test_ring_lead_detail_graph_and_masking(city: tuple[TestClient, ApiWorkspace
     lid = ring["lead_id"]
     detail = client.get(f"/api/leads/{lid}", headers=ws.headers("investigator")).json()
     assert len(detail["evidence_visits"]) == ring["evidence_count"] == len(detail["evidence"])
-    assert {v["psn_no"] for v in detail["evidence_visits"]} <= set(ring["persons"])
+    assert {v["psn_no"] for v in detail["evidence_visits"]} <= set(detail["persons"])
+    assert all(re.fullmatch(r"\d{4}\*+\d{4}", p) for p in ring["persons"])  # the viewer's queue: masked
+    ring = {**ring, "persons": detail["persons"]}
     g_admin = client.get(f"/api/leads/{lid}/graph", headers=ws.headers("admin")).json()
     g_view = client.get(f"/api/leads/{lid}/graph", headers=ws.headers("viewer")).json()
     ids = {n["id"] for n in g_admin["nodes"]}
@@ -80,7 +82,7 @@ def test_ring_lead_detail_graph_and_masking(city: tuple[TestClient, ApiWorkspace
 
 def test_ego_two_hops_and_paths_between_ring_members(city: tuple[TestClient, ApiWorkspace]) -> None:
     client, ws = city
-    ring = _leads(client, ws, kind="collusion_ring", page_size=1)["items"][0]
+    ring = _leads(client, ws, "investigator", kind="collusion_ring", page_size=1)["items"][0]
     a, b = (f"Person:{p}" for p in ring["persons"][:2])
     ego = client.get(f"/api/graph/ego/{a}?depth=2&max_nodes=500", headers=ws.headers("viewer")).json()
     assert 1 < len(ego["nodes"]) <= 500 and ego["nodes"][0]["id"] == a
@@ -110,7 +112,7 @@ def test_entity_panels_for_a_flagged_institution(city: tuple[TestClient, ApiWork
 
 def test_viewer_responses_never_carry_an_unmasked_name(city: tuple[TestClient, ApiWorkspace]) -> None:
     client, ws = city
-    lead = _leads(client, ws, page_size=1)["items"][0]
+    lead = _leads(client, ws, "investigator", page_size=1)["items"][0]
     person = f"Person:{lead['persons'][0]}"
     admin_profile = client.get(f"/api/entities/{person}", headers=ws.headers("admin")).json()["profile"]
     name = admin_profile["props"]["psn_name"]
@@ -155,7 +157,8 @@ def test_neo4j_mode_answers_like_the_embedded_store(neo_city: tuple[TestClient, 
     for lead in [next(x for x in leads if x["kind"] == "collusion_ring"), leads[-1]]:
         path = f"/api/leads/{lead['lead_id']}/graph"
         assert neo.get(path, headers=h).json() == emb.get(path, headers=h).json()
-    person = f"Person:{leads[0]['persons'][0]}"
+    full = emb.get(f"/api/leads/{leads[0]['lead_id']}", headers=ws.headers("investigator")).json()
+    person = f"Person:{full['persons'][0]}"  # the viewer's queue shows person numbers masked
     for path in (f"/api/graph/ego/{person}?depth=2&max_nodes=200", f"/api/entities/{person}",
                  f"/api/entities/{person}/timeline"):
         assert neo.get(path, headers=h).json() == emb.get(path, headers=h).json(), path

@@ -76,7 +76,9 @@ def test_lead_list_filters_sort_and_pagination(client: TestClient, api_handbuilt
     assert body["total"] == 1 and body["page"] == 1 and body["page_size"] == 50
     item = body["items"][0]
     assert item["lead_id"] == api_handbuilt.lead_id
-    assert item["persons"] == ["P01", "P02"] and item["institutions"] == ["H001"]
+    assert item["persons"] == ["*01", "*02"] and item["institutions"] == ["H001"]  # viewers: psn_no masked
+    full = client.get("/api/leads", headers=api_handbuilt.headers("investigator")).json()["items"][0]
+    assert full["persons"] == ["P01", "P02"]
     assert item["evidence_count"] == 4 and item["severity"] == "red" and item["status"] == "new"
     assert client.get("/api/leads?severity=orange,yellow", headers=h).json()["total"] == 0
     assert client.get("/api/leads?severity=red&institution=H001&person=P02", headers=h).json()["total"] == 1
@@ -110,7 +112,8 @@ def test_lead_detail_has_evidence_visits_and_is_audited(client: TestClient, api_
     assert lead["evidence"] == ["V01", "V02", "V03", "V04"]
     assert [v["mdtrt_id"] for v in lead["evidence_visits"]] == ["V01", "V02", "V03", "V04"]
     v1 = lead["evidence_visits"][0]
-    assert v1["psn_no"] == "P01" and v1["fixmedins_code"] == "H001" and v1["med_type"] == "21"
+    assert v1["psn_no"] == "*01" and v1["fixmedins_code"] == "H001" and v1["med_type"] == "21"  # viewer: masked
+    assert lead["persons"] == ["*01", "*02"] and "P01" not in str(lead)
     assert v1["dise_name"] and v1["medfee_sumamt"] > 0
     assert lead["features"] == {"days": 2} and lead["history"][0]["to"] == "new"
     entries = _audit(client, api_handbuilt, action="lead.read")
@@ -303,14 +306,17 @@ def test_exports_leads_scores_and_subgraph(client: TestClient, api_handbuilt: Ap
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [(x["lead_id"], x["persons"], x["evidence"]) for x in rows] == [
-        (api_handbuilt.lead_id, "P01;P02", "V01;V02;V03;V04")]
+        (api_handbuilt.lead_id, "*01;*02", "V01;V02;V03;V04")]  # viewers: person numbers masked
     assert "attachment" in r.headers["content-disposition"]
     jl = client.get("/api/exports/leads?format=jsonl", headers=h)
+    assert [json.loads(line)["persons"] for line in jl.text.splitlines()] == [["*01", "*02"]]
+    inv = api_handbuilt.headers("investigator")
+    jl = client.get("/api/exports/leads?format=jsonl", headers=inv)
     assert [json.loads(line)["persons"] for line in jl.text.splitlines()] == [["P01", "P02"]]
     xl = client.get("/api/exports/leads?format=xlsx", headers=h)
     sheet = openpyxl.load_workbook(io.BytesIO(xl.content)).active
     assert sheet.cell(2, 1).value == api_handbuilt.lead_id
-    sc = client.get("/api/exports/scores?format=csv", headers=h)
+    sc = client.get("/api/exports/scores?format=csv", headers=inv)
     scores = list(csv.DictReader(io.StringIO(sc.content.decode("utf-8-sig"))))
     with_leads = {(s["entity_type"], s["entity_id"]) for s in scores if int(s["leads"]) > 0}
     assert with_leads == {("Person", "P01"), ("Person", "P02"), ("Practitioner", "D001"), ("Institution", "H001")}
@@ -318,8 +324,13 @@ def test_exports_leads_scores_and_subgraph(client: TestClient, api_handbuilt: Ap
     assert all(s["entity_type"] != "Person" for s in scores if int(s["leads"]) == 0)
     gm = client.get(f"/api/exports/subgraph?lead_id={api_handbuilt.lead_id}&format=graphml", headers=h)
     assert gm.status_code == 200 and gm.headers["content-type"].startswith("application/graphml+xml")
+    masked = nx.read_graphml(io.BytesIO(gm.content))  # viewers: opaque person ids, masked names and numbers
+    assert b"P01" not in gm.content and b"\xe5\xbc\xa0\xe4\xb8\x89" not in gm.content
+    assert sorted(d["label"] for _, d in masked.nodes(data=True) if d["type"] == "Person") == ["张*", "李*"]
+    assert all(n.startswith("Person:~") for n, d in masked.nodes(data=True) if d["type"] == "Person")
+    gm = client.get(f"/api/exports/subgraph?lead_id={api_handbuilt.lead_id}&format=graphml", headers=inv)
     graph = nx.read_graphml(io.BytesIO(gm.content))
-    assert graph.nodes["Person:P01"]["label"] == "张*" and graph.nodes["Person:P01"]["type"] == "Person"
+    assert graph.nodes["Person:P01"]["label"] == "张三" and graph.nodes["Person:P01"]["type"] == "Person"
     assert graph.nodes["Visit:V01"]["evidence"] is True
     assert graph.has_edge("Person:P01", "Visit:V01")
     assert graph.edges["Person:P01", "Institution:H001"]["amount"] == pytest.approx(1800.0)

@@ -86,6 +86,10 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
 
     for module in (health, me, leads, entities, graph, search, cypher, jobs, exports, audit, labels):
         app.include_router(module.router)
+    from fraudnet.api.routes import casefiles, charts  # link chart recipes and case files
+
+    app.include_router(charts.router)
+    app.include_router(casefiles.router)
 
     from fraudnet.viz.assets import mount_ui
 

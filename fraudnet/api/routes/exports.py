@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from fraudnet.api.deps import ApiContext, ConDep, CtxDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.masking import mask_lead_for, mask_psn_no, pseudonymise_subgraph
 from fraudnet.api.present import LEAD_ID_PATTERN, masked_subgraph, parse_node_id
 from fraudnet.api.schemas import SubgraphExportIn
 from fraudnet.api.scope import ScopedLeadsDep, ScopedStoreDep
@@ -64,7 +65,7 @@ def export_leads(
         kind=kind or None, severity=sev, institution=institution or None, person=person or None,
         practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
         min_amount=min_amount, sort=sort, offset=0, limit=MAX_EXPORT_LEADS)
-    data = leads_to_bytes(rows, format)
+    data = leads_to_bytes([mask_lead_for(r, principal) for r in rows], format)
     persons = sorted({f"Person:{p}" for r in rows for p in r.get("persons") or []})
     record_audit(ctx, request, principal, "export.leads", persons,
                  {"format": format, "leads": len(rows), "total": total})
@@ -78,15 +79,19 @@ def export_scores(ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: Us
                   format: Literal["csv", "xlsx"] = "csv") -> Response:
     """Risk per person, practitioner and institution from the active leads."""
     frame = leads.entity_scores()
-    data = scores_to_bytes(frame, format)
     persons = [f"Person:{k}" for k in frame.loc[frame["entity_type"] == "Person", "entity_id"].astype(str)]
+    if not principal.sees_pii:  # viewers: person numbers masked
+        frame = frame.copy()
+        is_person = frame["entity_type"] == "Person"
+        frame.loc[is_person, "entity_id"] = frame.loc[is_person, "entity_id"].astype(str).map(mask_psn_no)
+    data = scores_to_bytes(frame, format)
     record_audit(ctx, request, principal, "export.scores", persons, {"format": format, "rows": len(frame)})
     return _download(data, "fraudnet-scores", format)
 
 
 def _subgraph_file(ctx: ApiContext, con: object, principal: Principal, request: Request, sub: Subgraph, fmt: str,
                    stem: str, detail: dict) -> Response:
-    shown = masked_subgraph(sub, principal, ctx, con)
+    shown = pseudonymise_subgraph(masked_subgraph(sub, principal, ctx, con), principal)
     data = subgraph_to_graphml(shown) if fmt == "graphml" else subgraph_to_json(shown)
     record_audit(ctx, request, principal, "export.subgraph", person_ids(n.id for n in sub.nodes),
                  {"format": fmt, "nodes": len(sub.nodes), "edges": len(sub.edges), **detail})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from fraudnet.api.deps import ApiContext, ConDep, CtxDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.masking import mask_lead_for
 from fraudnet.api.present import (
     LEAD_ID_PATTERN,
     json_body,
@@ -74,11 +75,19 @@ def list_leads(
     """Active leads matching the filters, sorted and paginated."""
     sev = [s.strip() for s in severity.split(",") if s.strip()] if severity else None
 
-    body, total = leads.lead_page(
-        lambda row: json_body(lead_summary_out(row)), {"page": page, "page_size": page_size}, kind=kind or None,
-        severity=sev, institution=institution or None, person=person or None,
-        practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
-        min_amount=min_amount, sort=sort, offset=(page - 1) * page_size, limit=page_size)
+    if not principal.sees_pii:  # viewers: person numbers masked, past the shared page cache
+        rows, total = leads.list(kind=kind or None, severity=sev, institution=institution or None,
+                                 person=person or None, practitioner=practitioner or None, status=status or None,
+                                 date_from=date_from, date_to=date_to, min_amount=min_amount, sort=sort,
+                                 offset=(page - 1) * page_size, limit=page_size)
+        items = [mask_lead_for(lead_summary_out(r), principal) for r in rows]
+        body = json_body({"items": items, "total": total, "page": page, "page_size": page_size})
+    else:
+        body, total = leads.lead_page(
+            lambda row: json_body(lead_summary_out(row)), {"page": page, "page_size": page_size},
+            kind=kind or None, severity=sev, institution=institution or None, person=person or None,
+            practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
+            min_amount=min_amount, sort=sort, offset=(page - 1) * page_size, limit=page_size)
     if person:
         record_audit(ctx, request, principal, "leads.list", [f"Person:{person}"],
                      {"filter": "person", "results": total})
@@ -98,7 +107,7 @@ def get_lead(lead_id: LeadId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, p
     lead = _detail(leads, con, lead_id)
     record_audit(ctx, request, principal, "lead.read", lead_entities(lead),
                  {"evidence_visits": len(lead["evidence_visits"])})
-    return lead
+    return mask_lead_for(lead, principal)
 
 
 def _change(ctx: ApiContext, con: Any, principal: Principal, request: Request, lead_id: str, action: str,
