@@ -333,6 +333,26 @@ class CardSkimmingDetector:
         leads.sort(key=lambda ld: -ld.score)
         return leads
 
+    def _off_hours_evidence(self, ep: pd.DataFrame, b: pd.DataFrame, n_out: np.ndarray,
+                            units: np.ndarray) -> np.ndarray:
+        """`ev_off`: households served off hours against the institution's own off-hours share outside the
+        episode (binomial tail, capped); returns that baseline share."""
+        off_out = (b["n_off"].to_numpy(dtype=float) - ep["off"].to_numpy(dtype=float)).clip(min=0)
+        p_off = np.clip((off_out + 0.5) / (n_out + 10.0), 0.01, 0.99)
+        ep["ev_off"] = np.minimum(float(self.component_cap),
+                                  _tail_log10(binom.sf(ep["off_units"].to_numpy() - 1, units, p_off)))
+        return p_off
+
+    @staticmethod
+    def _no_basket_yet(ep: pd.DataFrame, b: pd.DataFrame) -> None:
+        """Basket columns before `_basket_evidence` fills them for the episodes that need them."""
+        ep["ev_basket"] = 0.0
+        ep["top_item"] = None  # the modal basket signature (items joined by |)
+        ep["top_item_visits"] = 0
+        ep["top_item_rate"] = np.nan
+        ep["inst_visits"] = b["n_visits"].to_numpy(dtype=float)
+        ep["same_basket_share"] = np.nan
+
     def _episode_evidence(self, context: Any, ep: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
         cap = float(self.component_cap)
         ep = ep.copy()
@@ -363,16 +383,8 @@ class CardSkimmingDetector:
         p_far = np.clip((far_out + 1.0) / (n_out + 10.0), 0.02, 0.99)
         ep["baseline_far_share"] = p_far
         ep["ev_far"] = np.minimum(cap, _tail_log10(binom.sf(ep["far_units"].to_numpy() - 1, units, p_far)))
-        off_out = (b["n_off"].to_numpy(dtype=float) - ep["off"].to_numpy(dtype=float)).clip(min=0)
-        p_off = np.clip((off_out + 0.5) / (n_out + 10.0), 0.01, 0.99)
-        ep["baseline_off_share"] = p_off
-        ep["ev_off"] = np.minimum(cap, _tail_log10(binom.sf(ep["off_units"].to_numpy() - 1, units, p_off)))
-        ep["ev_basket"] = 0.0
-        ep["top_item"] = None  # the modal basket signature (items joined by |)
-        ep["top_item_visits"] = 0
-        ep["top_item_rate"] = np.nan
-        ep["inst_visits"] = b["n_visits"].to_numpy(dtype=float)
-        ep["same_basket_share"] = np.nan
+        ep["baseline_off_share"] = self._off_hours_evidence(ep, b, n_out, units)
+        self._no_basket_yet(ep, b)
         # Look-elsewhere: an operator with many burst episodes (a hospital cashier bursts daily) gets chance
         # extremes; its episodes pay log10 of their number.
         ep["look_elsewhere"] = np.log10(ep.groupby("op")["visits"].transform("size").to_numpy(dtype=float))
@@ -504,8 +516,24 @@ class CardSkimmingDetector:
         within `window_minutes`), pooled over the year into one operator-level episode. Evidence: more such
         visits than the operator's far-stranger rate gives by chance (Poisson), off hours and identical baskets
         (as for bursts), less log10 of the operators looked at."""
+        ep = self._stranger_runs(context, covered, first_episode)
+        if ep.empty:
+            return []
+        ep = self._stranger_run_evidence(context, ep)
+        self.runs_ = ep
+        leads = []
+        for e in ep.index[self._strong(ep)]:
+            visits = self._skimmed(self._episode_visits(context, [int(e)]), ep)
+            lead = self._lead(visits, ep.loc[[e]], 0)
+            if lead is not None and lead.score >= self.min_score:
+                lead.features["pathway"] = "stranger_runs"
+                leads.append(lead)
+        return leads
+
+    def _stranger_runs(self, context: Any, covered: set[str], first_episode: int) -> pd.DataFrame:
+        """Each operator's far-stranger visits in runs, as one episode per operator (temp table `_TEMP_RUNS`
+        holds the visits), for operators not already covered by a burst episode."""
         w = int(self.window_minutes)
-        cap = float(self.component_cap)
         context.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {self._TEMP_RUNS} AS
@@ -548,10 +576,17 @@ class CardSkimmingDetector:
             """
         )
         if ep.empty:
-            return []
+            return ep
         ep = ep.set_index("episode")
         ep["start"] = pd.to_datetime(ep["start"])
         ep["end"] = pd.to_datetime(ep["end"])
+        return ep
+
+    def _stranger_run_evidence(self, context: Any, ep: pd.DataFrame) -> pd.DataFrame:
+        """The runs' evidence: run visits beyond what the operator's far-stranger rate gives, off hours, and
+        identical baskets where the rest could reach the floor."""
+        w = int(self.window_minutes)
+        cap = float(self.component_cap)
         base = self._institution_baselines(context, sorted(ep["fixmedins_code"].unique())).set_index("fixmedins_code")
         b = base.reindex(ep["fixmedins_code"])
         n_out = (b["n_visits"].to_numpy(dtype=float) - ep["visits"].to_numpy(dtype=float)).clip(min=0)
@@ -566,15 +601,8 @@ class CardSkimmingDetector:
         ep["expected_cards"] = expected
         ep["ev_burst"] = np.minimum(cap, _tail_log10(poisson.sf(x - 1, np.maximum(expected, 1e-9))))
         ep["ev_far"] = 0.0
-        off_out = (b["n_off"].to_numpy(dtype=float) - ep["off"].to_numpy(dtype=float)).clip(min=0)
-        p_off = np.clip((off_out + 0.5) / (n_out + 10.0), 0.01, 0.99)
-        ep["ev_off"] = np.minimum(cap, _tail_log10(binom.sf(ep["off_units"].to_numpy() - 1, units, p_off)))
-        ep["ev_basket"] = 0.0
-        ep["top_item"] = None
-        ep["top_item_visits"] = 0
-        ep["top_item_rate"] = np.nan
-        ep["inst_visits"] = b["n_visits"].to_numpy(dtype=float)
-        ep["same_basket_share"] = np.nan
+        self._off_hours_evidence(ep, b, n_out, units)
+        self._no_basket_yet(ep, b)
         ep["look_elsewhere"] = math.log10(max(1, len(ep)))
         # Basket evidence reads the burst table: add the runs to it as their own episodes.
         context.con.execute(
@@ -594,15 +622,7 @@ class CardSkimmingDetector:
             self._basket_evidence(context, ep, need, min_share=0.0)
             self._basket_visits_ = burst_basket | self._basket_visits_
         ep["evidence_total"] = pre + ep["ev_basket"]
-        self.runs_ = ep
-        leads = []
-        for e in ep.index[self._strong(ep)]:
-            visits = self._skimmed(self._episode_visits(context, [int(e)]), ep)
-            lead = self._lead(visits, ep.loc[[e]], 0)
-            if lead is not None and lead.score >= self.min_score:
-                lead.features["pathway"] = "stranger_runs"
-                leads.append(lead)
-        return leads
+        return ep
 
     def _strong(self, eps: pd.DataFrame) -> pd.Series:
         """Episodes that can anchor a cluster: enough evidence, and some of it besides the burst itself."""

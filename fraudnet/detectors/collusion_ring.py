@@ -599,15 +599,24 @@ class CollusionRingDetector:
         links: dict[str, set[tuple[str, str]]], width: int, levels: dict[str, float] | None,
         stays: dict[str, list[str]],
     ) -> Lead | None:
+        """One group's lead, in three phases: its occasions and batches, their surprise against chance (with the
+        similarity bonus), then the explained lead; None when the group is not a ring or scores too low."""
         if levels is None:
             found = self._repeat(insts, members, by_inst, width, pools=False)
         else:
             found = self._community(insts, members, by_inst, width)
         if found is None:
             return None
-        members, occasions, batches = found["members"], found["occasions"], found["batches"]
-        m, need, defining, selection = len(members), found["need"], found["defining"], found["selection"]
-        lead_insts = sorted({o.inst for o in batches})
+        judged = self._judge(found, by_inst, links, levels, stays)
+        if judged["score"] < self.min_score:
+            return None
+        return self._group_lead(found, judged, width)
+
+    def _judge(self, found: dict[str, Any], by_inst: dict[str, _Inst], links: dict[str, set[tuple[str, str]]],
+               levels: dict[str, float] | None, stays: dict[str, list[str]]) -> dict[str, Any]:
+        """The group's repeat surprise above the chance level of its institutions, the similarity bonus and the
+        calibrated score, with the evidence rows they were measured on."""
+        members, occasions = found["members"], found["occasions"]
         # A community is compared to what chance gives communities at its institutions (weighted by where its
         # evidence lies).
         chance = 0.0
@@ -624,8 +633,15 @@ class CollusionRingDetector:
         bonus = min(sim["bonus"], 3.0) if repeat_surprise > 0 else 0.0
         total = repeat_surprise + bonus
         score = 1.0 / (1.0 + math.exp(-(total - self.score_midpoint) / self.score_scale))
-        if score < self.min_score:
-            return None
+        return {"chance": chance, "surprise": repeat_surprise, "bonus": bonus, "score": score, "sim": sim,
+                "closed": closed, "evidence_ids": evidence_ids, "inst_adm": inst_adm, "ev": ev}
+
+    def _group_lead(self, found: dict[str, Any], judged: dict[str, Any], width: int) -> Lead:
+        """The lead of a judged group: its shape, figures, explanation and evidence."""
+        members, occasions, batches = found["members"], found["occasions"], found["batches"]
+        sim, ev, inst_adm, evidence_ids = judged["sim"], judged["ev"], judged["inst_adm"], judged["evidence_ids"]
+        m, need, defining = len(members), found["need"], found["defining"]
+        lead_insts = sorted({o.inst for o in batches})
         sizes = [len(o.members) for o in batches]
         shape = "pool" if float(np.median(sizes)) < need else "ring"
         observed_pairs, expected_pairs = self._pair_baseline(members, occasions, inst_adm, lead_insts, width)
@@ -633,8 +649,8 @@ class CollusionRingDetector:
         practitioners = sorted({str(x) for x in ev["atddr_no"].dropna() if str(x)})
         facts = {
             "m": m, "insts": lead_insts, "batches": len(batches), "sizes": sizes, "windows": len(occasions),
-            "stays": len(evidence_ids), "ratio": ratio, "n_inst": len(inst_adm), "surprise": repeat_surprise,
-            "pair_max": pair_repeat_max(o.members for o in occasions), "closed": closed,
+            "stays": len(evidence_ids), "ratio": ratio, "n_inst": len(inst_adm), "surprise": judged["surprise"],
+            "pair_max": pair_repeat_max(o.members for o in occasions), "closed": judged["closed"],
             "practitioners": practitioners, **sim,
         }
         en, zh = self._explain(shape, facts)
@@ -650,11 +666,11 @@ class CollusionRingDetector:
             "observed_pair_occasions": observed_pairs,
             "expected_pair_occasions": round(expected_pairs, 3),
             "pair_max_together": facts["pair_max"],
-            "closed_members": closed,
-            "repeat_surprise_log10": round(repeat_surprise, 2),
-            "bonus": bonus,
-            "selection_penalty_log10": round(selection, 2),
-            "chance_level_log10": round(chance, 2),
+            "closed_members": judged["closed"],
+            "repeat_surprise_log10": round(judged["surprise"], 2),
+            "bonus": judged["bonus"],
+            "selection_penalty_log10": round(found["selection"], 2),
+            "chance_level_log10": round(judged["chance"], 2),
             "defining_window_crowd": defining.crowd,
             "institution_admissions": len(inst_adm),
             "top_diagnosis": sim["dise_top"],
@@ -670,7 +686,7 @@ class CollusionRingDetector:
         }
         return Lead(
             kind=self.kind,
-            score=score,
+            score=judged["score"],
             persons=members,
             practitioners=practitioners,
             institutions=lead_insts,
