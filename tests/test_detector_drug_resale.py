@@ -224,3 +224,12 @@ def test_planted_chains_on_20k_city(claims_20k_workspace: Path, city_20k_dir: Pa
     assert_quality_floor(result, "drug_resale", ("family", "chronic_refill"))
     chained = [ld for ld in leads if ld.severity == "red" and len(ld.features["collectors"]) >= 2]
     assert chained and all(ld.features["links"] for ld in chained)
+
+
+def test_tier_is_the_false_discovery_rate_over_everyone_tested() -> None:
+    """Benjamini–Hochberg: p × tests ÷ rank, made monotone and capped at 1 — two leads at p 0.001 and 0.002
+    among 100 tested are each 10 % likely to be chance (Bonferroni would say 0.1 and 0.2)."""
+    fdr = DrugResaleDetector._false_discovery([0.001, 0.002, 0.5], 100)
+    assert fdr == pytest.approx([0.1, 0.1, 1.0])
+    # monotone: a less surprising lead never gets a lower rate than a more surprising one
+    assert DrugResaleDetector._false_discovery([0.003, 0.001], 10) == pytest.approx([0.015, 0.01])

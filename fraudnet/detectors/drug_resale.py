@@ -75,10 +75,14 @@ class DrugResaleDetector:
     join, most surprising first, while each makes the group's combined test stronger (resale through
     relatives: each member moderate, the family together far beyond need); a person without key-drug fills who
     shares keys with two or more members is kept as a connector (the presumed leader). A group's p-value is the
-    smaller of the combined test and the best member's p × members (Bonferroni within the group); the
-    family-wise q = p × (persons tested + households tested) (Bonferroni). Score = `score_base` +
-    `score_per_decade` × −log10(p × tests), so q = 0.1 is orange (0.6) and q = 0.01 red (0.8); a lead chance
-    explains more than ~5 times over (score < `min_score`) is not returned. The material effect
+    smaller of the combined test and the best member's p × members (Bonferroni within the group). A lead is
+    raised when chance alone gives fewer than ~5 such persons or households in the city (p × tests, Bonferroni;
+    `score_base` + `score_per_decade` × −log10(p × tests) ≥ `min_score`). Its tier is the false-discovery rate at
+    its surprise (Benjamini–Hochberg over every person and household tested: p × tests ÷ rank): score =
+    `score_base` + `score_per_decade` × −log10(FDR), so FDR 0.1 is orange (0.6) and 0.01 red (0.8) — the share
+    of chance findings to expect among the leads at least this surprising, which is what the queue promises an
+    investigator (Bonferroni answered a different question, "any false lead at all in the city", and left
+    collectors 400 days beyond need yellow in a city of 200k). The material effect
     gates severity: a group whose supply beyond need is under `min_excess_fills` fills stays below orange;
     `features` report the excess fills, days and fund amount.
     `features["links"]` holds the linking edges (`Person:…` → `Phone:…`/`Address:…`); pharmacies of the lead whose
@@ -105,9 +109,9 @@ class DrugResaleDetector:
     min_excess_fills : float, default 1.0
         Supply beyond need (in fills) a group needs to be orange or red.
     score_base : float, default 0.4
-        Score at q = 1 (chance alone expected to give one such person or household in the city).
+        Score at FDR 1 and at Bonferroni 1 (chance alone expected to give one such person or household in the city).
     score_per_decade : float, default 0.2
-        Score added per factor 10 of family-wise q below 1.
+        Score added per factor 10 of the false-discovery rate (tier) or Bonferroni expectation (raising) below 1.
     min_score : float, default 0.25
         Leads below this score are not returned.
     """
@@ -364,9 +368,11 @@ class DrugResaleDetector:
         except Exception:  # noqa: BLE001 — no phar_inv table: the stock check is not available
             log.debug("phar_inv not available", exc_info=True)
             stock = pd.DataFrame(columns=["fixmedins_code", "hilist_code", "purchased", "sold"])
+        fdr = self._false_discovery([self._group_p(m, persons, best_by_person)[0] for m, _, _ in groups], n_tests)
         leads = []
-        for members, connectors, links in groups:
-            lead = self._lead(members, connectors, links, persons, best_by_person, by_person, stock, n_tests)
+        for (members, connectors, links), group_fdr in zip(groups, fdr, strict=True):
+            lead = self._lead(members, connectors, links, persons, best_by_person, by_person, stock, n_tests,
+                              group_fdr)
             if lead is not None and lead.score >= self.min_score:
                 leads.append(lead)
         since = getattr(context, "since", None)
@@ -469,24 +475,48 @@ class DrugResaleDetector:
                 tot, p_now = cand, p_new
         return kept
 
+    def _group_p(self, members: list[str], persons: pd.DataFrame,
+                 best_by_person: dict[str, pd.DataFrame]) -> tuple[float, float]:
+        """(p, p_group): the smaller of the group's combined test and its best member's p × members."""
+        rows = pd.concat([best_by_person[p] for p in members])
+        p_group = float(self._fisher(np.array([float(rows["o_shop"].sum())]), np.array([float(rows["e_shop"].sum())]),
+                                     np.array([float(rows["o_sup"].sum())]), np.array([float(rows["e_sup"].sum())]))[0])
+        p_best = float(persons.loc[members, "p"].min()) * len(members)
+        return min(p_group, p_best), p_group
+
+    @staticmethod
+    def _false_discovery(ps: list[float], n_tests: int) -> list[float]:
+        """Benjamini–Hochberg: for each p, the share of chance findings to expect among the `n_tests` persons
+        and households if everything at least this surprising were flagged — p × tests ÷ rank, made monotone
+        (at most 1)."""
+        order = sorted(range(len(ps)), key=lambda i: (ps[i], i))
+        out = [0.0] * len(ps)
+        running = math.inf
+        for rank in range(len(order), 0, -1):
+            i = order[rank - 1]
+            running = min(running, ps[i] * n_tests / rank)
+            out[i] = min(1.0, running)
+        return out
+
     def _lead(self, members: list[str], connectors: list[str], links: list[dict[str, str]],
               persons: pd.DataFrame, best_by_person: dict[str, pd.DataFrame], by_person: dict[str, pd.DataFrame],
-              stock: pd.DataFrame, n_tests: int) -> Lead | None:
+              stock: pd.DataFrame, n_tests: int, fdr: float) -> Lead | None:
         rows = pd.concat([best_by_person[p] for p in members])
         evm = pd.concat([by_person[p] for p in members if p in by_person])
         if evm.empty:
             return None
         o_shop, e_shop = float(rows["o_shop"].sum()), float(rows["e_shop"].sum())
         o_sup, e_sup = float(rows["o_sup"].sum()), float(rows["e_sup"].sum())
-        p_group = float(self._fisher(np.array([o_shop]), np.array([e_shop]), np.array([o_sup]),
-                                     np.array([e_sup]))[0])
-        p_best = float(persons.loc[members, "p"].min()) * len(members)
-        p = min(p_group, p_best)
-        # Expected number of persons/households this surprising by chance alone (Bonferroni); the score keeps
-        # falling above 1, so a lead that chance explains several times over drops under `min_score`.
+        p, p_group = self._group_p(members, persons, best_by_person)
+        # Whether to raise the lead: the number of persons/households this surprising chance alone gives
+        # (Bonferroni; a lead chance explains several times over falls under `min_score`). Its tier: the
+        # false-discovery rate at its surprise (`fdr`, Benjamini–Hochberg), the share of chance findings among
+        # the leads at least this surprising — what an investigator's queue promises.
         expected = p * n_tests
+        if self.score_base + self.score_per_decade * -math.log10(max(expected, 1e-300)) < self.min_score:
+            return None
         q = min(1.0, expected)
-        score = self.score_base + self.score_per_decade * -math.log10(max(expected, 1e-300))
+        score = self.score_base + self.score_per_decade * -math.log10(max(fdr, 1e-300))
         excess_fills = max(0.0, o_sup - e_sup)
         excess_days = max(0.0, float(((rows["o_sup"] - rows["e_sup"]) * rows["fill_days"]).sum()))
         capped = excess_fills < float(self.min_excess_fills)
@@ -531,12 +561,14 @@ class DrugResaleDetector:
             f"{who_en} obtained key drug(s) {', '.join(drugs)} in {len(visits)} fills within {w}-day windows from "
             f"{len(prescribers)} prescribers and {len(institutions)} institutions: {o_shop:.0f} new prescribers or "
             f"dispensers where patients of the drug average {e_shop:.1f}; {supply_en}. Chance p = {p:.1e}, "
-            f"{expected:.2g} expected among the {n_tests} persons and households tested{over_en}{cap_en}."
+            f"{expected:.2g} expected among the {n_tests} persons and households tested; false-discovery rate "
+            f"{fdr:.2g}{over_en}{cap_en}."
         )
         explanation_zh = (
             f"{who_zh}在{w}天窗口内共{len(visits)}次取得重点药品{'、'.join(drugs)}，涉及{len(prescribers)}名开方医师、"
             f"{len(institutions)}家机构：新增开方医师/取药机构{o_shop:.0f}个（同药患者平均{e_shop:.1f}个）；{supply_zh}。"
-            f"偶然概率p={p:.1e}，在全市{n_tests}个受检参保人及家庭中预期{expected:.2g}例{over_zh}{cap_zh}。"
+            f"偶然概率p={p:.1e}，在全市{n_tests}个受检参保人及家庭中预期{expected:.2g}例；错误发现率{fdr:.2g}"
+            f"{over_zh}{cap_zh}。"
         )
         features = {
             "collectors": collectors,
@@ -561,6 +593,7 @@ class DrugResaleDetector:
             "p_group": p_group,
             "family_wise_q": q,
             "expected_by_chance": expected,
+            "false_discovery_rate": fdr,
             "persons_tested": n_tests,
             "member_p": {m: float(persons.loc[m, "p"]) for m in members},
             "top_drug": top_drug,
