@@ -264,6 +264,41 @@ def _wait_for_projection(url: str, graph_workers: int | None, limit_s: float = 9
         time.sleep(0.5)
 
 
+class _RssSampler:
+    """Peak resident memory of a process and its children (the server and its graph workers), sampled every 0.5 s."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._proc = psutil.Process(pid)
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.5):
+            try:
+                procs = [self._proc, *self._proc.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self._peak = max(self._peak, total)
+            except psutil.Error:
+                return
+
+    def peak_mib(self) -> float:
+        return round(self._peak / 2**20, 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, clients: int = 20,
                   requests: int = 2000, database: str = "neo4j", timeout: float = 120.0,
                   budget_s: float | None = 180.0, graph_workers: int | None = None,
@@ -294,8 +329,11 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
         command += ["--neo4j-projection" if neo4j_projection else "--no-neo4j-projection"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    sampler = _RssSampler(proc.pid)
+    startup_s = float(os.environ.get("FRAUDNET_BENCH_STARTUP_S", "180"))
+    t_start = time.perf_counter()
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + startup_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"fraudnet serve exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
@@ -305,17 +343,21 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("fraudnet serve did not answer within 180 s")
+                raise RuntimeError(f"fraudnet serve did not answer within {startup_s:g} s")
             time.sleep(0.2)
+        startup_seconds = round(time.perf_counter() - t_start, 1)
         projection = _wait_for_projection(url, graph_workers) if neo4j else None
         started = time.perf_counter()
         result = run(url, {"investigator": token}, clients=clients, requests=requests, timeout=timeout,
                      budget_s=budget_s)
         result["seconds"] = round(time.perf_counter() - started, 1)
+        result["server_startup_seconds"] = startup_seconds
+        result["server_peak_rss_mib"] = sampler.peak_mib()  # server and its graph workers together
         if projection is not None:
             result["neo4j_projection"] = projection
         return result
     finally:
+        sampler.stop()
         proc.terminate()
         try:
             proc.wait(timeout=30)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 TIERS = {"S": 20_000, "M": 200_000, "L": 2_000_000}
-STAGES = ("generate", "ingest", "neo4j", "detect", "quality", "api")
+STAGES = ("generate", "ingest", "neo4j", "detect", "quality", "increment", "projection", "api")
 
 
 def run_stage(stage: str, args: list[str]) -> dict:
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--skip", default="", help="comma-separated stages to skip: " + ",".join(STAGES))
     parser.add_argument("--reuse", action="store_true", help="reuse an already generated city of the tier")
+    parser.add_argument("--neo4j-budget", type=float, default=None, metavar="SECONDS",
+                        help="instead of the Neo4j stage (sample, row-by-row, whole graph), a first load of the whole "
+                             "graph stopped after SECONDS, run last (its rate at a tier too large to load in full)")
+    parser.add_argument("--delete-after", action="store_true",
+                        help="delete each tier's city and workspace once its figures are written")
     opts = parser.parse_args(argv)
     skip = {s for s in opts.skip.split(",") if s}
     out = Path(opts.out)
@@ -58,26 +63,58 @@ def main(argv: list[str] | None = None) -> int:
         if "generate" not in skip and not (opts.reuse and (city / "truth.json").exists()):
             tier_report["generate"] = run_stage("generate", [str(persons), str(opts.seed), str(city)])
             _show("generate", tier_report["generate"])
+            _write(out, report)
         if "ingest" not in skip:
             tier_report["ingest"] = run_stage("ingest", [str(city), str(ws)])
             _show("ingest", tier_report["ingest"])
-        if "neo4j" not in skip:
+            _write(out, report)
+        if "neo4j" not in skip and opts.neo4j_budget is None:
             tier_report["neo4j"] = run_stage("neo4j", [str(ws)])
             _show("neo4j", tier_report["neo4j"])
+            _write(out, report)
         if "detect" not in skip:
             tier_report["detect"] = run_stage("detect", [str(ws)])
             _show("detect", tier_report["detect"])
+            _write(out, report)
         if "quality" not in skip:
             tier_report["quality"] = run_stage("quality", [str(ws), str(city / "truth.json")])
             _show("quality", tier_report["quality"])
+            _write(out, report)
+        if "increment" not in skip:
+            tier_report["increment"] = run_stage("increment", [str(city), str(ws)])
+            _show("increment", tier_report["increment"])
+            _write(out, report)
+        if "projection" not in skip:
+            tier_report["projection"] = run_stage("projection", [str(ws)])
+            _show("projection", tier_report["projection"])
+            _write(out, report)
         if "api" not in skip:
             tier_report["api"] = run_stage("api", [str(ws)])
             _show("api", tier_report["api"])
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out / f"bench-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+            _write(out, report)
+        if "neo4j" not in skip and opts.neo4j_budget is not None:
+            tier_report["neo4j_budget"] = run_stage("neo4j_budget", [str(ws), str(opts.neo4j_budget)])
+            _show("neo4j_budget", tier_report["neo4j_budget"])
+            _write(out, report)
+        _write(out, report)
+        if opts.delete_after:
+            import shutil
+
+            shutil.rmtree(city, ignore_errors=True)
+            shutil.rmtree(ws, ignore_errors=True)
+    path = _write(out, report)
     print(f"\nfigures written to {path}")
     return 0
+
+
+_STAMP = time.strftime("%Y%m%d-%H%M%S")
+
+
+def _write(out: Path, report: dict) -> Path:
+    """The figures so far (rewritten after each tier, so a long run that stops keeps what it measured)."""
+    path = out / f"bench-{_STAMP}.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    return path
 
 
 def _show(stage: str, figures: dict) -> None:

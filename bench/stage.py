@@ -48,6 +48,24 @@ def stage_api(workspace: str) -> dict[str, Any]:
     return api.run_workspace(Path(workspace))
 
 
+def stage_increment(city: str, workspace: str) -> dict[str, Any]:
+    from bench import scale
+
+    return scale.increment(Path(city), Path(workspace))
+
+
+def stage_projection(workspace: str) -> dict[str, Any]:
+    from bench import scale
+
+    return scale.projection(Path(workspace))
+
+
+def stage_neo4j_budget(workspace: str, seconds: str) -> dict[str, Any]:
+    from bench import scale
+
+    return scale.neo4j_budget(Path(workspace), float(seconds))
+
+
 STAGES = {
     "generate": stage_generate,
     "ingest": stage_ingest,
@@ -55,6 +73,9 @@ STAGES = {
     "detect": stage_detect,
     "quality": stage_quality,
     "api": stage_api,
+    "increment": stage_increment,
+    "projection": stage_projection,
+    "neo4j_budget": stage_neo4j_budget,
 }
 
 if __name__ == "__main__":

@@ -224,3 +224,38 @@ def test_cli_watch_once_and_runs(drops: list[Path], tmp_path: Path) -> None:
     assert result.exit_code == 0 and json.loads(result.output)["trigger"] == "manual"
     bad = runner.invoke(cli_main, ["-w", ws, "watch", str(drops[0]), "--cron", "61 * * * *", "--once"])
     assert bad.exit_code == 2 and "cron" in bad.output
+
+
+def test_response_clock_in_cli_list_and_exports(drops: list[Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Red leads list and export `response_due_at` (first seen + FRAUDNET_RESPONSE_HOURS) and `overdue`."""
+    ws = tmp_path / "ws"
+    with ClaimsStore.open(ws) as store:
+        screen_folder(store, drops[0], ScreeningSettings(), send=False)
+        reds = [r[0] for r in store.con.execute("SELECT lead_id FROM leads WHERE active AND severity = 'red' "
+                                                "ORDER BY lead_id").fetchall()]
+        now = datetime.utcnow()
+        store.con.execute("UPDATE leads SET first_seen = ? WHERE lead_id = ?", [now - timedelta(hours=6), reds[0]])
+        store.con.execute("UPDATE leads SET first_seen = ? WHERE lead_id = ?", [now - timedelta(hours=1), reds[1]])
+        store.con.execute("UPDATE leads SET first_seen = ?, status = 'referred' WHERE lead_id = ?",
+                          [now - timedelta(hours=9), reds[2]])
+    runner = CliRunner()
+    monkeypatch.setenv("FRAUDNET_RESPONSE_HOURS", "5")
+    result = runner.invoke(cli_main, ["-w", str(ws), "leads", "list", "--severity", "red", "--limit", "500",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["lead_id"]: r for r in map(json.loads, result.output.splitlines())}
+    assert rows[reds[0]]["overdue"] is True and rows[reds[1]]["overdue"] is False
+    assert rows[reds[2]]["overdue"] is False  # referred: the clock stopped
+    due = datetime.fromisoformat(rows[reds[1]]["response_due_at"])
+    assert abs((due - now).total_seconds() - 4 * 3600) < 120
+    table = runner.invoke(cli_main, ["-w", str(ws), "leads", "list", "--severity", "red", "--limit", "500"])
+    assert "OVERDUE" in table.output
+    out = tmp_path / "leads.jsonl"
+    monkeypatch.setenv("FRAUDNET_RESPONSE_HOURS", "0.5")  # a tighter target makes the second one overdue too
+    exported = runner.invoke(cli_main, ["-w", str(ws), "leads", "export", "--format", "jsonl", "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    lines = {d["lead_id"]: d for d in map(json.loads, out.read_text().splitlines())}
+    assert lines[reds[0]]["overdue"] and lines[reds[1]]["overdue"] and not lines[reds[2]]["overdue"]
+    orange = next(d for d in lines.values() if d["severity"] != "red")
+    assert orange["response_due_at"] is None and orange["overdue"] is False

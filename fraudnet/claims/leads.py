@@ -83,7 +83,7 @@ _LEAD_COLUMNS = (
 _SUMMARY_COLUMNS = (
     "lead_id", "kind", "severity", "score", "persons", "practitioners", "institutions", "evidence",
     "evidence_count", "amount_at_risk", "period_start", "period_end", "explanation_zh", "explanation_en",
-    "status", "assignee", "active", "model_probability", "expected_recovery",
+    "status", "assignee", "active", "model_probability", "expected_recovery", "first_seen",
 )
 # Columns added after the first release (ALTER TABLE … ADD COLUMN IF NOT EXISTS on open).
 _ADDED_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -249,18 +249,28 @@ def leads_list(ctx: click.Context, kind: str | None, severity: str | None, statu
         _fail(exc)
     finally:
         store.close()
+    from fraudnet.exports.leads import default_response_hours
+    from fraudnet.screening.clock import response_clock
+
+    hours = default_response_hours()
+    for row in rows:  # red leads: on site by first seen + FRAUDNET_RESPONSE_HOURS (5 h); overdue without decision
+        row.update(response_clock(row, hours))
     if as_json:
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False, default=str))
         return
     console = _console()
     table = Table(title=f"leads 线索 {offset + 1}–{offset + len(rows)} of {total}")
-    for col in ("lead_id", "kind", "severity", "score", "amount", "evidence", "status", "explanation 说明"):
+    for col in ("lead_id", "kind", "severity", "score", "amount", "evidence", "status", "on site by 到场时限",
+                "explanation 说明"):
         table.add_column(col, overflow="fold")
     for r in rows:
+        due = r["response_due_at"]
+        due_text = "" if due is None else (f"{due:%m-%d %H:%M} UTC" + (" [bold red]OVERDUE 超时[/bold red]"
+                                                                         if r["overdue"] else ""))
         table.add_row(r["lead_id"], r["kind"], f"[{SEVERITY_STYLE[r['severity']]}]{r['severity']}",
                       f"{r['score']:.3f}", f"{r['amount_at_risk']:,.2f}", str(r["evidence_count"]), r["status"],
-                      r["explanation_zh"][:120])
+                      due_text, r["explanation_zh"][:120])
     console.print(table)
 
 

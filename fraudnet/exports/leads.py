@@ -17,16 +17,25 @@ from typing import Any
 
 from fraudnet.errors import InvalidRequestError
 from fraudnet.exports.safe import safe_list_cell, safe_text, xlsx_bytes
+from fraudnet.screening.clock import response_clock
 
 __all__ = ["LEAD_COLUMNS", "FORMATS", "write_leads", "leads_to_bytes", "atomic_write_bytes", "lead_row"]
 
 LEAD_COLUMNS: tuple[str, ...] = (
     "lead_id", "kind", "severity", "score", "persons", "practitioners", "institutions", "evidence",
     "amount_at_risk", "period_start", "period_end", "explanation_zh", "explanation_en", "status",
+    "response_due_at", "overdue",
 )
 LIST_COLUMNS = frozenset({"persons", "practitioners", "institutions", "evidence"})
 FORMATS = ("csv", "xlsx", "jsonl")
 XLSX_CELL_LIMIT = 32_767
+
+
+def default_response_hours() -> float:
+    """The on-site target of red leads from the screening settings (FRAUDNET_RESPONSE_HOURS, default 5)."""
+    from fraudnet.screening.settings import load_screening_settings
+
+    return load_screening_settings().response_hours
 
 
 def _iso(value: Any) -> Any:
@@ -37,11 +46,19 @@ def _iso(value: Any) -> Any:
     return value
 
 
-def lead_row(lead: Any) -> dict[str, Any]:
-    """The contract columns of a lead (a `Lead`, or a dict from the lead store); status defaults to `new`."""
+def lead_row(lead: Any, response_hours: float | None = None) -> dict[str, Any]:
+    """The contract columns of a lead (a `Lead`, or a dict from the lead store); status defaults to `new`.
+
+    A red lead's response clock (`response_due_at`, `overdue`; see `fraudnet.screening.clock`) comes from its
+    `first_seen` and `response_hours` (default FRAUDNET_RESPONSE_HOURS, else 5), unless the lead carries it."""
     get = lead.get if isinstance(lead, dict) else (lambda k, d=None: getattr(lead, k, d))
     row = {c: get(c, None) for c in LEAD_COLUMNS}
     row["status"] = row["status"] or "new"
+    if row["response_due_at"] is None:
+        row.update(response_clock({"severity": row["severity"], "status": row["status"],
+                                   "first_seen": get("first_seen", None)},
+                                  response_hours if response_hours is not None else default_response_hours()))
+    row["overdue"] = bool(row["overdue"])
     for c in LIST_COLUMNS:
         row[c] = list(row[c] or [])
     row["score"] = round(float(row["score"] or 0.0), 4)
