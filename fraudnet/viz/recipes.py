@@ -103,7 +103,12 @@ def lead_chart(lead: dict[str, Any], store: Any, con: Any) -> Subgraph:
     elif kind == "card_skimming":
         extra_nodes, extra_edges = _skimming(lead, visits, member_set)
     else:
-        extra_nodes, extra_edges = _resale(lead, visits, drug_fills(con, evidence), member_set)
+        fills = drug_fills(con, evidence)
+        named = {str(d) for d in (lead.get("features") or {}).get("drugs") or []} if isinstance(
+            lead.get("features"), dict) else set()
+        if named:  # the drug(s) the detector named, not every key drug on the same visits
+            fills = [f for f in fills if f.hilist_code in named] or fills
+        extra_nodes, extra_edges = _resale(lead, visits, fills, member_set)
     nodes += extra_nodes
     # A member outside the caller's scope comes back as an opaque node: links to its raw id are dropped.
     present = {n.id for n in nodes}

@@ -45,6 +45,22 @@ export interface LeadSummary {
   explanation_en: string;
   status: string;
   assignee: string | null;
+  response_due_at?: string | null;
+  overdue?: boolean | null;
+}
+
+export interface CaseFile {
+  casefile_id: string;
+  lead_id: string;
+  title: string;
+  owner: string;
+  created_at: string;
+  updated_at: string;
+  latest_version: number;
+  shared_with: string[];
+  version?: number;
+  state?: import("./chart").ChartState;
+  versions?: Array<{ version: number; saved_by: string; saved_at: string; comment: string | null }>;
 }
 
 export interface EvidenceVisit {
@@ -113,6 +129,22 @@ function qs(params: Query): string {
   return parts.length ? `?${parts.join("&")}` : "";
 }
 
+/** A file answer (exports) as a Blob with the server's file name. */
+async function requestFile(method: string, path: string, body?: unknown): Promise<{ blob: Blob; name: string }> {
+  const headers: Record<string, string> = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!res.ok) {
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(res.status, `${res.status} ${res.statusText}`);
+  }
+  const cd = res.headers.get("Content-Disposition") ?? "";
+  const name = /filename="([^"]+)"/.exec(cd)?.[1] ?? "fraudnet-export";
+  return { blob: await res.blob(), name };
+}
+
 async function request<T>(method: string, path: string, body?: unknown, token = getToken()): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -143,6 +175,19 @@ export const api = {
   leadKinds: () => request<unknown>("GET", "/api/leads/kinds"),
   lead: (id: string) => request<LeadDetail>("GET", `/api/leads/${enc(id)}`),
   leadGraph: (id: string) => request<Subgraph>("GET", `/api/leads/${enc(id)}/graph?include_visits=true`),
+  leadChart: (id: string) => request<Subgraph>("GET", `/api/charts/lead/${enc(id)}`),
+  caseFiles: (leadId?: string) => request<CaseFile[]>("GET", `/api/casefiles${qs({ lead_id: leadId })}`),
+  caseFile: (id: string, version?: number) => request<CaseFile>("GET", `/api/casefiles/${enc(id)}${qs({ version })}`),
+  createCaseFile: (body: { lead_id: string; title: string; state: unknown; comment?: string | null }) =>
+    request<CaseFile>("POST", "/api/casefiles", body),
+  saveCaseVersion: (id: string, body: { state: unknown; comment?: string | null; title?: string | null }) =>
+    request<CaseFile>("POST", `/api/casefiles/${enc(id)}/versions`, body),
+  shareCaseFile: (id: string, users: string[]) =>
+    request<CaseFile>("POST", `/api/casefiles/${enc(id)}/share`, { users }),
+  exportCaseFile: (id: string, format: string, version?: number) =>
+    requestFile("GET", `/api/casefiles/${enc(id)}/export${qs({ format, version })}`),
+  exportChart: (body: { lead_id: string; title: string; state: unknown; format: string }) =>
+    requestFile("POST", "/api/casefiles/export", body),
   setStatus: (id: string, status: string, comment?: string) =>
     request<unknown>("POST", `/api/leads/${enc(id)}/status`, { status, comment: comment || null }),
   assign: (id: string, assignee: string | null) =>

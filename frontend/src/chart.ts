@@ -5,18 +5,68 @@ import type { Core, ElementDefinition, NodeSingular, EdgeSingular, StylesheetJso
 import fcose from "cytoscape-fcose";
 import dagre from "cytoscape-dagre";
 import { api, type GEdge, type GNode, type Subgraph } from "./api";
-import { ms } from "./dom";
-import { CHART_TYPES, EDGE_COLORS, glyphUri, look } from "./icons";
+import { ms, num } from "./dom";
+import { relName } from "./features";
+import { lang, t } from "./i18n";
+import { CHART_TYPES, EDGE_COLORS, ENTITY_TYPES, glyphUri, look } from "./icons";
 
 cytoscape.use(fcose);
 cytoscape.use(dagre);
 
 const LOW_ZOOM = 0.35;
+/** Above this many nodes a chart opens with the top nodes per type and "N more" handles for the rest. */
+export const BIG_CHART = 400;
+const MORE_STEP = 150;
 
-export type LayoutName = "fcose" | "dagre" | "breadthfirst" | "concentric";
+/** Label of a node in the user's language: synthetic recipe nodes are labelled from their figures. */
+export function nodeLabel(n: GNode): string {
+  const p = (n.props ?? {}) as Record<string, unknown>;
+  if (n.type === "Occasion") return t("label.occasion", { date: String(p.date ?? ""), n: Number(p.persons ?? 0) });
+  if (n.type === "Burst") {
+    const at = String(p.start ?? "").replace("T", " ").slice(0, 16);
+    return t("label.burst", { at, cards: Number(p.cards ?? 0), min: num(Number(p.minutes ?? 0)) });
+  }
+  if (n.type === "Operator") return t("label.operator", { id: String(p.opter_id ?? n.key) });
+  if (n.type === "Drug" && p.quantity !== undefined) {
+    return t("label.drug", { name: String(p.hilist_name ?? n.label ?? n.key), qty: num(Number(p.quantity)),
+      days: num(Number(p.days_of_supply ?? 0)) });
+  }
+  if (n.type === "More") return t("label.more", { n: Number(p.remaining ?? 0), type: t(`type.${p.forType}`) });
+  return n.label ?? n.key;
+}
+
+/** Label drawn on a summarised visit link ("24 stays, 2025-02-10…06-03, ¥81,240"); single visits stay unlabelled. */
+function edgeLabel(e: GEdge): string {
+  const p = (e.props ?? {}) as Record<string, unknown>;
+  const summary = lang() === "zh" ? p.summary_zh : p.summary_en;
+  if (typeof summary === "string" && (e.visits ?? 0) >= 2) return summary;
+  if (e.type === "OBTAINED" && p.quantity !== undefined) {
+    return lang() === "zh" ? `${num(Number(p.quantity))}单位/${num(Number(p.days_of_supply ?? 0))}天`
+      : `${num(Number(p.quantity))} units/${num(Number(p.days_of_supply ?? 0))} d`;
+  }
+  return "";
+}
+
+/** Score of a node for the top-N of a big chart: members and evidence first, then the money on its links. */
+function nodeWeight(n: GNode, members: Set<string>, money: Map<string, number>): number {
+  if (members.has(n.id) || n.props?.evidence === true) return Number.MAX_SAFE_INTEGER;
+  return money.get(n.id) ?? 0;
+}
+
+export type LayoutName = "layered" | "fcose" | "dagre" | "breadthfirst" | "concentric";
+
+/** Rows of the evidence ("layered") layout: shared contacts, persons, occasions/bursts, operators and doctors,
+ * institutions and pharmacies, drugs. */
+const ROW_OF: Record<string, number> = { Phone: 0, Address: 0, Person: 1, Visit: 2, Occasion: 2, Burst: 2, Operator: 3,
+  Practitioner: 3, Institution: 4, Pharmacy: 4, Drug: 5, More: 6, Outside: 6 };
+const COL_GAP = 92;
+/** Wider columns for bands whose labels are long (places, time nodes, drugs). */
+const BAND_GAP: Record<number, number> = { 0: 150, 2: 150, 3: 120, 4: 150, 5: 190 };
+const ROW_GAP = 120;
+const PER_ROW = 10;
 
 /** Edges whose existence depends on one visit (hidden with it by the time window). */
-const VISIT_EDGES = new Set(["HAD", "AT", "ATTENDED_BY", "DISPENSED", "EVIDENCED_BY", "TREATED_BY"]);
+const VISIT_EDGES = new Set(["HAD", "AT", "DISPENSED", "EVIDENCED_BY", "TREATED_BY"]);
 
 export interface ChartEvents {
   onSelect?: (node: NodeSingular | null) => void;
@@ -59,6 +109,13 @@ function buildStyle(): StylesheetJson {
       selector: "edge",
       style: {
         width: "data(w)",
+        "font-size": 8,
+        "text-rotation": "autorotate",
+        "text-background-color": "#ffffff",
+        "text-background-opacity": 0.8,
+        "text-background-padding": "1px",
+        "min-zoomed-font-size": 7,
+        color: "#374151",
         "line-color": "#9aa5b1",
         "curve-style": "straight",
         "target-arrow-shape": "triangle",
@@ -69,7 +126,7 @@ function buildStyle(): StylesheetJson {
       },
     },
   ];
-  for (const type of [...CHART_TYPES, "Lead"]) {
+  for (const type of [...CHART_TYPES, "Lead", "More", "Outside"]) {
     const l = look(type);
     s.push({
       selector: `node[type = "${type}"]`,
@@ -88,6 +145,12 @@ function buildStyle(): StylesheetJson {
   }
   s.push(
     { selector: 'edge[type = "CO_ADMITTED"]', style: { "line-style": "dashed", "target-arrow-shape": "none" } },
+    { selector: "edge[elabel]", style: { label: "data(elabel)" } },
+    { selector: 'node[type = "More"]', style: { "border-width": 2, "border-style": "dashed", "border-color": "#334155",
+      "font-weight": "bold" } },
+    { selector: 'node[type = "Occasion"], node[type = "Burst"], node[type = "Drug"]', style: { "text-wrap": "wrap",
+      "text-max-width": "130px" } },
+    { selector: "node.kbd-focus", style: { "overlay-color": "#7c3aed", "overlay-opacity": 0.35, "overlay-padding": 8 } },
     { selector: "node[?risky]", style: { "border-width": 2, "border-color": "#fa8c16" } },
     { selector: "node.member", style: { "border-width": 3, "border-color": "#cf1322" } },
     { selector: "node.evidence", style: { "border-width": 3, "border-color": "#cf1322", "background-color": "#e8684a" } },
@@ -120,6 +183,20 @@ export interface ChartOptions {
   container: HTMLElement;
   members: Set<string>; // lead member node ids
   events?: ChartEvents;
+  /** Where messages for screen readers go (an aria-live region). */
+  announce?: (message: string) => void;
+}
+
+/** A chart as a case file keeps it (ids, positions, flags and the analyst's words; never labels). */
+export interface ChartState {
+  nodes: Array<{ id: string; x: number; y: number; pinned: boolean; hidden: boolean; note?: string | null }>;
+  edge_notes: Array<{ id: string; note: string }>;
+  notes: string;
+  layout: string | null;
+  zoom: number | null;
+  pan: { x: number; y: number } | null;
+  time_window: string[] | null;
+  lang: "zh" | "en";
 }
 
 /** A link chart bound to a container; all bulk updates go through `cy.batch`. */
@@ -154,6 +231,10 @@ export class LinkChart {
     this.cy.on("dbltap", "node", (ev) => {
       void this.expand((ev.target as NodeSingular).id());
     });
+    this.cy.on("tap", 'node[type = "More"]', (ev) => {
+      this.showMore(String((ev.target as NodeSingular).data("props")?.forType ?? ""));
+    });
+    this.setupKeyboard(opts.container, opts.announce);
     // Zoomed far out, glyphs are unreadable and cost a draw each: switch them off once when crossing the
     // threshold (labels already disappear through min-zoomed-font-size), never per frame.
     this.cy.on("zoom", () => {
@@ -169,45 +250,222 @@ export class LinkChart {
     this.cy.destroy();
   }
 
-  /** Add a subgraph's nodes and edges (skipping ones already present); returns the ids of new nodes. */
+  /** Add a subgraph's nodes and edges (skipping ones already present); returns the ids of new nodes.
+   * A core load above BIG_CHART nodes keeps the top nodes per type (members and evidence first, then by the money
+   * on their links) and puts one "N more" handle per type for the rest (`showMore`). */
   add(sub: Subgraph, opts: { core?: boolean; around?: NodeSingular } = {}): string[] {
+    let nodes = sub.nodes.filter((n) => this.cy.getElementById(n.id).empty());
+    if (opts.core && nodes.length > BIG_CHART) nodes = this.holdBack(nodes, sub.edges);
     const els: ElementDefinition[] = [];
     const newNodes: string[] = [];
-    for (const n of sub.nodes) {
-      if (this.cy.getElementById(n.id).nonempty()) continue;
+    for (const n of nodes) {
       newNodes.push(n.id);
       els.push({ group: "nodes", data: this.nodeData(n, !!opts.core), classes: this.nodeClasses(n) });
     }
     const present = new Set(newNodes);
     const has = (id: string) => present.has(id) || this.cy.getElementById(id).nonempty();
     for (const e of sub.edges) {
-      if (this.cy.getElementById(e.id).nonempty() || !has(e.source) || !has(e.target)) continue;
+      if (this.cy.getElementById(e.id).nonempty()) continue;
+      if (!has(e.source) || !has(e.target)) {
+        if (this.held.size) this.heldEdges.push(e);
+        continue;
+      }
       els.push({ group: "edges", data: this.edgeData(e) });
     }
     this.truncated = this.truncated || sub.truncated;
     this.cy.batch(() => {
       const added = this.cy.add(els);
-      if (opts.around) {
-        const c = opts.around.position();
-        const ns = added.nodes();
-        const r = 70 + 8 * Math.sqrt(ns.length) * 6;
-        ns.forEach((n, i) => {
-          const a = (2 * Math.PI * i) / Math.max(1, ns.length);
-          n.position({ x: c.x + r * Math.cos(a), y: c.y + r * Math.sin(a) });
-        });
-      }
+      if (opts.around) this.placeAround(added.nodes(), opts.around);
     });
+    if (opts.core && this.held.size) this.addHandles();
     this.applyVisibility();
     return newNodes;
+  }
+
+  private held = new Map<string, GNode[]>();
+  private heldEdges: GEdge[] = [];
+
+  /** Keep the top nodes of a big answer; hold the rest back per type behind "N more" handles. */
+  private holdBack(nodes: GNode[], edges: GEdge[]): GNode[] {
+    const money = new Map<string, number>();
+    for (const e of edges) {
+      const w = (Number(e.amount) || 0) + (Number(e.visits) || 0);
+      money.set(e.source, (money.get(e.source) ?? 0) + w);
+      money.set(e.target, (money.get(e.target) ?? 0) + w);
+    }
+    const byType = new Map<string, GNode[]>();
+    for (const n of nodes) byType.set(n.type, [...(byType.get(n.type) ?? []), n]);
+    const keep: GNode[] = [];
+    for (const [type, list] of byType) {
+      list.sort((a, b) => nodeWeight(b, this.members, money) - nodeWeight(a, this.members, money));
+      const quota = Math.max(12, Math.round((BIG_CHART * list.length) / nodes.length));
+      const must = list.filter((n) => nodeWeight(n, this.members, money) === Number.MAX_SAFE_INTEGER).length;
+      const k = Math.min(list.length, Math.max(quota, Math.min(must, BIG_CHART)));
+      keep.push(...list.slice(0, k));
+      if (list.length > k) this.held.set(type, list.slice(k));
+    }
+    return keep;
+  }
+
+  private addHandles(): void {
+    this.cy.batch(() => {
+      for (const [type, rest] of this.held) {
+        const id = `More:${type}`;
+        const n: GNode = { id, type: "More", key: type, label: "", props: { forType: type, remaining: rest.length },
+          risk: null };
+        const el = this.cy.getElementById(id);
+        if (!rest.length) {
+          el.remove();
+          continue;
+        }
+        if (el.nonempty()) el.data({ props: n.props, label: nodeLabel(n) });
+        else this.cy.add({ group: "nodes", data: this.nodeData(n, true), classes: this.lowZoom ? ["lowzoom"] : [] });
+      }
+    });
+  }
+
+  /** How many nodes of a type are held back behind its "N more" handle. */
+  heldCount(type?: string): number {
+    if (type) return this.held.get(type)?.length ?? 0;
+    return [...this.held.values()].reduce((a, l) => a + l.length, 0);
+  }
+
+  /** Bring `count` more held-back nodes of `type` onto the chart next to its handle (incremental layout). */
+  showMore(type: string, count = MORE_STEP): string[] {
+    const rest = this.held.get(type) ?? [];
+    const batch = rest.splice(0, count);
+    if (!batch.length) return [];
+    const handle = this.cy.getElementById(`More:${type}`);
+    const ids = new Set(batch.map((n) => n.id));
+    const edges = this.heldEdges.filter((e) => (ids.has(e.source) || ids.has(e.target)));
+    this.heldEdges = this.heldEdges.filter((e) => !(ids.has(e.source) || ids.has(e.target)));
+    const added = this.add({ nodes: batch, edges, truncated: false },
+      { around: handle.nonempty() ? (handle as NodeSingular) : undefined });
+    // Edges to nodes still held stay held for later.
+    const still = new Set([...this.held.values()].flat().map((n) => n.id));
+    this.heldEdges.push(...edges.filter((e) => this.cy.getElementById(e.id).empty() &&
+      (still.has(e.source) || still.has(e.target))));
+    this.addHandles();
+    let near = this.cy.collection();
+    for (const id of added) near = near.union(this.cy.getElementById(id).closedNeighborhood("node"));
+    this.separate(near.nodes());
+    this.events.onChange?.();
+    return added;
+  }
+
+  /** New nodes on rings around `center`, outside what is already drawn nearby. */
+  private placeAround(ns: cytoscape.NodeCollection, center: NodeSingular): void {
+    const c = center.position();
+    const perRing = 16;
+    ns.forEach((n, i) => {
+      const ring = Math.floor(i / perRing);
+      const inRing = Math.min(perRing, ns.length - ring * perRing);
+      const a = (2 * Math.PI * (i % perRing)) / Math.max(1, inRing) + ring * 0.3;
+      const r = 110 + ring * 70;
+      n.position({ x: c.x + r * Math.cos(a), y: c.y + r * Math.sin(a) });
+    });
+  }
+
+  /**
+   * Push overlapping nodes apart (a grid-bucketed pass, a few rounds) so that nothing hides under another node
+   * — e.g. a ring's key doctor under its hospital. Locked (pinned) nodes do not move.
+   */
+  separate(eles: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): number {
+    const nodes = eles.filter((n) => !n.hasClass("gone")) as cytoscape.NodeCollection;
+    if (nodes.length < 2) return 0;
+    const pos = nodes.map((n) => ({ ...n.position() }));
+    const rad = nodes.map((n) => look(n.data("type")).size / 2 + 9);
+    const locked = nodes.map((n) => n.locked());
+    const cell = 2 * Math.max(...rad);
+    let moved = 0;
+    for (let round = 0; round < 8; round++) {
+      const grid = new Map<string, number[]>();
+      pos.forEach((p, i) => {
+        const k = `${Math.floor(p.x / cell)},${Math.floor(p.y / cell)}`;
+        const list = grid.get(k);
+        if (list) list.push(i);
+        else grid.set(k, [i]);
+      });
+      let overlaps = 0;
+      pos.forEach((p, i) => {
+        const gx = Math.floor(p.x / cell);
+        const gy = Math.floor(p.y / cell);
+        for (let dx = -1; dx <= 1; dx++) {
+          for (let dy = -1; dy <= 1; dy++) {
+            for (const j of grid.get(`${gx + dx},${gy + dy}`) ?? []) {
+              if (j <= i) continue;
+              const q = pos[j];
+              let vx = q.x - p.x;
+              let vy = q.y - p.y;
+              let d = Math.hypot(vx, vy);
+              const min = rad[i] + rad[j];
+              if (d >= min) continue;
+              overlaps++;
+              if (d < 0.01) {
+                const a = ((i * 7 + j * 13) % 360) * (Math.PI / 180);
+                vx = Math.cos(a);
+                vy = Math.sin(a);
+                d = 1;
+              }
+              const push = (min - d) / 2 + 0.5;
+              const ux = vx / d;
+              const uy = vy / d;
+              if (locked[i] && locked[j]) continue;
+              if (locked[i]) {
+                q.x += ux * push * 2;
+                q.y += uy * push * 2;
+              } else if (locked[j]) {
+                p.x -= ux * push * 2;
+                p.y -= uy * push * 2;
+              } else {
+                p.x -= ux * push;
+                p.y -= uy * push;
+                q.x += ux * push;
+                q.y += uy * push;
+              }
+            }
+          }
+        }
+      });
+      moved += overlaps;
+      if (!overlaps) break;
+    }
+    if (moved) this.cy.batch(() => nodes.forEach((n, i) => { if (!locked[i]) n.position(pos[i]); }));
+    return moved;
+  }
+
+  /** Nodes drawn on top of each other (centre distance below half their sizes), for tests and the benchmark. */
+  overlaps(): number {
+    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+    const grid = new Map<string, Array<{ x: number; y: number; r: number }>>();
+    let count = 0;
+    ns.forEach((n) => {
+      const p = n.position();
+      const r = look(n.data("type")).size / 2;
+      const gx = Math.floor(p.x / 60);
+      const gy = Math.floor(p.y / 60);
+      for (let dx = -1; dx <= 1; dx++) {
+        for (let dy = -1; dy <= 1; dy++) {
+          for (const q of grid.get(`${gx + dx},${gy + dy}`) ?? []) {
+            if (Math.hypot(q.x - p.x, q.y - p.y) < (q.r + r) * 0.8) count++;
+          }
+        }
+      }
+      const k = `${gx},${gy}`;
+      grid.set(k, [...(grid.get(k) ?? []), { x: p.x, y: p.y, r }]);
+    });
+    return count;
   }
 
   private nodeData(n: GNode, core: boolean): Record<string, unknown> {
     const props = n.props ?? {};
     const begin = n.type === "Visit" ? ms((props.begntime as string) ?? null) : null;
     const end = n.type === "Visit" ? ms((props.endtime as string) ?? (props.begntime as string) ?? null) : null;
+    const first = begin ?? ms((props.first as string) ?? null);
+    const last = end ?? ms((props.last as string) ?? null) ?? first;
     return {
-      id: n.id, type: n.type, key: n.key, label: n.label ?? n.key, props, risk: n.risk,
-      risky: (n.risk ?? 0) >= 0.6, core, evidence: props.evidence === true, t0: begin, t1: end ?? begin,
+      id: n.id, type: n.type, key: n.key, label: nodeLabel(n), props, risk: n.risk,
+      risky: (n.risk ?? 0) >= 0.6, core, evidence: props.evidence === true, t0: first, t1: last,
     };
   }
 
@@ -222,6 +480,7 @@ export class LinkChart {
     return {
       id: e.id, type: e.type, source: e.source, target: e.target, visits: e.visits, amount: e.amount,
       first: e.first, last: e.last, props: e.props ?? {}, w: edgeWidth(e), t0: ms(e.first), t1: ms(e.last ?? e.first),
+      elabel: edgeLabel(e) || undefined, rel: relName(e.type),
     };
   }
 
@@ -253,9 +512,13 @@ export class LinkChart {
     const animate = n <= 250;
     let opts: cytoscape.LayoutOptions;
     if (name === "fcose") {
-      opts = { name: "fcose", quality: n > 800 ? "draft" : "default", randomize: true, animate,
+      opts = { name: "fcose", quality: n > 300 ? "draft" : "default", randomize: true, animate,
         animationDuration: 400, nodeRepulsion: () => 9000, idealEdgeLength: () => 90, nodeSeparation: 70,
+        nodeDimensionsIncludeLabels: n <= 300, numIter: n > 300 ? 1200 : 2500,
         packComponents: true, fit: true, padding: 30 } as unknown as cytoscape.LayoutOptions;
+    } else if (name === "layered") {
+      this.layeredLayout(eles.nodes());
+      return Promise.resolve();
     } else if (name === "dagre") {
       return this.chainLayout(eles, animate);
     } else if (name === "breadthfirst") {
@@ -266,10 +529,13 @@ export class LinkChart {
         concentric: (node: NodeSingular) => (node.hasClass("member") ? 3 : node.data("type") === "Visit" ? 1 : 2),
         levelWidth: () => 1 } as cytoscape.LayoutOptions;
     }
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       const l = eles.layout(opts);
       l.one("layoutstop", () => resolve());
       l.run();
+    }).then(() => {
+      // Layouts place by centre only: push apart whatever still overlaps (labels included), then fit.
+      if (this.separate(eles.nodes())) this.fit();
     });
   }
 
@@ -357,6 +623,7 @@ export class LinkChart {
     cy.batch(() => visits.forEach((v) => {
       if (!v.locked()) v.position(target.get(v.id()) ?? v.position());
     }));
+    this.separate(nodes);
     if (animate) await cy.animation({ fit: { eles, padding: 30 }, duration: 300 }).play().promise();
     else cy.fit(eles, 30);
   }
@@ -365,17 +632,92 @@ export class LinkChart {
     this.cy.fit(this.cy.elements(".gone").absoluteComplement(), 30);
   }
 
+  /**
+   * Evidence layout: one band per kind of node (contacts, persons, occasions/bursts, operators and doctors,
+   * institutions, drugs), long bands wrapped into rows of PER_ROW, each band ordered by the mean position of its
+   * neighbours in the bands above (two sweeps) so links run short; time nodes in time order. O(nodes + edges).
+   */
+  layeredLayout(nodes: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): void {
+    const bands = new Map<number, NodeSingular[]>();
+    nodes.forEach((n) => {
+      const r = ROW_OF[n.data("type")] ?? 6;
+      bands.set(r, [...(bands.get(r) ?? []), n]);
+    });
+    const order = [...bands.keys()].sort((a, b) => a - b);
+    const x = new Map<string, number>();
+    const place = (list: NodeSingular[], key: (n: NodeSingular) => number) => {
+      list.sort((a, b) => key(a) - key(b));
+      list.forEach((n, i) => x.set(n.id(), (i % PER_ROW) - (Math.min(PER_ROW, list.length) - 1) / 2));
+    };
+    const bary = (n: NodeSingular) => {
+      let sum = 0;
+      let c = 0;
+      n.neighborhood("node").forEach((m) => {
+        const v = x.get(m.id());
+        if (v !== undefined) {
+          sum += v;
+          c++;
+        }
+      });
+      return c ? sum / c : 0;
+    };
+    for (let sweep = 0; sweep < 2; sweep++) {
+      for (const r of order) {
+        const list = bands.get(r)!;
+        const timed = list.every((n) => typeof n.data("t0") === "number") && (r === 2);
+        place(list, timed ? (n) => n.data("t0") : (n) => (sweep === 0 && r === order[0] ? 0 : bary(n)) +
+          (this.members.has(n.id()) ? -0.001 : 0));
+      }
+    }
+    let y = 0;
+    const target = new Map<string, { x: number; y: number }>();
+    for (const r of order) {
+      const list = bands.get(r)!;
+      const gap = BAND_GAP[r] ?? COL_GAP;
+      const per = Math.max(4, Math.floor((PER_ROW * COL_GAP) / gap));  // rows about as wide as the persons' rows
+      const rows = Math.ceil(list.length / per);
+      list.forEach((n, i) => {
+        const row = Math.floor(i / per);
+        const inRow = Math.min(per, list.length - row * per);
+        const col = (i % per) - (inRow - 1) / 2;
+        // Stagger wrapped rows by half a column so the lines between them do not run through nodes.
+        target.set(n.id(), { x: (col + (row % 2) * 0.5) * gap, y: y + row * (ROW_GAP * 0.62) });
+      });
+      y += (rows - 1) * ROW_GAP * 0.62 + ROW_GAP;
+    }
+    this.cy.batch(() => nodes.forEach((n) => {
+      if (!n.locked()) n.position(target.get(n.id()) ?? n.position());
+    }));
+    this.fit();
+  }
+
   // ---- expand / collapse / hide / pin -----------------------------------------------------------------------
 
   async expand(nodeId: string, opts: { includeVisits?: boolean; maxNodes?: number } = {}): Promise<string[]> {
     const node = this.cy.getElementById(nodeId);
     // Visits are not ego centres in the API; their few neighbours come with the visit already.
     if (node.empty() || node.data("type") === "Visit" || node.data("type") === "Lead") return [];
-    const types = opts.includeVisits ? undefined : CHART_TYPES.filter((t) => t !== "Visit").join(",");
+    if (node.data("type") === "More") return this.showMore(String(node.data("props")?.forType ?? ""));
+    if (!ENTITY_TYPES.includes(node.data("type"))) return [];
+    const types = opts.includeVisits ? undefined : ENTITY_TYPES.join(",");
     this.pending++;
     try {
       const sub = await api.ego(nodeId, { depth: 1, types, max_nodes: opts.maxNodes ?? 150 });
+      // Connect what comes in to everything already on the chart, not only to the expanded node.
+      const onChart = this.cy.nodes().filter((n) => ENTITY_TYPES.includes(n.data("type"))).map((n) => n.id());
+      const incoming = sub.nodes.filter((n) => ENTITY_TYPES.includes(n.type)).map((n) => n.id);
+      const ids = [...new Set([...onChart, ...incoming])];
+      if (ids.length <= 5000 && incoming.some((id) => !onChart.includes(id))) {
+        try {
+          const among = await api.subgraph(ids, false);
+          const known = new Set(sub.edges.map((e) => e.id));
+          sub.edges.push(...among.edges.filter((e) => !known.has(e.id)));
+        } catch {
+          /* the ego answer alone */
+        }
+      }
       const added = this.add(sub, { around: node as NodeSingular });
+      this.separate();
       const prev = this.expansions.get(nodeId) ?? [];
       this.expansions.set(nodeId, [...prev, ...added]);
       node.addClass("expanded");
@@ -495,8 +837,7 @@ export class LinkChart {
     this.cy.batch(() => {
       this.cy.nodes().forEach((n: NodeSingular) => {
         const type = n.data("type") as string;
-        const gone = !!n.data("manualHidden") || !(this.typeOn.get(type) ?? true) ||
-          (type === "Visit" && !this.inWindow(n));
+        const gone = !!n.data("manualHidden") || !(this.typeOn.get(type) ?? true) || !this.inWindow(n);
         if (gone !== n.hasClass("gone")) n.toggleClass("gone", gone);
       });
       this.cy.edges().forEach((e: EdgeSingular) => {
@@ -591,5 +932,147 @@ export class LinkChart {
 
   busy(): boolean {
     return this.pending > 0;
+  }
+
+  // ---- case files -------------------------------------------------------------------------------------------
+
+  /** The chart as a case file stores it. */
+  state(notes: string, layout: string | null): ChartState {
+    const nodes: ChartState["nodes"] = [];
+    this.cy.nodes().forEach((n) => {
+      if (n.data("type") === "More") return;
+      const p = n.position();
+      nodes.push({ id: n.id(), x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10,
+        pinned: n.hasClass("pinned"), hidden: !!n.data("manualHidden"), note: n.data("note") || null });
+    });
+    const edgeNotes: ChartState["edge_notes"] = [];
+    this.cy.edges().forEach((e) => {
+      if (e.data("note")) edgeNotes.push({ id: e.id(), note: String(e.data("note")) });
+    });
+    const win = this.windowMs ? this.windowMs.map((v) => new Date(v).toISOString().slice(0, 19)) : null;
+    return { nodes, edge_notes: edgeNotes, notes, layout, zoom: this.cy.zoom(), pan: { ...this.cy.pan() },
+      time_window: win, lang: lang() };
+  }
+
+  /** Put a saved state on a chart that holds the lead's own elements: adds the entities it lacks (with their
+   * links to everything on the chart), then positions, pins, hides and notes as saved. */
+  async applyState(st: ChartState): Promise<void> {
+    const want = new Set(st.nodes.map((n) => n.id));
+    for (const type of [...this.held.keys()]) {
+      if ((this.held.get(type) ?? []).some((n) => want.has(n.id))) this.showMore(type, 100_000);
+    }
+    const missing = st.nodes.map((n) => n.id).filter((id) => this.cy.getElementById(id).empty() &&
+      ENTITY_TYPES.includes(id.split(":", 1)[0]));
+    if (missing.length) {
+      const onChart = this.cy.nodes().filter((n) => ENTITY_TYPES.includes(n.data("type"))).map((n) => n.id());
+      try {
+        this.add(await api.subgraph([...onChart, ...missing].slice(0, 5000), false));
+      } catch {
+        /* entities gone from the data since the file was saved */
+      }
+    }
+    this.cy.batch(() => {
+      for (const n of st.nodes) {
+        const el = this.cy.getElementById(n.id);
+        if (el.empty()) continue;
+        el.unlock();
+        el.position({ x: n.x, y: n.y });
+        el.data("manualHidden", !!n.hidden);
+        el.data("note", n.note || null);
+        if (n.pinned) {
+          el.addClass("pinned");
+          el.lock();
+        }
+      }
+      for (const e of st.edge_notes) this.cy.getElementById(e.id).data("note", e.note);
+    });
+    if (st.time_window && st.time_window.length === 2) {
+      this.windowMs = [ms(st.time_window[0]) ?? 0, ms(st.time_window[1]) ?? 0];
+    }
+    this.applyVisibility();
+    if (st.zoom && st.pan) this.cy.viewport({ zoom: st.zoom, pan: st.pan });
+    else this.fit();
+  }
+
+  timeWindow(): [number, number] | null {
+    return this.windowMs;
+  }
+
+  // ---- keyboard ---------------------------------------------------------------------------------------------
+
+  private focusId: string | null = null;
+
+  /** The chart as a focusable region: arrows move between nodes, Enter opens the panel, +/− zoom, 0 fits. */
+  private setupKeyboard(box: HTMLElement, announce?: (m: string) => void): void {
+    box.tabIndex = 0;
+    box.setAttribute("role", "application");
+    box.setAttribute("aria-roledescription", t("chart.roledesc"));
+    box.setAttribute("aria-label", t("chart.aria"));
+    const say = (n: NodeSingular) => {
+      const type = t(`type.${n.data("type")}`);
+      const deg = n.connectedEdges().filter((e) => !e.hasClass("gone")).length;
+      announce?.(t("chart.focus", { type, label: String(n.data("label") ?? ""), n: deg }));
+    };
+    box.addEventListener("keydown", (ev) => {
+      const k = ev.key;
+      const vis = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+      if (!vis.length) return;
+      let cur = this.focusId ? this.cy.getElementById(this.focusId) : null;
+      if (!cur || cur.empty() || cur.hasClass("gone")) cur = null;
+      if (k.startsWith("Arrow")) {
+        ev.preventDefault();
+        let next: NodeSingular | null = null;
+        if (!cur) {
+          next = (vis.filter(".member").first() as NodeSingular).nonempty()
+            ? (vis.filter(".member").first() as NodeSingular) : (vis.first() as NodeSingular);
+        } else {
+          const p = cur.position();
+          const dir = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[k] ?? [1, 0];
+          let best = Infinity;
+          vis.forEach((n) => {
+            if (n.id() === cur!.id()) return;
+            const q = n.position();
+            const dx = q.x - p.x;
+            const dy = q.y - p.y;
+            const along = dx * dir[0] + dy * dir[1];
+            if (along <= 0) return;
+            const across = Math.abs(dx * dir[1] - dy * dir[0]);
+            const score = along + 2 * across;
+            if (score < best) {
+              best = score;
+              next = n;
+            }
+          });
+        }
+        if (next) this.focusNode(next, say);
+      } else if (k === "Enter" || k === " ") {
+        if (cur) {
+          ev.preventDefault();
+          this.cy.nodes(":selected").unselect();
+          cur.select();
+          this.events.onSelect?.(cur as NodeSingular);
+        }
+      } else if (k === "+" || k === "=" || k === "-" || k === "_") {
+        ev.preventDefault();
+        const f = k === "+" || k === "=" ? 1.25 : 0.8;
+        this.cy.zoom({ level: this.cy.zoom() * f, renderedPosition: { x: box.clientWidth / 2, y: box.clientHeight / 2 } });
+        announce?.(t("chart.zoomed", { z: Math.round(this.cy.zoom() * 100) }));
+      } else if (k === "0") {
+        this.fit();
+      } else if (k === "Escape") {
+        this.cy.nodes(".kbd-focus").removeClass("kbd-focus");
+        this.focusId = null;
+      }
+    });
+  }
+
+  private focusNode(n: NodeSingular, say: (n: NodeSingular) => void): void {
+    this.cy.nodes(".kbd-focus").removeClass("kbd-focus");
+    n.addClass("kbd-focus");
+    this.focusId = n.id();
+    const ext = this.cy.extent();
+    const p = n.position();
+    if (p.x < ext.x1 || p.x > ext.x2 || p.y < ext.y1 || p.y > ext.y2) this.cy.center(n);
+    say(n);
   }
 }

@@ -3,7 +3,8 @@
 import type { EdgeSingular, NodeSingular } from "cytoscape";
 import { api, asList, type EvidenceVisit, type LeadSummary } from "./api";
 import type { LinkChart } from "./chart";
-import { clear, dt, fmtValue, h, money, num, toast } from "./dom";
+import { append, clear, dt, h, money, num, toast } from "./dom";
+import { fieldName, fieldValue, HIDDEN_PROPS, relName } from "./features";
 import { swatchSvg } from "./icons";
 import { kindLabel, medTypeLabel, t } from "./i18n";
 import { severityBadge } from "./queue";
@@ -12,13 +13,33 @@ const ENTITY_TYPES = new Set(["Person", "Practitioner", "Institution", "Pharmacy
 let seq = 0;
 let pathStart: { id: string; label: string } | null = null;
 
+/** Fields in words with decoded values (性别 女 (2), 险种 城乡居民…); hashed keys and repeats left out. */
 function kv(obj: Record<string, unknown>): HTMLElement {
   const dl = h("dl", { class: "kv" });
   for (const [k, v] of Object.entries(obj)) {
-    if (v === null || v === undefined || v === "" || k === "evidence") continue;
-    dl.append(h("dt", {}, k), h("dd", {}, fmtValue(v)));
+    if (v === null || v === undefined || v === "" || HIDDEN_PROPS.has(k)) continue;
+    dl.append(h("dt", { "data-field": k }, fieldName(k)), h("dd", {}, fieldValue(k, v)));
   }
   return dl;
+}
+
+/** Annotation box of a node or link (kept in the case file). */
+function noteBox(el: NodeSingular | EdgeSingular, onChange?: () => void): HTMLElement {
+  const area = h("textarea", { id: "annotation-text", rows: 2, "aria-label": t("node.note") });
+  area.value = String(el.data("note") ?? "");
+  const save = h("button", { class: "small", id: "annotation-save" }, t("node.note_save"));
+  save.addEventListener("click", () => {
+    el.data("note", area.value.trim() || null);
+    toast(t("lead.saved"));
+    onChange?.();
+  });
+  return h("div", { class: "annotation" }, h("h3", {}, t("node.note")), area, save);
+}
+
+let visitsById = new Map<string, EvidenceVisit>();
+/** The lead's evidence rows, for the visit list of a summarised link. */
+export function setEvidenceRows(rows: EvidenceVisit[]): void {
+  visitsById = new Map(rows.map((v) => [v.mdtrt_id, v]));
 }
 
 function topKinds(v: unknown): string {
@@ -101,8 +122,10 @@ export async function renderEntity(root: HTMLElement, node: NodeSingular, chart:
     h("h2", {}, t("entity.title")),
     h("div", { class: "entity-head" }, swatchSvg(type, 22),
       h("div", {}, h("div", { class: "entity-label", "data-node-id": id }, String(node.data("label") ?? "")),
-        h("div", { class: "muted" }, `${t(`type.${type}`)} · `, h("code", {}, String(node.data("key")))))),
+        h("div", { class: "muted" }, t(`type.${type}`), ENTITY_TYPES.has(type) && !["Phone", "Address"].includes(type)
+          ? h("span", {}, " · ", h("code", {}, String(node.data("key")))) : null))),
     actions,
+    noteBox(node),
   );
   if (!ENTITY_TYPES.has(type)) {
     root.append(h("h3", {}, t("entity.profile")), kv((node.data("props") ?? {}) as Record<string, unknown>));
@@ -167,16 +190,32 @@ export function renderEdgeInfo(root: HTMLElement, edge: EdgeSingular): void {
   clear(root);
   const end = (n: NodeSingular) => h("div", { class: "entity-head" }, swatchSvg(n.data("type"), 16),
     h("span", {}, String(n.data("label") ?? ""), " ", h("small", { class: "muted" }, String(n.data("key")))));
-  root.append(
+  const props = (edge.data("props") ?? {}) as Record<string, unknown>;
+  const ids = Array.isArray(props.visit_ids) ? (props.visit_ids as string[]) : [];
+  append(root,
     h("h2", {}, t("edge.title")),
-    h("div", { class: "edge-type", "data-edge-id": edge.id() }, h("code", {}, String(edge.data("type")))),
-    end(edge.source()), h("div", { class: "muted" }, "↓"), end(edge.target()),
+    h("div", { class: "edge-type", "data-edge-id": edge.id(), "data-edge-type": edge.data("type") },
+      h("strong", {}, relName(String(edge.data("type"))))),
+    end(edge.source()), h("div", { class: "muted", "aria-hidden": "true" }, "↓"), end(edge.target()),
+    typeof props.summary_zh === "string" ? h("p", { class: "edge-summary" },
+      String(document.documentElement.lang.startsWith("zh") ? props.summary_zh : props.summary_en)) : null,
     h("h3", {}, t("entity.stats")),
     h("dl", { class: "kv" },
       h("dt", {}, t("edge.visits")), h("dd", {}, num(edge.data("visits"))),
       h("dt", {}, t("edge.amount")), h("dd", {}, money(edge.data("amount"))),
       h("dt", {}, t("edge.first")), h("dd", {}, dt(edge.data("first"))),
       h("dt", {}, t("edge.last")), h("dd", {}, dt(edge.data("last")))),
-    kv((edge.data("props") ?? {}) as Record<string, unknown>),
+    kv(props),
+    noteBox(edge),
   );
+  if (ids.length) {
+    const rows = ids.map((id) => visitsById.get(id) ?? { mdtrt_id: id } as EvidenceVisit);
+    root.append(h("h3", {}, t("edge.visit_list", { n: ids.length })),
+      h("table", { class: "timeline", id: "edge-visits" },
+        h("thead", {}, h("tr", {}, h("th", {}, t("ev.begntime")), h("th", {}, t("ev.med_type")),
+          h("th", {}, t("ev.fixmedins_code")), h("th", { class: "num" }, t("ev.fund_pay_sumamt")))),
+        h("tbody", {}, ...rows.map((v) => h("tr", { "data-mdtrt-id": v.mdtrt_id },
+          h("td", { title: v.mdtrt_id }, dt(v.begntime)), h("td", {}, medTypeLabel(v.med_type)),
+          h("td", {}, v.fixmedins_code ?? ""), h("td", { class: "num" }, money(v.fund_pay_sumamt)))))));
+  }
 }

@@ -21,6 +21,10 @@ const PATHS = {
   address: "M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 2.5 0 1 1 12 6.5a2.5 2.5 0 0 1 0 5z",
   visit: "M6 2h9l5 5v15H6V2zm8 1.5V8h4.5M8.5 11h9v1.6h-9zm0 3.5h9v1.6h-9zm0 3.5h6v1.6h-6z",
   lead: "M12 2l10 18H2L12 2zm-1 7v5h2V9h-2zm0 7v2h2v-2h-2z",
+  occasion: "M5 4h2V2h2v2h6V2h2v2h2a1 1 0 0 1 1 1v15a1 1 0 0 1-1 1H5a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1zm1 6v9h12v-9H6zm2 2h3v3H8v-3z",
+  burst: "M13 2L4 14h6l-1 8 9-12h-6l1-8z",
+  operator: "M12 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm-8 10v-1.5C4 16.5 7.6 14 12 14s8 2.5 8 5.5V21H4zm11-8h5v3h-5z",
+  more: "M5 10.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm7 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm7 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z",
 };
 
 export const LOOKS: Record<string, TypeLook> = {
@@ -33,9 +37,18 @@ export const LOOKS: Record<string, TypeLook> = {
   Address: { color: "#8a6a2f", shape: "round-triangle", size: 30, glyph: PATHS.address },
   Visit: { color: "#7d8794", shape: "round-rectangle", size: 18, glyph: PATHS.visit },
   Lead: { color: "#d4380d", shape: "star", size: 36, glyph: PATHS.lead },
+  Occasion: { color: "#c2410c", shape: "round-rectangle", size: 30, glyph: PATHS.occasion },
+  Burst: { color: "#b91c1c", shape: "round-octagon", size: 30, glyph: PATHS.burst },
+  Operator: { color: "#4b5563", shape: "round-rectangle", size: 34, glyph: PATHS.operator },
+  More: { color: "#64748b", shape: "round-rectangle", size: 30, glyph: PATHS.more },
+  Outside: { color: "#9ca3af", shape: "ellipse", size: 26, glyph: PATHS.lead },
 };
 
-export const CHART_TYPES = ["Person", "Practitioner", "Institution", "Pharmacy", "Drug", "Phone", "Address", "Visit"];
+export const CHART_TYPES = ["Person", "Practitioner", "Institution", "Pharmacy", "Drug", "Phone", "Address", "Visit",
+  "Occasion", "Burst", "Operator"];
+
+/** Types the API takes as ego centres and type filters (the graph model's entities). */
+export const ENTITY_TYPES = ["Person", "Practitioner", "Institution", "Pharmacy", "Drug", "Phone", "Address"];
 
 export function look(type: string): TypeLook {
   return LOOKS[type] ?? { color: "#555", shape: "ellipse", size: 26, glyph: PATHS.lead };
@@ -83,4 +96,13 @@ export const EDGE_COLORS: Record<string, string> = {
   CO_ADMITTED: "#d4380d",
   INVOLVES: "#d4380d",
   EVIDENCED_BY: "#d4380d",
+  ADMITTED_IN: "#e8684a",
+  ADMITTED_AT: "#9b2c2c",
+  OPERATES_AT: "#4b5563",
+  SWIPED: "#b91c1c",
+  CARD_IN: "#f08b7a",
+  FILLED_AT: "#0e8a8a",
+  OBTAINED: "#7b3fc4",
+  PRESCRIBED: "#13a36b",
+  MORE: "#94a3b8",
 };

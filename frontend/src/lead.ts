@@ -1,22 +1,22 @@
-// Lead view: explanation and figures, case actions, the lead's link chart with its tools, evidence table, print.
+// Lead view: composes its sections (header, summary and case, chart with toolbar, legend and timeline, entity
+// panel, case file, evidence table, print) around one LinkChart.
 
 import type { NodeSingular } from "cytoscape";
-import { api, ApiError, asList, type GNode, type LeadDetail } from "./api";
-import { LinkChart, type ChartSnapshot, type LayoutName } from "./chart";
-import { clear, day, dt, fmtValue, h, money, num, toast } from "./dom";
-import { renderEdgeInfo, renderEntity, renderEntityHint } from "./entity";
+import { api, ApiError, asList, type CaseFile, type GNode, type LeadDetail } from "./api";
+import { BIG_CHART, LinkChart, type ChartSnapshot, type LayoutName } from "./chart";
+import { clear, download, h, toast } from "./dom";
+import { renderEdgeInfo, renderEntity, renderEntityHint, setEvidenceRows } from "./entity";
 import { chartPngDataUrl, downloadGraphml, downloadPng, downloadSvg } from "./export";
 import { CHART_TYPES, swatchSvg } from "./icons";
-import { kindLabel, lang, medTypeLabel, t } from "./i18n";
-import { severityBadge, statusBadge, TRANSITIONS } from "./queue";
+import { kindLabel, lang, t } from "./i18n";
+import { casePanel } from "./lead/casefile";
+import { caseSection, evidenceTable, explanationOf, figuresList, leadHeader, memberList,
+  type Session } from "./lead/info";
+import { legend } from "./lead/legend";
+import { timelineStrip } from "./lead/timeline";
+import { statusBadge } from "./queue";
 
-const DAY = 86_400_000;
-const PRINT_ROWS = 12;
-
-export interface Session {
-  user: string;
-  role: string;
-}
+export type { Session } from "./lead/info";
 
 export interface LeadViewHandle {
   chart: LinkChart | null;
@@ -26,8 +26,9 @@ export interface LeadViewHandle {
   destroy: () => void;
 }
 
+/** Scheme leads open in the evidence layout (bands by role); other leads force-directed. */
 function defaultLayout(kind: string): LayoutName {
-  return kind === "drug_resale" ? "dagre" : "fcose";
+  return ["collusion_ring", "card_skimming", "drug_resale"].includes(kind) ? "layered" : "fcose";
 }
 
 function memberIds(lead: LeadDetail): Set<string> {
@@ -41,82 +42,71 @@ function memberIds(lead: LeadDetail): Set<string> {
   return ids;
 }
 
+/** Screen-reader messages (chart focus, saves, counts). */
+function liveRegion(): { element: HTMLElement; say: (m: string) => void } {
+  const element = h("div", { class: "sr-only", id: "chart-live", "aria-live": "polite", role: "status" });
+  return { element, say: (m: string) => { element.textContent = m; } };
+}
+
 export async function renderLead(root: HTMLElement, leadId: string, session: Session,
-  go: (hash: string) => void, handle: LeadViewHandle): Promise<void> {
+  go: (hash: string) => void, handle: LeadViewHandle, params: Record<string, string> = {}): Promise<void> {
   clear(root);
   root.append(h("p", { class: "muted pad" }, t("chart.loading")));
-  const [lead, graph] = await Promise.all([api.lead(leadId), api.leadGraph(leadId)]);
+  const caseId = params.case && /^CF[0-9A-F]{16}$/.test(params.case) ? params.case : null;
+  const [lead, graph, caseFile] = await Promise.all([api.lead(leadId), api.leadChart(leadId),
+    caseId ? api.caseFile(caseId, params.v ? Number(params.v) : undefined) : Promise.resolve(null as CaseFile | null)]);
+  const firstDraw = performance.now();
   clear(root);
   const canAct = session.role === "admin" || session.role === "investigator";
-  const explanation = () => (lang() === "zh" ? lead.explanation_zh : lead.explanation_en);
+  setEvidenceRows(lead.evidence_visits ?? []);
+  const live = liveRegion();
 
-  // ---- header ----
+  // ---- header and summary ----
   const printBtn = h("button", { class: "ghost", id: "print-lead" }, t("lead.print"));
-  const head = h("div", { class: "lead-head" },
-    h("a", { href: "#/queue", class: "back no-print" }, t("lead.back")),
-    severityBadge(lead.severity),
-    h("h1", {}, kindLabel(lead.kind)),
-    h("code", { class: "lid", id: "lead-id" }, lead.lead_id),
-    statusBadge(lead.status),
-    h("span", { class: "spacer" }),
-    printBtn,
-  );
-
-  // ---- left: summary, figures, members, case ----
-  const figures = h("dl", { class: "kv figures", id: "lead-figures" },
-    h("dt", {}, t("lead.score")), h("dd", {}, lead.score.toFixed(3)),
-    h("dt", {}, t("lead.amount")), h("dd", { class: "amount" }, money(lead.amount_at_risk)),
-    h("dt", {}, t("lead.period")), h("dd", {}, `${dt(lead.period_start)} – ${dt(lead.period_end)}`),
-    h("dt", {}, t("col.evidence")), h("dd", {}, num(lead.evidence?.length ?? lead.evidence_count)),
-    h("dt", {}, t("lead.assignee")), h("dd", { "data-figure": "assignee" }, lead.assignee ?? t("lead.none")),
-  );
-  for (const [k, v] of Object.entries(lead.features ?? {})) {
-    const text = fmtValue(v);
-    figures.append(h("dt", {}, k), h("dd", { title: text.length > 160 ? text : null },
-      text.length > 160 ? `${text.slice(0, 159)}…` : text));
-  }
-  const memberList = (title: string, type: string, list: string[]) => list?.length ? h("div", { class: "mlist" },
-    h("h4", {}, swatchSvg(type, 14), ` ${title} (${list.length})`),
-    h("div", { class: "chips" }, ...list.map((code) => h("button", { class: "chip", "data-member": code,
-      onclick: () => handle.chart?.find(code) }, code)))) : null;
-  const info = h("aside", { class: "lead-info", id: "lead-info" },
+  const head = leadHeader(lead, printBtn);
+  let chart: LinkChart;
+  const find = (code: string) => chart?.find(code);
+  const info = h("aside", { class: "lead-info", id: "lead-info", "aria-label": t("lead.summary") },
     h("h2", {}, t("lead.summary")),
-    h("p", { class: "explanation", id: "lead-explanation" }, explanation()),
-    h("h3", {}, t("lead.figures")), figures,
+    h("p", { class: "explanation", id: "lead-explanation" }, explanationOf(lead)),
+    h("h3", {}, t("lead.figures")), figuresList(lead),
     h("h3", {}, t("lead.members")),
-    memberList(t("lead.persons"), "Person", lead.persons),
-    memberList(t("lead.practitioners"), "Practitioner", lead.practitioners),
-    memberList(t("lead.institutions"), "Institution", lead.institutions),
+    memberList(t("lead.persons"), "Person", lead.persons, find),
+    memberList(t("lead.practitioners"), "Practitioner", lead.practitioners, find),
+    memberList(t("lead.institutions"), "Institution", lead.institutions, find),
     caseSection(lead, session, canAct, () => void reloadCase()),
   );
 
   async function reloadCase(): Promise<void> {
     const fresh = await api.lead(leadId);
     Object.assign(lead, fresh);
-    const old = info.querySelector(".case");
-    old?.replaceWith(caseSection(lead, session, canAct, () => void reloadCase()));
+    info.querySelector(".case")?.replaceWith(caseSection(lead, session, canAct, () => void reloadCase()));
     const fig = info.querySelector("[data-figure=assignee]");
     if (fig) fig.textContent = lead.assignee ?? t("lead.none");
     head.querySelector(".status")?.replaceWith(statusBadge(lead.status));
   }
 
-  // ---- centre: chart ----
+  // ---- chart area ----
   const cyBox = h("div", { id: "cy", class: "cy" });
-  const status = h("div", { class: "chart-status", id: "chart-status" });
-  const entityPanel = h("aside", { class: "entity-panel", id: "entity-panel" });
+  const status = h("div", { class: "chart-status", id: "chart-status", "aria-live": "polite" });
+  const bigNote = h("p", { class: "big-note muted", id: "big-note", hidden: true });
+  const entityPanel = h("aside", { class: "entity-panel", id: "entity-panel", "aria-label": t("entity.title") });
   renderEntityHint(entityPanel);
-  const chartArea = h("section", { class: "chart-area" }, cyBox, status);
-  const evidenceSection = evidenceTable(lead, (mdtrt) => handle.chart?.find(mdtrt));
-  const printImg = h("img", { id: "print-chart", class: "print-only", alt: "" });
+  const lg = legend();
+  const chartArea = h("section", { class: "chart-area", "aria-label": t("chart.roledesc") }, cyBox, status);
+  const evidenceSection = evidenceTable(lead, (mdtrt) => chart.find(mdtrt));
+  const printImg = h("img", { id: "print-chart", class: "print-only", alt: t("chart.roledesc") });
   const printFoot = h("p", { class: "print-only muted", id: "print-foot" });
+
+  const side = h("div", { class: "side" }, entityPanel);
   root.append(h("section", { class: "lead-view", "data-lead-id": lead.lead_id, "data-kind": lead.kind },
     head,
-    h("div", { class: "lead-grid" }, info, chartArea, entityPanel),
-    printImg, evidenceSection, printFoot));
-
-  const chart = new LinkChart({
+    h("div", { class: "lead-grid" }, info, chartArea, side),
+    printImg, lg.element, evidenceSection, printFoot, live.element));
+  chart = new LinkChart({
     container: cyBox,
     members: memberIds(lead),
+    announce: live.say,
     events: {
       onSelect: (node: NodeSingular | null) => {
         if (!node) renderEntityHint(entityPanel);
@@ -127,16 +117,24 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
     },
   });
   handle.chart = chart;
-  handle.destroy = () => chart.destroy();
+  let layoutName = (handle.snapshot?.layout as LayoutName | undefined) ?? (caseFile?.state?.layout as LayoutName | undefined)
+    ?? defaultLayout(lead.kind);
+  const cases = casePanel(lead.lead_id, `${kindLabel(lead.kind)} ${lead.lead_id}`, session, chart, () => layoutName,
+    live.say);
+  side.append(cases.element);
+
   const snap = handle.snapshot?.leadId === lead.lead_id ? handle.snapshot : null;
   handle.snapshot = null;
   if (snap) chart.restore(snap.chart);
   else chart.add(graph, { core: true });
+  if (chart.heldCount()) {
+    bigNote.hidden = false;
+    bigNote.textContent = t("chart.big", { shown: chart.cy.nodes().length, held: chart.heldCount() });
+  }
 
-  // toolbar
-  let layoutName = (snap?.layout as LayoutName | undefined) ?? defaultLayout(lead.kind);
-  const layoutSel = h("select", { id: "layout-select", title: t("chart.layout") },
-    ...(["fcose", "dagre", "breadthfirst", "concentric"] as LayoutName[]).map((n) =>
+  // ---- toolbar ----
+  const layoutSel = h("select", { id: "layout-select", "aria-label": t("chart.layout_label") },
+    ...(["layered", "fcose", "dagre", "breadthfirst", "concentric"] as LayoutName[]).map((n) =>
       h("option", { value: n, selected: n === layoutName }, t(`chart.layout.${n}`))));
   layoutSel.addEventListener("change", () => {
     layoutName = layoutSel.value as LayoutName;
@@ -148,34 +146,49 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
     chart.setFocusEvidence(!chart.evidenceFocused());
     evBtn.setAttribute("aria-pressed", String(chart.evidenceFocused()));
   });
-  const typeFilter = h("div", { class: "type-filter", id: "type-filter", title: t("chart.types") },
-    ...CHART_TYPES.map((type) => {
-      const box = h("input", { type: "checkbox", checked: chart.typeVisible(type), "data-type": type });
-      box.addEventListener("change", () => chart.setTypeVisible(type, box.checked));
-      return h("label", { class: "type-opt", title: t(`type.${type}`) }, box, swatchSvg(type, 16),
-        h("span", {}, t(`type.${type}`)));
-    }));
-  const exportSel = h("select", { id: "export-select" },
+  const present = new Set(chart.cy.nodes().map((n) => String(n.data("type"))));
+  const typeFilter = h("fieldset", { class: "type-filter", id: "type-filter" },
+    h("legend", { class: "sr-only" }, t("chart.types")),
+    ...CHART_TYPES.filter((type) => present.has(type) || ["Person", "Practitioner", "Institution", "Visit"].includes(type))
+      .map((type) => {
+        const box = h("input", { type: "checkbox", checked: chart.typeVisible(type), "data-type": type });
+        box.addEventListener("change", () => chart.setTypeVisible(type, box.checked));
+        return h("label", { class: "type-opt" }, box, swatchSvg(type, 16), h("span", {}, t(`type.${type}`)));
+      }));
+  const exportSel = h("select", { id: "export-select", "aria-label": t("chart.export_label") },
     h("option", { value: "" }, `⤓ ${t("chart.export")}`),
     h("option", { value: "png" }, t("chart.png")),
     h("option", { value: "svg" }, t("chart.svg")),
-    h("option", { value: "graphml" }, t("chart.graphml")));
+    h("option", { value: "graphml" }, t("chart.graphml")),
+    h("option", { value: "pdf" }, t("chart.pdf")),
+    h("option", { value: "anx" }, t("chart.anx")));
   const base = `fraudnet-${lead.lead_id}`;
+  const serverExport = async (format: string) => {
+    const state = chart.state(cases.notes(), layoutName);
+    const current = cases.current();
+    const file = current
+      ? await api.exportCaseFile(current.casefile_id, format)
+      : await api.exportChart({ lead_id: lead.lead_id, title: `${kindLabel(lead.kind)} ${lead.lead_id}`, state, format });
+    download(file.name, file.blob);
+  };
   exportSel.addEventListener("change", () => {
     const what = exportSel.value;
     exportSel.value = "";
-    try {
+    const run = async () => {
       if (what === "png") downloadPng(chart.cy, base);
       else if (what === "svg") downloadSvg(chart, base);
-      else if (what === "graphml") downloadGraphml(chart, base);
-    } catch (e) {
-      toast(t("err.generic", { msg: (e as Error).message }), "error");
-    }
+      // GraphML as drawn for roles that see personal data; viewers get the server's file with opaque ids.
+      else if (what === "graphml" && canAct) downloadGraphml(chart, base);
+      else if (what) await serverExport(what);
+    };
+    run().catch((e) => toast(t("err.generic", { msg: (e as Error).message }), "error"));
   });
 
   // search: in chart first, then the server
-  const searchBox = h("input", { type: "search", id: "chart-search", placeholder: t("chart.search") });
-  const results = h("div", { class: "search-results", id: "search-results", hidden: true });
+  const searchBox = h("input", { type: "search", id: "chart-search", placeholder: t("chart.search"),
+    "aria-label": t("chart.search_label") });
+  const results = h("div", { class: "search-results", id: "search-results", hidden: true, role: "listbox",
+    "aria-label": t("chart.search_label") });
   const runSearch = async () => {
     const q = searchBox.value.trim();
     clear(results);
@@ -197,6 +210,7 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
           inChart ? h("small", { class: "muted" }, t("chart.in_chart"))
             : h("button", { class: "small", "data-action": "add", onclick: async () => {
               await chart.addEntity(n);
+              chart.separate();
               void runSearch();
             } }, t("chart.add"))));
       }
@@ -224,65 +238,20 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
     }
   });
 
-  // time window
-  const timeFrom = h("input", { type: "range", id: "time-from", min: "0", max: "0", value: "0", step: "1" });
-  const timeTo = h("input", { type: "range", id: "time-to", min: "0", max: "0", value: "0", step: "1" });
-  const timeLabel = h("span", { class: "time-label", id: "time-label" });
-  const timeReset = h("button", { class: "small ghost", id: "time-reset" }, t("chart.time_all"));
-  let domain: [number, number] | null = null;
-  const setupTime = () => {
-    domain = chart.timeDomain();
-    const days = domain ? Math.max(1, Math.ceil((domain[1] - domain[0]) / DAY)) : 0;
-    for (const r of [timeFrom, timeTo]) {
-      r.max = String(days);
-      r.disabled = !domain;
-    }
-    timeFrom.value = "0";
-    timeTo.value = String(days);
-    chart.setTimeWindow(null);
-    showTime();
-  };
-  const showTime = () => {
-    if (!domain) {
-      timeLabel.textContent = "–";
-      return;
-    }
-    const a = domain[0] + Number(timeFrom.value) * DAY;
-    const b = domain[0] + Number(timeTo.value) * DAY;
-    timeLabel.textContent = `${new Date(a).toISOString().slice(0, 10)} – ${new Date(b).toISOString().slice(0, 10)}`;
-  };
-  let frame = 0;
-  const onTime = (moved: HTMLInputElement) => {
-    if (Number(timeFrom.value) > Number(timeTo.value)) {
-      if (moved === timeFrom) timeTo.value = timeFrom.value;
-      else timeFrom.value = timeTo.value;
-    }
-    showTime();
-    cancelAnimationFrame(frame);
-    frame = requestAnimationFrame(() => {
-      if (!domain) return;
-      const full = Number(timeFrom.value) === 0 && Number(timeTo.value) === Number(timeTo.max);
-      const a = domain[0] + Number(timeFrom.value) * DAY;
-      const b = domain[0] + (Number(timeTo.value) + 1) * DAY - 1;
-      chart.setTimeWindow(full ? null : [a, b]);
-    });
-  };
-  timeFrom.addEventListener("input", () => onTime(timeFrom));
-  timeTo.addEventListener("input", () => onTime(timeTo));
-  timeReset.addEventListener("click", () => setupTime());
-
-  const layoutBtn = h("button", { class: "small", id: "relayout", onclick: () => void chart.layout(layoutName) }, "↻");
+  const timeline = timelineStrip(chart, (lead.evidence_visits ?? []).map((v) => ({ id: v.mdtrt_id, at: v.begntime })));
+  const layoutBtn = h("button", { class: "small", id: "relayout", "aria-label": t("chart.relayout"),
+    title: t("chart.relayout"), onclick: () => void chart.layout(layoutName) }, "↻");
   chartArea.prepend(
-    h("div", { class: "chart-toolbar" },
+    h("div", { class: "chart-toolbar", role: "toolbar", "aria-label": t("chart.roledesc") },
       h("label", {}, `${t("chart.layout")} `, layoutSel), layoutBtn,
       h("button", { class: "small", id: "fit", onclick: () => chart.fit() }, t("chart.fit")),
       evBtn,
       h("button", { class: "small ghost", id: "unhide", onclick: () => chart.unhideAll() }, t("chart.unhide")),
       h("div", { class: "search" }, searchBox, results),
       exportSel),
-    typeFilter,
-    h("div", { class: "time-bar" }, h("span", {}, `${t("chart.time")} `), timeFrom, timeTo, timeLabel, timeReset),
+    typeFilter, bigNote,
   );
+  chartArea.append(timeline.element);
 
   function refreshStatus(): void {
     const v = chart.visible();
@@ -309,102 +278,31 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
   };
   handle.snapshotNow = () => ({ leadId: lead.lead_id, chart: chart.snapshot(), layout: layoutName });
 
-  setupTime();
+  timeline.setup();
   refreshStatus();
   chart.cy.resize();
+  // First draw: the nodes in a quick grid by type, so the page shows something before the layout runs.
+  if (!snap && chart.cy.nodes().length > BIG_CHART / 2) {
+    chart.cy.layout({ name: "grid", fit: true, avoidOverlap: true, padding: 30,
+      sort: (a: NodeSingular, b: NodeSingular) => String(a.data("type")).localeCompare(String(b.data("type"))) } as
+      cytoscape.LayoutOptions).run();
+    await new Promise((r) => requestAnimationFrame(() => r(null)));
+  }
+  const drawn = performance.now();
   if (!snap) await chart.layout(layoutName);
+  if (caseFile?.state) {
+    await chart.applyState(caseFile.state);
+    cases.show(caseFile);
+    timeline.setup();
+    live.say(t("case.opened", { id: caseFile.casefile_id, v: caseFile.version ?? caseFile.latest_version }));
+  }
+  lg.update(chart);
   refreshStatus();
-  root.querySelector(".lead-view")?.setAttribute("data-ready", "true");
-}
-
-function caseSection(lead: LeadDetail, session: Session, canAct: boolean, reload: () => void): HTMLElement {
-  const sec = h("div", { class: "case no-print", id: "case-section" }, h("h3", {}, t("lead.case")));
-  if (canAct) {
-    const next = TRANSITIONS[lead.status] ?? [];
-    const sel = h("select", { id: "status-select" },
-      ...next.map((s) => h("option", { value: s }, `${t(`status.${lead.status}`)} → ${t(`status.${s}`)}`)));
-    const comment = h("input", { type: "text", id: "status-comment", placeholder: t("lead.comment") });
-    const save = h("button", { class: "primary small", id: "status-save" }, t("lead.save_status"));
-    save.addEventListener("click", async () => {
-      save.disabled = true;
-      try {
-        await api.setStatus(lead.lead_id, sel.value, comment.value.trim());
-        toast(t("lead.saved"));
-        reload();
-      } catch (e) {
-        toast(e instanceof ApiError && e.status === 403 ? t("err.forbidden") : t("err.generic",
-          { msg: (e as Error).message }), "error");
-        save.disabled = false;
-      }
-    });
-    const note = h("textarea", { id: "note-text", rows: 2, placeholder: t("lead.note_ph") });
-    const addNote = h("button", { class: "small", id: "note-add" }, t("lead.add_note"));
-    addNote.addEventListener("click", async () => {
-      const text = note.value.trim();
-      if (!text) return;
-      addNote.disabled = true;
-      try {
-        await api.addNote(lead.lead_id, text);
-        toast(t("lead.saved"));
-        reload();
-      } catch (e) {
-        toast(t("err.generic", { msg: (e as Error).message }), "error");
-        addNote.disabled = false;
-      }
-    });
-    const assignee = h("input", { type: "text", id: "assignee-input", value: lead.assignee ?? session.user,
-      maxlength: 64 });
-    const assign = h("button", { class: "small", id: "assign-save" }, t("lead.assign"));
-    assign.addEventListener("click", async () => {
-      assign.disabled = true;
-      try {
-        await api.assign(lead.lead_id, assignee.value.trim() || null);
-        toast(t("lead.saved"));
-        reload();
-      } catch (e) {
-        toast(t("err.generic", { msg: (e as Error).message }), "error");
-        assign.disabled = false;
-      }
-    });
-    sec.append(h("div", { class: "case-actions", id: "case-actions" },
-      h("label", {}, t("lead.status_change"), sel), comment, save,
-      h("label", {}, t("lead.assignee"), h("div", { class: "row" }, assignee, assign)), note, addNote));
-  } else {
-    sec.append(h("p", { class: "muted readonly", id: "readonly-note" }, t("lead.readonly")));
+  const interactive = performance.now();
+  const view = root.querySelector(".lead-view") as HTMLElement | null;
+  if (view) {
+    view.dataset.firstDrawMs = String(Math.round(drawn - firstDraw));
+    view.dataset.interactiveMs = String(Math.round(interactive - firstDraw));
+    view.setAttribute("data-ready", "true");
   }
-  sec.append(h("h4", {}, t("lead.notes")));
-  const notes = lead.notes ?? [];
-  sec.append(notes.length ? h("ul", { class: "notes", id: "notes" }, ...notes.map((n) =>
-    h("li", {}, h("div", {}, n.text), h("small", { class: "muted" }, `${n.user} · ${dt(n.at)}`))))
-    : h("p", { class: "muted" }, t("lead.none")));
-  const history = lead.history ?? [];
-  if (history.length) {
-    sec.append(h("h4", {}, t("lead.history")), h("ul", { class: "history" }, ...history.map((x) =>
-      h("li", {}, h("small", {}, `${dt(x.at)} ${x.user}: `), x.from ? `${t(`status.${x.from}`)} → ` : "",
-        t(`status.${x.to}`), x.comment ? ` — ${x.comment}` : ""))));
-  }
-  return sec;
-}
-
-function evidenceTable(lead: LeadDetail, select: (mdtrt: string) => void): HTMLElement {
-  const rows = lead.evidence_visits ?? [];
-  const total = Math.max(rows.length, lead.evidence?.length ?? 0);
-  const table = h("table", { class: "evidence", id: "evidence-table" },
-    h("thead", {}, h("tr", {},
-      ...["mdtrt_id", "begntime", "endtime", "med_type", "psn_no", "fixmedins_code", "atddr_no", "dise"].map((k) =>
-        h("th", {}, t(`ev.${k}`))),
-      h("th", { class: "num" }, t("ev.medfee_sumamt")), h("th", { class: "num" }, t("ev.fund_pay_sumamt")))),
-    h("tbody", {}, ...rows.map((v, i) => h("tr", { class: i >= PRINT_ROWS ? "ev-row print-hide" : "ev-row",
-      "data-mdtrt-id": v.mdtrt_id, onclick: () => select(v.mdtrt_id) },
-    h("td", {}, h("code", {}, v.mdtrt_id)), h("td", {}, dt(v.begntime)), h("td", {}, dt(v.endtime)),
-    h("td", {}, medTypeLabel(v.med_type)), h("td", {}, v.psn_no ?? ""), h("td", {}, v.fixmedins_code ?? ""),
-    h("td", {}, v.atddr_no ?? ""), h("td", { title: v.dise_codg ?? "" }, v.dise_name || v.dise_codg || ""),
-    h("td", { class: "num" }, money(v.medfee_sumamt)), h("td", { class: "num" }, money(v.fund_pay_sumamt))))));
-  const sum = rows.reduce((acc, v) => acc + (Number(v.fund_pay_sumamt) || 0), 0);
-  return h("section", { class: "evidence-wrap" },
-    h("h2", {}, t("lead.evidence_n", { n: num(total) }), h("small", { class: "muted" },
-      `  ${day(lead.period_start)} – ${day(lead.period_end)} · ${t("ev.fund_pay_sumamt")} ${money(sum)}`)),
-    h("div", { class: "table-wrap" }, table),
-    rows.length > PRINT_ROWS ? h("p", { class: "print-only muted" },
-      t("lead.print_more", { shown: PRINT_ROWS, n: rows.length })) : null);
 }

@@ -25,6 +25,7 @@ const debug: Debug = { cy: null, chart: null, session: null, route: "", ready: f
 window.__fraudnet = debug;
 
 let session: Session | null = null;
+const RETURN_KEY = "fraudnet.return";
 const handle: LeadViewHandle = { chart: null, destroy: () => {} };
 const app = document.getElementById("app")!;
 const header = h("header", { class: "topbar no-print" });
@@ -77,7 +78,10 @@ function renderLogin(message = ""): void {
       session = { user: me.user, role: me.role };
       debug.session = session;
       renderHeader();
-      go("#/queue");
+      // Back to where the link pointed (a lead or case file opened in a new tab), else the queue.
+      const wanted = sessionStorage.getItem(RETURN_KEY);
+      sessionStorage.removeItem(RETURN_KEY);
+      go(wanted && wanted.startsWith("#/") && !wanted.startsWith("#/login") ? wanted : "#/queue");
     } catch (e) {
       err.textContent = e instanceof ApiError && (e.status === 401 || e.status === 403)
         ? t("login.bad") : t("login.unreachable", { msg: (e as Error).message });
@@ -115,6 +119,7 @@ async function route(): Promise<void> {
   debug.route = hash;
   document.body.dataset.view = "";
   if (hash.startsWith("#/login") || !(await ensureSession())) {
+    if (!hash.startsWith("#/login") && hash !== "#/queue") sessionStorage.setItem(RETURN_KEY, hash);
     renderHeader();
     document.body.dataset.view = "login";
     renderLogin();
@@ -127,7 +132,7 @@ async function route(): Promise<void> {
     if (path.startsWith("/lead/")) {
       document.body.dataset.view = "lead";
       const id = decodeURIComponent(path.slice("/lead/".length));
-      await renderLead(main, id, session!, go, handle);
+      await renderLead(main, id, session!, go, handle, Object.fromEntries(new URLSearchParams(query)));
       const chart = handle.chart as { cy: unknown } | null;
       debug.chart = chart;
       debug.cy = chart ? chart.cy : null;
@@ -147,6 +152,7 @@ async function route(): Promise<void> {
 }
 
 setUnauthorizedHandler(() => {
+  if (location.hash.startsWith("#/lead/")) sessionStorage.setItem(RETURN_KEY, location.hash);
   setToken(null);
   session = null;
   renderHeader();

@@ -93,7 +93,7 @@ export async function renderQueue(root: HTMLElement, params: QueueParams, go: (h
   }
 
   const summary = h("div", { class: "queue-summary" }, t("chart.loading"));
-  const table = h("table", { class: "leads", id: "lead-table" });
+  const table = h("table", { class: "leads", id: "lead-table", "aria-label": t("queue.title") });
   const pager = h("div", { class: "pager" });
   root.append(h("section", { class: "queue" }, h("h1", {}, t("queue.title")), form, summary,
     h("div", { class: "table-wrap" }, table), pager));
@@ -154,11 +154,19 @@ function members(lead: LeadSummary): HTMLElement {
 
 function leadRow(lead: LeadSummary, go: (hash: string) => void): HTMLElement {
   const explanation = document.documentElement.lang.startsWith("zh") ? lead.explanation_zh : lead.explanation_en;
-  return h("tr", { class: `lead-row sev-row-${lead.severity}`, "data-lead-id": lead.lead_id, "data-kind": lead.kind,
-    tabindex: 0, onclick: () => go(`#/lead/${encodeURIComponent(lead.lead_id)}`),
-    onkeydown: (ev: Event) => { if ((ev as KeyboardEvent).key === "Enter") go(`#/lead/${lead.lead_id}`); } },
+  const href = `#/lead/${encodeURIComponent(lead.lead_id)}`;
+  // The row is clickable; the kind is a real link (middle-click / open in a new tab, keyboard focus).
+  return h("tr", { class: `lead-row sev-row-${lead.severity}${lead.overdue ? " overdue-row" : ""}`,
+    "data-lead-id": lead.lead_id, "data-kind": lead.kind,
+    onclick: (ev: Event) => {
+      if ((ev.target as HTMLElement).closest("a")) return;
+      go(href);
+    } },
   h("td", {}, severityBadge(lead.severity)),
-  h("td", {}, h("div", {}, kindLabel(lead.kind)), h("code", { class: "lid" }, lead.lead_id)),
+  h("td", {}, h("a", { class: "lead-link", href }, kindLabel(lead.kind)), h("br", {}),
+    h("code", { class: "lid" }, lead.lead_id),
+    lead.response_due_at ? h("div", { class: lead.overdue ? "due overdue" : "due", "data-due": lead.response_due_at },
+      `${t("lead.due")} ${day(lead.response_due_at)}${lead.overdue ? ` · ${t("lead.overdue")}` : ""}`) : null),
   h("td", { class: "num" }, lead.score.toFixed(2)),
   h("td", {}, members(lead)),
   h("td", { class: "num" }, num(lead.evidence_count)),
