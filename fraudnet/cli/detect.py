@@ -73,7 +73,15 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
         kinds = resolve_kinds(list(only) or None)
     except FraudnetError as exc:
         raise click.BadParameter(str(exc), param_hint="--only") from exc
-    store = _open_store(ctx)
+    from fraudnet.claims.store import ClaimsStore
+    from fraudnet.errors import StoreError
+
+    try:
+        store = ClaimsStore.open(_workspace(ctx))
+    except StoreError as exc:  # held by `fraudnet serve`: the server runs the detection as its job
+        ctx.exit(_detect_through_server(console, ctx, exc, kinds if only else None, since_dt))
+    except FraudnetError as exc:
+        _fail(exc)
     try:
         if not store.table_counts().get("mdtrt"):
             raise click.ClickException("the claims store has no visits; run `fraudnet ingest DIR` first / "
@@ -108,6 +116,32 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
         store.close()
     if run.errors:
         ctx.exit(1)
+
+
+def _detect_through_server(console: Console, ctx: click.Context, exc: Exception, only: list[str] | None,
+                           since: datetime | None) -> int:
+    """While `fraudnet serve` holds the store: the detection sent to it as a job (leads saved by the server)."""
+    from fraudnet.cli.remote import cli_token, run_job, serving_url
+
+    url = serving_url(exc)  # type: ignore[arg-type]
+    if url is None:
+        raise click.ClickException(str(exc))
+    if since is not None:
+        raise click.ClickException("--since is not available through the running server / 运行中的服务不支持 --since")
+    try:
+        with cli_token(_workspace(ctx)) as token:
+            job = run_job(url, token, "/api/jobs/detect", body={"only": only} if only else {},
+                          echo=lambda text: console.print(text, markup=False, highlight=False))
+    except FraudnetError as exc2:
+        raise click.ClickException(str(exc2)) from exc2
+    if job["state"] != "succeeded":
+        raise click.ClickException(f"detection failed / 检测失败: {job.get('error')}")
+    result = job.get("result") or {}
+    saved = result.get("saved") or {}
+    console.print(f"detected by the server / 已由服务检测: {result.get('leads', 0)} leads "
+                  f"{result.get('by_severity', {})}; lead store: {saved.get('new', 0)} new, "
+                  f"{saved.get('updated', 0)} updated, {saved.get('retired', 0)} retired (run {saved.get('run_id')})")
+    return 1 if result.get("errors") else 0
 
 
 def coverage_lines(run: Any) -> list[str]:

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fraudnet.claims.store import ClaimsStore
-from fraudnet.errors import FraudnetError, Neo4jUnavailableError
+from fraudnet.errors import FraudnetError, Neo4jUnavailableError, StoreError
 from fraudnet.ingest.pipeline import ingest_folder
 from fraudnet.ingest.report import IngestReport
 
@@ -77,6 +77,8 @@ def ingest(ctx: click.Context, folder: Path, to_neo4j: bool, keep_extra_columns:
     console = _console()
     try:
         store = ClaimsStore.open(workspace)
+    except StoreError as exc:
+        sys.exit(_ingest_through_server(workspace, folder, exc, keep_extra_columns, console))
     except FraudnetError as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_FAILED)
@@ -109,6 +111,38 @@ def ingest(ctx: click.Context, folder: Path, to_neo4j: bool, keep_extra_columns:
         if to_neo4j:
             code = max(code, _load_neo4j(store, workspace, console))
     sys.exit(code)
+
+
+def _ingest_through_server(workspace: Path, folder: Path, exc: StoreError, keep_extra: bool,
+                           console: Console) -> int:
+    """While `fraudnet serve` holds the store: the folder's contract files sent to it as an ingest job."""
+    from fraudnet.cli.remote import cli_token, run_job, serving_url
+    from fraudnet.ingest.readers import discover_files
+
+    url = serving_url(exc)
+    if url is None:
+        console.print(f"[red]error:[/red] {exc}")
+        return EXIT_FAILED
+    if keep_extra:
+        console.print("[red]error:[/red] --keep-extra-columns is not available through the running server; stop it "
+                      "or drop the option / 运行中的服务不支持 --keep-extra-columns")
+        return EXIT_FAILED
+    files, _ = discover_files(folder)
+    try:
+        with cli_token(workspace) as token:
+            job = run_job(url, token, "/api/jobs/ingest", files=[f.path for f in files],
+                          echo=lambda text: console.print(text, markup=False, highlight=False))
+    except FraudnetError as exc2:
+        console.print(f"[red]error:[/red] {exc2}")
+        return EXIT_FAILED
+    if job["state"] != "succeeded":
+        console.print(f"[red]ingest failed / 导入失败:[/red] {job.get('error')}")
+        return EXIT_FAILED
+    result = job.get("result") or {}
+    console.print(f"ingested by the server / 已由服务导入: {result.get('rows_loaded', 0):,} rows loaded, "
+                  f"{result.get('rows_rejected', 0):,} rejected, {len(result.get('already_ingested') or [])} file(s) "
+                  f"already in; visit_fact {result.get('visit_fact_rows', 0):,} visits")
+    return 0
 
 
 def _load_neo4j(store: ClaimsStore, workspace: Path, console: Console) -> int:
