@@ -23,7 +23,7 @@ __all__ = ["Job", "JobManager", "JobProgress", "JOB_KINDS"]
 
 log = logging.getLogger(__name__)
 
-JOB_KINDS = ("ingest", "detect")
+JOB_KINDS = ("ingest", "detect", "screening")
 MAX_KEPT_JOBS = 500
 
 

@@ -309,7 +309,7 @@ class CypherOut(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    kind: Literal["ingest", "detect"]
+    kind: Literal["ingest", "detect", "screening"]
     state: Literal["queued", "running", "succeeded", "failed"]
     progress: float = Field(ge=0.0, le=1.0)
     message: str = ""
