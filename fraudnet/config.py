@@ -25,7 +25,7 @@ class Settings:
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""
     neo4j_database: str = "neo4j"
-    # Processes answering ego networks beside the API server (`fraudnet.api.graph_workers`); 0 = none.
+    # Processes answering ego networks beside the API server (`fraudnet.api.ego`); 0 = none.
     graph_workers: int = 0
     # Requests of one process sending Cypher to Neo4j at once (the rest wait their turn): bounds the load the API
     # puts on Neo4j; about twice Neo4j's cores.

@@ -17,7 +17,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from fraudnet.api.app import close_context, create_app, open_context
+from fraudnet.api.app import close_services, create_app, open_services
 from fraudnet.config import Settings
 from tests.fixtures.server import ApiWorkspace
 
@@ -42,12 +42,12 @@ schema.app = APP  # calls go through the ASGI app (the app's start-up keeps the 
 
 @pytest.fixture(scope="module", autouse=True)
 def fuzz_context(fuzz_workspace: ApiWorkspace) -> Iterator[None]:
-    ctx = open_context(Settings(workspace=fuzz_workspace.path))
-    APP.state.ctx = ctx
+    ctx = open_services(Settings(workspace=fuzz_workspace.path))
+    APP.state.services = ctx
     try:
         yield
     finally:
-        close_context(ctx)
+        close_services(ctx)
 
 
 @schema.parametrize()

@@ -13,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fraudnet.api.app import create_app
-from fraudnet.api.graph_workers import forking_available
-from fraudnet.api.present import EgoRenderer, render_subgraph
-from fraudnet.api.security import Principal, person_ids
+from fraudnet.api.ego import forking_available
+from fraudnet.api.ego.render import EgoRenderer
+from fraudnet.api.present import render_subgraph
+from fraudnet.api.principal import Principal, person_ids
 from fraudnet.claims.store import ClaimsStore
 from fraudnet.config import Settings, load_settings
 from fraudnet.errors import ConfigError
@@ -92,17 +93,17 @@ def worker_city(api_city_template: ApiWorkspace, tmp_path_factory: pytest.TempPa
 
 def _expected(client: TestClient, centre: str, role: str, **params: object) -> bytes:
     """The ego body the server process itself writes (no worker)."""
-    ctx = client.app.state.ctx
-    sub = ctx.graph.ego_network(centre, **params)
-    return render_subgraph(sub, Principal(user=f"{role}1", role=role, token_id="t"), ctx.risk.table(ctx.con))[1]
+    services = client.app.state.services
+    sub = services.graph.store.ego_network(centre, **params)
+    return render_subgraph(sub, Principal(user=f"{role}1", role=role, token_id="t"), services.leads.risk.table())[1]
 
 
 @needs_fork
 def test_workers_answer_like_the_server_and_follow_risk_changes(worker_city: tuple[TestClient, ApiWorkspace]) -> None:
     client, ws = worker_city
-    ctx = client.app.state.ctx
+    ctx = client.app.state.services
     assert client.get("/api/health").json()["graph_workers"] == 2
-    worker_pids = ctx.graph_workers.pids()
+    worker_pids = ctx.ego.workers.pids()
     assert len(worker_pids) == 2 and os.getpid() not in worker_pids
     ring = client.get("/api/leads?kind=collusion_ring&page_size=1", headers=ws.headers("viewer")).json()["items"][0]
     centres = [f"Person:{p}" for p in ring["persons"][:3]]
@@ -113,7 +114,7 @@ def test_workers_answer_like_the_server_and_follow_risk_changes(worker_city: tup
             assert r.content == _expected(client, centre, role, depth=2, max_nodes=300)
     # Audited as before: the read names the centre and every person in the answer.
     ctx.audit.flush()
-    rows = ctx.con.execute("SELECT entities FROM audit_log WHERE action = 'graph.ego' ORDER BY seq DESC LIMIT 1")
+    rows = ctx.claims.con.execute("SELECT entities FROM audit_log WHERE action = 'graph.ego' ORDER BY seq DESC LIMIT 1")
     entities = json.loads(rows.fetchone()[0])  # a JSON array of node ids
     answer = client.get(f"/api/graph/ego/{centres[-1]}?depth=2&max_nodes=300", headers=ws.headers("viewer")).json()
     assert entities[0] == centres[-1]
@@ -129,9 +130,9 @@ def test_workers_answer_like_the_server_and_follow_risk_changes(worker_city: tup
     for _ in range(40):  # until both workers had a task since the change (who takes a task is not fixed)
         r = client.get(f"/api/graph/ego/{centre}?depth=1", headers=inv)
         assert r.content == _expected(client, centre, "investigator", depth=1)
-        if all(w.risk_version == ctx.leads_version for w in ctx.graph_workers._all):
+        if all(w.risk_version == ctx.leads.version for w in ctx.ego.workers._all):
             break
-    assert all(w.risk_version == ctx.leads_version for w in ctx.graph_workers._all)
+    assert all(w.risk_version == ctx.leads.version for w in ctx.ego.workers._all)
     after = r.json()
     assert [n["risk"] for n in after["nodes"]] != [n["risk"] for n in before["nodes"]]
 
@@ -145,11 +146,11 @@ def test_workers_answer_like_the_server_and_follow_risk_changes(worker_city: tup
 @needs_fork
 def test_server_answers_itself_when_workers_are_lost(worker_city: tuple[TestClient, ApiWorkspace]) -> None:
     client, ws = worker_city
-    ctx = client.app.state.ctx
+    ctx = client.app.state.services
     inv = ws.headers("investigator")
-    centre = _centres(ctx.con, 1)[0]
+    centre = _centres(ctx.claims.con, 1)[0]
     want = _expected(client, centre, "investigator", depth=2, max_nodes=200)
-    first, second = ctx.graph_workers.pids()
+    first, second = ctx.ego.workers.pids()
     os.kill(first, signal.SIGKILL)
     for _ in range(6):
         r = client.get(f"/api/graph/ego/{centre}?depth=2&max_nodes=200", headers=inv)
@@ -166,7 +167,7 @@ def test_server_answers_itself_when_workers_are_lost(worker_city: tuple[TestClie
 def test_workers_stop_with_the_server(api_city_template: ApiWorkspace, tmp_path: object) -> None:
     ws_path = copy_workspace(api_city_template.path, tmp_path / "ws")
     with TestClient(create_app(Settings(workspace=ws_path, graph_workers=2))) as client:
-        pids = client.app.state.ctx.graph_workers.pids()
+        pids = client.app.state.services.ego.workers.pids()
         assert all(_alive(p) for p in pids)
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
@@ -194,14 +195,14 @@ def test_workers_follow_the_new_graph_after_an_ingest_job(tmp_path: object) -> N
         ensure_tables(store.con)
         ws = ApiWorkspace(tmp_path / "ws", make_tokens(store.con))
     with TestClient(create_app(Settings(workspace=ws.path, graph_workers=2))) as client:
-        ctx = client.app.state.ctx
-        before = ctx.graph_workers.pids()
+        ctx = client.app.state.services
+        before = ctx.ego.workers.pids()
         inv = ws.headers("investigator")
         assert client.get("/api/graph/ego/Person:P01?depth=2", headers=inv).status_code == 404  # empty graph
         job = client.post("/api/jobs/ingest", files=_files(write_csvs(tmp_path / "input")),
                           headers=ws.headers("admin"))
         assert _wait(client, ws, job.json()["job_id"])["state"] == "succeeded"
-        after = ctx.graph_workers.pids()
+        after = ctx.ego.workers.pids()
         assert len(after) == 2 and not set(after) & set(before)  # re-forked over the new graph
         assert not any(_alive(p) for p in before)
         r = client.get("/api/graph/ego/Person:P01?depth=2", headers=inv)
@@ -215,17 +216,17 @@ def test_answers_larger_than_the_shared_buffer_come_through_the_pipe(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Bodies are handed over in the worker's shared buffer when they fit and pickled through the pipe when not;
     either way the bytes are the server's own."""
-    from fraudnet.api import graph_workers
+    from fraudnet.api.ego import workers as graph_workers
 
     monkeypatch.setattr(graph_workers, "REPLY_BUFFER_BYTES", 20_000)  # small answers fit, 2-hop ones do not
     ws = ApiWorkspace(copy_workspace(api_city_template.path, tmp_path_factory.mktemp("city-buf") / "ws"),
                       dict(api_city_template.tokens))
     with TestClient(create_app(Settings(workspace=ws.path, graph_workers=1))) as client:
-        ctx = client.app.state.ctx
-        assert len(ctx.graph_workers._all[0].buffer) == 20_000
+        ctx = client.app.state.services
+        assert len(ctx.ego.workers._all[0].buffer) == 20_000
         inv = ws.headers("investigator")
         sizes = set()
-        for centre in _centres(ctx.con, 12):
+        for centre in _centres(ctx.claims.con, 12):
             for params in ({"depth": 1, "max_nodes": 5}, {"depth": 2, "max_nodes": 300}):
                 r = client.get(f"/api/graph/ego/{centre}", params=params, headers=inv)
                 assert r.status_code == 200 and r.content == _expected(client, centre, "investigator", **params)

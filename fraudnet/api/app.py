@@ -1,8 +1,7 @@
-"""The FastAPI application: `create_app(settings)` wires the claims store, graph store, jobs and routers."""
+"""The FastAPI application: `create_app(settings)` wires the services (`fraudnet.api.context`) and the routers."""
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +10,12 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from fraudnet import __version__
-from fraudnet.api.deps import ApiContext
+from fraudnet.api.context import ApiServices, close_services, open_services
 from fraudnet.api.errors import install_error_handlers
-from fraudnet.api.jobs import JobManager
-from fraudnet.api.security import _TokenCache
+from fraudnet.api.security import TokenCache
 from fraudnet.config import Settings
 
-__all__ = ["create_app", "open_context"]
+__all__ = ["create_app", "open_services", "close_services"]
 
 log = logging.getLogger(__name__)
 
@@ -34,52 +32,30 @@ _NO_UI = """<!doctype html><html lang="zh"><meta charset="utf-8"><title>fraudnet
 <p><a href="/docs">API documentation / 接口文档 (/docs)</a></p></body></html>"""
 
 
-def open_context(settings: Settings) -> ApiContext:
-    """Open the claims store (read-write, one connection) and the graph store for `settings`."""
-    from fraudnet.claims.audit import ensure_tables
-    from fraudnet.claims.leads import LeadStore
-    from fraudnet.claims.store import ClaimsStore
-    from fraudnet.graph.factory import neo4j_settings, open_graph_store
-
-    settings = neo4j_settings(settings) or settings  # our launcher's URI when it runs in the workspace
-    claims = ClaimsStore.open(settings.workspace, read_only=False)
-    try:
-        ensure_tables(claims.con)
-        LeadStore(claims.con)  # creates the lead tables on a fresh workspace
-        graph = open_graph_store(settings, claims)
-    except BaseException:
-        claims.close()
-        raise
-    return ApiContext(settings, claims, graph, JobManager(workers=1))
-
-
-def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI:
-    """The API app for a workspace. The stores open when the app starts (lifespan) and close when it stops;
-    pass `context` to reuse an already opened one (it is then not closed by the app)."""
+def create_app(settings: Settings, services: ApiServices | None = None) -> FastAPI:
+    """The API app for a workspace. The services open when the app starts (lifespan) and close when it stops;
+    pass `services` to reuse already opened ones (they are then not closed by the app)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        preset = getattr(app.state, "ctx", None)  # given to create_app or set by the caller before start-up
+        preset = getattr(app.state, "services", None)  # given to create_app or set by the caller before start-up
         own = preset is None
-        ctx = preset or open_context(settings)
-        app.state.ctx = ctx
-        _freeze_heap()
-        if settings.graph_workers and ctx.graph_workers is None:
-            ctx.start_graph_workers(settings.graph_workers)
-        ctx.start_projection()
-        log.info("fraudnet API on workspace %s, %s graph store", settings.workspace, ctx.store_name)
+        services = preset or open_services(settings)
+        app.state.services = services
+        services.ego.start()  # freezes the heap built so far, forks graph workers, reads Neo4j's projection
+        log.info("fraudnet API on workspace %s, %s graph store", settings.workspace, services.graph.store.name)
         try:
             yield
         finally:
             if own:
-                close_context(ctx)
-                app.state.ctx = None
+                close_services(services)
+                app.state.services = None
 
     app = FastAPI(title="fraudnet", version=__version__, description=_DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
-    app.state.token_cache = _TokenCache()
-    if context is not None:
-        app.state.ctx = context
+    app.state.token_cache = TokenCache()
+    if services is not None:
+        app.state.services = services
     install_error_handlers(app)
 
     from fraudnet.api.routes import audit, cypher, entities, exports, graph, health, jobs, labels, leads, me, search
@@ -99,26 +75,3 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
             return HTMLResponse(_NO_UI)
 
     return app
-
-
-def _freeze_heap() -> None:
-    """Exempt what start-up built (the embedded graph, caches) from Python's cyclic garbage collector.
-
-    Those objects live as long as the server; a full collection walking them stalls every request for
-    ≈ 160 ms on the M tier, which shows in the latency tail. New objects are collected as usual.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-def close_context(ctx: ApiContext) -> None:
-    """Stop the jobs and close the graph and claims stores."""
-    for step in (ctx.stop_graph_workers, ctx.jobs.shutdown, ctx.audit.close, ctx.graph.close, ctx.close_cursors,
-                 ctx.claims.close):
-        try:
-            step()
-        except Exception:  # closing must go on through every store
-            log.warning("closing %s failed", getattr(step, "__qualname__", step), exc_info=True)
-
-
-__all__ += ["close_context"]

@@ -6,7 +6,8 @@ answer 404 for an entity or lead outside the scope (the same answer as for one t
 is not leaked), filter lists, and show entities outside the scope in graph answers as opaque placeholders
 (`Outside:<token>`, label "outside your scope / 超出权限范围", no properties) joined to the visible nodes only by
 `OUTSIDE` edges that carry how many relationships they stand for. Scoped ego networks are answered in the server
-process (`fraudnet.api.graph_workers.answer_ego`), never by the forked graph workers.
+process (`fraudnet.api.ego.EgoService`), never by the forked graph workers. `Scopes` is the service the routers'
+dependencies (`fraudnet.api.deps`) get these views from.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends, HTTPException, status
+import pandas as pd
 
-from fraudnet.api.deps import ApiContext, CtxDep
-from fraudnet.api.security import Principal, UserDep, require_roles
+from fraudnet.api.claims_access import ClaimsAccess, ThreadCursor
+from fraudnet.api.graph_holder import GraphStoreHolder
+from fraudnet.api.lead_queries import LeadQueries
+from fraudnet.api.principal import Principal
+from fraudnet.claims.leads import MAX_LIMIT
+from fraudnet.claims.queries import evidence_visits, search_entities
 from fraudnet.claims.scope import (
     OUTSIDE_LABEL,
     OUTSIDE_TYPE,
@@ -30,11 +35,20 @@ from fraudnet.claims.scope import (
     scope_index,
 )
 from fraudnet.errors import NotFoundError
-from fraudnet.graph.model import Edge, EntityProfile, GraphPath, Node, Subgraph, TimelineEvent, split_node_id
+from fraudnet.graph.model import (
+    DEFAULT_NODE_CAP,
+    Edge,
+    EntityProfile,
+    GraphPath,
+    Node,
+    Subgraph,
+    TimelineEvent,
+    split_node_id,
+)
+from fraudnet.graph.query_base import MAX_TIMELINE
+from fraudnet.graph.store import GraphQueries
 
-__all__ = ["ScopeView", "ScopedGraphStore", "ScopedLeads", "scope_view", "scoped_graph", "scoped_leads",
-           "scoped_search", "scoped_entity_frame", "ScopedStoreDep", "ScopedLeadsDep", "UnscopedAdminDep",
-           "OUTSIDE_EDGE"]
+__all__ = ["ScopeView", "ScopedGraphStore", "ScopedLeads", "Scopes", "OUTSIDE_EDGE"]
 
 OUTSIDE_EDGE = "OUTSIDE"
 MAX_SCOPED_SEARCH = 20_000  # matches a scoped search reads at most before filtering
@@ -52,9 +66,12 @@ class ScopeView:
     """One scoped principal's questions against the current data (the `ScopeIndex` is read lazily, on the
     thread that first needs it, and shared while leads and graph stay the same)."""
 
-    def __init__(self, ctx: ApiContext, principal: Principal) -> None:
+    def __init__(self, claims: ClaimsAccess, graph: GraphStoreHolder, leads: LeadQueries,
+                 principal: Principal) -> None:
         assert principal.scope is not None
-        self.ctx = ctx
+        self.con = claims.con
+        self.graph = graph
+        self.leads = leads
         self.scope = principal.scope
         self._index: ScopeIndex | None = None
 
@@ -63,8 +80,8 @@ class ScopeView:
         """Read again when the leads change, the graph store is replaced or a new ingest batch finished (with
         Neo4j an ingest keeps the store object: persons who moved district must not keep their old scope)."""
         if self._index is None:
-            version = (self.ctx.leads_version, id(self.ctx.graph), _last_batch(self.ctx.con))
-            self._index = scope_index(self.ctx.con, self.scope, version)
+            version = (self.leads.version, id(self.graph.store), _last_batch(self.con))
+            self._index = scope_index(self.con, self.scope, version)
         return self._index
 
     # ------------------------------------------------------------------ entities and visits
@@ -78,7 +95,7 @@ class ScopeView:
     def require(self, node_id: str) -> None:
         """NotFoundError (404, as for an unknown id) for an entity outside the scope."""
         if not self.sees(node_id):
-            raise _not_found(node_id, self.ctx.store_name)
+            raise _not_found(node_id, self.graph.store.name)
 
     def visible_visits(self, mdtrt_ids: Sequence[str]) -> set[str]:
         """The visits among `mdtrt_ids` whose person or institution is in scope."""
@@ -88,7 +105,7 @@ class ScopeView:
         import duckdb
 
         try:
-            rows = self.ctx.con.execute("SELECT mdtrt_id, psn_no, fixmedins_code FROM visit_fact "
+            rows = self.con.execute("SELECT mdtrt_id, psn_no, fixmedins_code FROM visit_fact "
                                         "WHERE mdtrt_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
         except duckdb.CatalogException:
             return set()
@@ -208,19 +225,14 @@ def _swap_text(value: Any, swap: dict[str, str]) -> Any:
     return value
 
 
-def scope_view(ctx: ApiContext, principal: Principal) -> ScopeView | None:
-    """The principal's scope view, or None for a token that sees the whole workspace."""
-    return ScopeView(ctx, principal) if principal.scope is not None else None
-
-
 # ---------------------------------------------------------------------------------------------- graph store
 class ScopedGraphStore:
     """The graph store's read queries cut to one scope (only these methods: no Cypher, no ego index)."""
 
-    def __init__(self, store: Any, view: ScopeView) -> None:
+    def __init__(self, store: GraphQueries, view: ScopeView) -> None:
         self._store = store
         self.view = view
-        self.name = getattr(store, "name", "embedded")
+        self.name = store.name
 
     def profile(self, node_id: str) -> EntityProfile:
         self.view.require(node_id)
@@ -236,8 +248,6 @@ class ScopedGraphStore:
                  limit: int = 1000) -> list[TimelineEvent]:
         """Visible visits of the entity; when some were cut, read further (up to 10,000) to fill `limit`."""
         self.view.require(node_id)
-        from fraudnet.graph.query_base import MAX_TIMELINE
-
         events = self._store.timeline(node_id, since=since, until=until, limit=limit)
         shown = [e for e in events if self.view.index.sees_visit(e.psn_no, e.fixmedins_code)]
         if len(shown) < len(events) and len(events) == limit and limit < MAX_TIMELINE:
@@ -250,9 +260,11 @@ class ScopedGraphStore:
         masked = self.view.visit_fields(fields)
         return event if masked == fields else replace(event, **masked)
 
-    def ego_network(self, node_id: str, **query: Any) -> Subgraph:
+    def ego_network(self, node_id: str, depth: int = 1, node_types: Sequence[str] | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    max_nodes: int = DEFAULT_NODE_CAP) -> Subgraph:
         self.view.require(node_id)
-        return self.view.mask_subgraph(self._store.ego_network(node_id, **query))
+        return self.view.mask_subgraph(self._store.ego_network(node_id, depth, node_types, since, until, max_nodes))
 
     def shortest_paths(self, source_id: str, target_id: str, max_depth: int = 4,
                        max_paths: int = 10) -> list[GraphPath]:
@@ -283,17 +295,6 @@ class ScopedGraphStore:
             if members else Subgraph()
         return self.view.mask_subgraph(sub, keep=[n for n in node_ids if is_outside(n)])
 
-    def ego_source(self) -> None:
-        return None
-
-    def close(self) -> None:  # the wrapped store belongs to the context
-        return None
-
-
-def scoped_graph(ctx: ApiContext, principal: Principal) -> Any:
-    """The graph store as the principal may read it: the context's store, or a `ScopedGraphStore`."""
-    view = scope_view(ctx, principal)
-    return ctx.graph if view is None else ScopedGraphStore(ctx.graph, view)
 
 
 # ---------------------------------------------------------------------------------------------- lead store
@@ -301,24 +302,22 @@ class ScopedLeads:
     """The lead store as one principal may use it: everything for an unscoped token; for a scoped one only the
     visible leads (404 for others, also for case actions), members outside the scope masked."""
 
-    def __init__(self, ctx: ApiContext, view: ScopeView | None) -> None:
-        self._ctx = ctx
-        self._store = ctx.leads
+    def __init__(self, leads: LeadQueries, view: ScopeView | None) -> None:
+        self._leads = leads
+        self._store = leads.store
         self.view = view
 
     def lead_page(self, render_row: Callable[[dict], bytes], envelope: dict[str, Any],
                   **query: Any) -> tuple[bytes, int]:
-        """A page of the lead list as JSON (`ApiContext.lead_page`; its caches serve unscoped tokens only)."""
+        """A page of the lead list as JSON (`LeadQueries.page`; its caches serve unscoped tokens only)."""
         if self.view is None:
-            return self._ctx.lead_page(render_row, envelope, **query)
+            return self._leads.page(render_row, envelope, **query)
         rows, total = self.list(**query)
         body = b"".join((b'{"items":[', b",".join(render_row(r) for r in rows), b"],",
                          orjson.dumps({"total": total, **envelope})[1:]))
         return body, total
 
     def _visible_ids(self, **query: Any) -> list[str]:
-        from fraudnet.claims.leads import MAX_LIMIT
-
         ids, total = self._store.page_ids(**{**query, "offset": 0, "limit": MAX_LIMIT})
         while len(ids) < total:  # more matching leads than one read gives
             more, _ = self._store.page_ids(**{**query, "offset": len(ids), "limit": MAX_LIMIT})
@@ -330,7 +329,7 @@ class ScopedLeads:
     def list(self, *, offset: int = 0, limit: int = 50, **query: Any) -> tuple[list[dict], int]:
         if self.view is None:
             return self._store.list(offset=offset, limit=limit, **query)
-        self._store._check_page(offset, limit)
+        self._store.check_page(offset, limit)
         for column, filter_name in (("persons", "person"), ("practitioners", "practitioner"),
                                     ("institutions", "institution")):
             value = query.get(filter_name)
@@ -341,11 +340,9 @@ class ScopedLeads:
         rows = self._store.summaries(page)
         return self.view.mask_leads([rows[i] for i in page if i in rows]), len(ids)
 
-    def evidence_visits(self, con: Any, mdtrt_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def evidence_visits(self, mdtrt_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The lead's evidence visits (`claims.queries.evidence_visits`), members outside the scope masked."""
-        from fraudnet.claims.queries import evidence_visits
-
-        rows = evidence_visits(con, mdtrt_ids)
+        rows = evidence_visits(self._leads.con, mdtrt_ids)
         return rows if self.view is None else [self.view.visit_fields(r) for r in rows]
 
     def kinds(self) -> list[dict]:
@@ -358,6 +355,18 @@ class ScopedLeads:
             if row.get("severity") in ("red", "orange", "yellow"):
                 c[row["severity"]] += 1
         return [counts[k] for k in sorted(counts)]
+
+    @property
+    def con(self) -> ThreadCursor:
+        """The claims store connection the leads are read through (the calling thread's cursor)."""
+        return self._leads.con
+
+    def require(self, lead_id: str) -> dict:
+        """The lead as `get` gives it; NotFoundError (404) for an unknown lead or one outside the scope."""
+        lead = self.get(lead_id)
+        if lead is None:
+            raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
+        return lead
 
     def get(self, lead_id: str) -> dict | None:
         if self.view is not None and not self.view.lead_visible(lead_id):
@@ -372,7 +381,7 @@ class ScopedLeads:
         return self.view.mask_leads([r for r in self._store.leads_for_entity(entity_type, entity_id)
                                      if self.view.lead_visible(r["lead_id"])])
 
-    def entity_scores(self) -> Any:
+    def entity_scores(self) -> pd.DataFrame:
         return _entity_rows(self.view, self._store.entity_scores())
 
     def _check(self, lead_id: str) -> None:
@@ -392,7 +401,7 @@ class ScopedLeads:
         return self._store.add_note(lead_id, *args)
 
 
-def _entity_rows(view: ScopeView | None, frame: Any) -> Any:
+def _entity_rows(view: ScopeView | None, frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of an `entity_type`, `entity_id` frame whose entity is in scope (Institution covers pharmacies)."""
     if view is None or not len(frame):
         return frame
@@ -401,54 +410,47 @@ def _entity_rows(view: ScopeView | None, frame: Any) -> Any:
     return frame[keep].reset_index(drop=True)
 
 
-def scoped_entity_frame(ctx: ApiContext, principal: Principal, frame: Any) -> Any:
-    """A table of entities (columns `entity_type`, `entity_id`: labels, model scores) cut to the caller's scope."""
-    return _entity_rows(scope_view(ctx, principal), frame)
+class Scopes:
+    """What a principal may see: for a token without a scope the stores themselves, for a scoped token their views
+    cut to the scope (`ScopeView`)."""
 
+    def __init__(self, claims: ClaimsAccess, graph: GraphStoreHolder, leads: LeadQueries) -> None:
+        self._claims = claims
+        self._graph = graph
+        self._leads = leads
 
-def scoped_leads(ctx: ApiContext, principal: Principal) -> ScopedLeads:
-    return ScopedLeads(ctx, scope_view(ctx, principal))
+    def view(self, principal: Principal) -> ScopeView | None:
+        """The principal's scope view, or None for a token that sees the whole workspace."""
+        if principal.scope is None:
+            return None
+        return ScopeView(self._claims, self._graph, self._leads, principal)
 
+    def graph(self, principal: Principal) -> GraphQueries:
+        """The graph store as the principal may read it: the store itself, or a `ScopedGraphStore`."""
+        view = self.view(principal)
+        store = self._graph.store
+        return store if view is None else ScopedGraphStore(store, view)
 
-def scoped_search(ctx: ApiContext, con: Any, principal: Principal, q: str, limit: int,
-                  by_name: bool) -> list[dict[str, Any]]:
-    """`search_entities` with hits outside the scope left out. The matches are read in growing batches (up to
-    `MAX_SCOPED_SEARCH`) until `limit` visible ones are found: a query whose first matches all lie outside the
-    scope (a short key prefix in a large city) may find fewer; a longer query narrows it."""
-    from fraudnet.claims.queries import search_entities
+    def leads(self, principal: Principal) -> ScopedLeads:
+        """The lead store as the principal may use it."""
+        return ScopedLeads(self._leads, self.view(principal))
 
-    view = scope_view(ctx, principal)
-    if view is None:
-        return search_entities(con, q, limit=limit, by_name=by_name)
-    batch = max(limit * 20, 200)
-    while True:
-        hits = search_entities(con, q, limit=batch, by_name=by_name)
-        shown = [h for h in hits if view.index.sees_entity(h["type"], h["key"])]
-        if len(shown) >= limit or len(hits) < batch or batch >= MAX_SCOPED_SEARCH:
-            return shown[:limit]
-        batch = min(batch * 10, MAX_SCOPED_SEARCH)
+    def entity_frame(self, principal: Principal, frame: pd.DataFrame) -> pd.DataFrame:
+        """A table of entities (columns `entity_type`, `entity_id`: labels, model scores) cut to the caller's scope."""
+        return _entity_rows(self.view(principal), frame)
 
-
-# ---------------------------------------------------------------------------------------------- dependencies
-async def get_scoped_store(ctx: CtxDep, principal: UserDep) -> Any:
-    """The graph store as the caller may read it."""
-    return scoped_graph(ctx, principal)
-
-
-async def get_scoped_leads(ctx: CtxDep, principal: UserDep) -> ScopedLeads:
-    """The lead store as the caller may use it."""
-    return scoped_leads(ctx, principal)
-
-
-async def _unscoped_admin(principal: Annotated[Principal, Depends(require_roles("admin"))]) -> Principal:
-    if principal.scope is not None:
-        raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN,
-            detail=f"a token limited to {principal.scope.describe()} may not do this (Cypher and the audit log "
-                   "read the whole workspace) / 受限令牌无权执行此操作")
-    return principal
-
-
-ScopedStoreDep = Annotated[Any, Depends(get_scoped_store)]
-ScopedLeadsDep = Annotated[ScopedLeads, Depends(get_scoped_leads)]
-UnscopedAdminDep = Annotated[Principal, Depends(_unscoped_admin)]
+    def search(self, principal: Principal, q: str, limit: int, by_name: bool) -> list[dict[str, Any]]:
+        """`search_entities` with hits outside the scope left out. The matches are read in growing batches (up to
+        `MAX_SCOPED_SEARCH`) until `limit` visible ones are found: a query whose first matches all lie outside the
+        scope (a short key prefix in a large city) may find fewer; a longer query narrows it."""
+        con = self._claims.con
+        view = self.view(principal)
+        if view is None:
+            return search_entities(con, q, limit=limit, by_name=by_name)
+        batch = max(limit * 20, 200)
+        while True:
+            hits = search_entities(con, q, limit=batch, by_name=by_name)
+            shown = [h for h in hits if view.index.sees_entity(h["type"], h["key"])]
+            if len(shown) >= limit or len(hits) < batch or batch >= MAX_SCOPED_SEARCH:
+                return shown[:limit]
+            batch = min(batch * 10, MAX_SCOPED_SEARCH)

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fraudnet.api.deps import ApiContext
+from fraudnet.api.claims_access import ClaimsAccess
+from fraudnet.api.graph_holder import GraphStoreHolder
 from fraudnet.api.jobs import JobProgress
+from fraudnet.api.lead_queries import LeadQueries
 from fraudnet.errors import IngestError, InvalidRequestError
 
 __all__ = ["UploadedFile", "check_upload_names", "save_uploads", "ingest_job", "detect_job", "MAX_UPLOAD_BYTES"]
@@ -61,7 +63,7 @@ def check_upload_names(names: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
-def save_uploads(ctx: ApiContext, files: Sequence[UploadedFile]) -> Path:
+def save_uploads(workspace: Path, files: Sequence[UploadedFile]) -> Path:
     """Check and write the uploads into a fresh folder `<workspace>/uploads/<stamp>-<id>/`; returns it.
 
     Raises InvalidRequestError (field `files`) for an unknown file name, an empty file or an oversized upload;
@@ -69,7 +71,7 @@ def save_uploads(ctx: ApiContext, files: Sequence[UploadedFile]) -> Path:
     """
     named = check_upload_names([f.filename for f in files])
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    folder = Path(ctx.settings.workspace) / "uploads" / f"{stamp}-{uuid.uuid4().hex[:8]}"
+    folder = Path(workspace) / "uploads" / f"{stamp}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=False)
     try:
         total = 0
@@ -115,20 +117,7 @@ def _ingest_summary(report: Any) -> dict[str, Any]:
     }
 
 
-def _refresh_graph(ctx: ApiContext, store: Any, progress: JobProgress) -> dict[str, Any]:
-    """Bring the graph store up to date with the claims store after an ingest."""
-    from fraudnet.graph.factory import open_graph_store
-
-    if ctx.store_name == "neo4j":
-        from fraudnet.graph.neo4j_load import load_graph
-
-        report = load_graph(store, ctx.settings, progress=progress)
-        return {"neo4j_load": _plain(report)}
-    ctx.swap_graph_store(open_graph_store(ctx.settings, ctx.claims))
-    return {"graph_store": "embedded store rebuilt"}
-
-
-def ingest_job(ctx: ApiContext, folder: Path) -> Callable[[JobProgress], dict[str, Any]]:
+def ingest_job(claims: ClaimsAccess, graph: GraphStoreHolder, folder: Path) -> Callable[[JobProgress], dict[str, Any]]:
     """The body of an ingest job over an uploaded folder.
 
     The ingest is transactional per table and loads nothing when a required table or column is missing; a
@@ -139,7 +128,7 @@ def ingest_job(ctx: ApiContext, folder: Path) -> Callable[[JobProgress], dict[st
     def run(progress: JobProgress) -> dict[str, Any]:
         from fraudnet.ingest.pipeline import ingest_folder
 
-        store = ctx.job_store()
+        store = claims.job_store()
         try:
             progress.stage(0.0, 0.8, f"ingesting {len(list(folder.iterdir()))} file(s) / 导入中")
             report = ingest_folder(folder, store, progress=progress)
@@ -152,7 +141,7 @@ def ingest_job(ctx: ApiContext, folder: Path) -> Callable[[JobProgress], dict[st
                     problems.extend(f"{f}: required column '{c}' is missing" for f, c in report.missing_columns)
                 raise IngestError("ingest failed / 导入失败: " + "; ".join(problems))
             progress.stage(0.8, 1.0, "updating the graph store / 更新图数据")
-            summary.update(_refresh_graph(ctx, store, progress))
+            summary.update(_plain(graph.refresh_after_ingest(store, progress)))
             return summary
         finally:
             # The uploads hold raw identifiers (certno, mob) that the claims store keeps only hashed.
@@ -161,38 +150,37 @@ def ingest_job(ctx: ApiContext, folder: Path) -> Callable[[JobProgress], dict[st
     return run
 
 
-def detect_job(ctx: ApiContext, only: list[str] | None) -> Callable[[JobProgress], dict[str, Any]]:
+def detect_job(claims: ClaimsAccess, graph: GraphStoreHolder, leads: LeadQueries,
+               only: list[str] | None) -> Callable[[JobProgress], dict[str, Any]]:
     """The body of a detection job: run the detectors, store the leads (keeping decisions), sync Neo4j."""
 
     def run(progress: JobProgress) -> dict[str, Any]:
         from fraudnet.claims.leads import LeadStore
         from fraudnet.detectors import registry
 
-        cur = ctx.job_store().con  # the job thread's own cursor
+        cur = claims.job_store().con  # the job thread's own cursor
         progress.stage(0.0, 0.85, "running detectors / 运行检测")
         outcome = registry.run_detectors(cur, only=only, progress=progress)
-        leads, kinds, timings = _unpack_detection(outcome, only)
+        found, kinds, timings = _unpack_detection(outcome, only)
         progress.stage(0.85, 0.95, "saving leads / 保存线索")
-        with ctx.writing(timeout=300):
+        with claims.writing(timeout=300):
             try:
                 coverage = {k: timings[k] for k in ("abstained", "skipped")}
-                saved = LeadStore(cur).save_run(leads, kinds, coverage=coverage)
+                saved = LeadStore(cur).save_run(found, kinds, coverage=coverage)
             finally:
-                ctx.leads_changed()
-        result: dict[str, Any] = {"leads": len(leads), "saved": _plain(saved), "kinds": kinds,
-                                  "by_kind": dict(Counter(lead.kind for lead in leads)),
-                                  "by_severity": dict(Counter(lead.severity for lead in leads)),
+                leads.changed()
+        result: dict[str, Any] = {"leads": len(found), "saved": _plain(saved), "kinds": kinds,
+                                  "by_kind": dict(Counter(lead.kind for lead in found)),
+                                  "by_severity": dict(Counter(lead.severity for lead in found)),
                                   **_plain(timings)}
-        if ctx.store_name == "neo4j":
-            from fraudnet.graph.neo4j_load import sync_leads
-
+        store = graph.store
+        if store.syncs_leads:
             progress.stage(0.95, 1.0, "syncing leads to Neo4j / 同步线索到 Neo4j")
-            store = LeadStore(cur)
-            rows, _ = store.list(kind=None, active_only=False, limit=100_000)
-            ids = {lead.lead_id for lead in leads}
+            rows, _ = LeadStore(cur).list(kind=None, active_only=False, limit=100_000)
+            ids = {lead.lead_id for lead in found}
             status = {r["lead_id"]: r["status"] for r in rows if r["lead_id"] in ids}
-            dicts = [lead.to_dict() | {"status": status.get(lead.lead_id, "new")} for lead in leads]
-            result["neo4j_synced"] = sync_leads(dicts, ctx.settings)
+            dicts = [lead.to_dict() | {"status": status.get(lead.lead_id, "new")} for lead in found]
+            result["neo4j_synced"] = store.sync_leads(dicts)
         return result
 
     return run

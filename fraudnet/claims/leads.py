@@ -313,7 +313,7 @@ class LeadStore:
                                       practitioner=practitioner, status=status, date_from=date_from,
                                       date_to=date_to, min_amount=min_amount, active_only=active_only)
         order = self._order(sort)
-        self._check_page(offset, limit)
+        self.check_page(offset, limit)
         clause = " AND ".join(where) if where else "TRUE"
         rows = self.con.execute(f"SELECT lead_id, count(*) OVER () FROM leads WHERE {clause} "
                                 f"ORDER BY {order}, lead_id LIMIT {limit} OFFSET {offset}", params).fetchall()
@@ -453,7 +453,7 @@ class LeadStore:
         return out
 
     @staticmethod
-    def _check_page(offset: int, limit: int) -> None:
+    def check_page(offset: int, limit: int) -> None:
         if not isinstance(offset, int) or offset < 0:
             raise InvalidRequestError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
         if not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
@@ -591,7 +591,7 @@ class LeadIndex:
                                        practitioner=practitioner, status=status, date_from=date_from,
                                        date_to=date_to, min_amount=min_amount, active_only=True)
         LeadStore._order(sort)
-        LeadStore._check_page(offset, limit)
+        LeadStore.check_page(offset, limit)
         rows = [r for r in self._rows if _matches(r, params)]
         column = _SORT_COLUMN[sort.lstrip("+-")]
         # Rows are in lead id order; a stable sort (stable also when reversed) keeps it among equal keys.

@@ -31,8 +31,8 @@ def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_worker
 
     import uvicorn
 
-    from fraudnet.api.app import close_context, create_app, open_context
-    from fraudnet.api.graph_workers import default_worker_count
+    from fraudnet.api.app import close_services, create_app, open_services
+    from fraudnet.api.ego import default_worker_count
     from fraudnet.config import load_settings
     from fraudnet.errors import FraudnetError
 
@@ -44,24 +44,24 @@ def serve(ctx: click.Context, host: str, port: int, log_level: str, graph_worker
             settings = dataclasses.replace(settings, graph_workers=graph_workers)
         if neo4j_projection is not None:
             settings = dataclasses.replace(settings, neo4j_projection=neo4j_projection)
-        context = open_context(settings)
+        services = open_services(settings)
     except FraudnetError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        app = create_app(settings, context=context)
-        store = context.store_name
+        app = create_app(settings, services=services)
+        store = services.graph.store
         workers = settings.graph_workers
-        if store == "neo4j":
+        if store.projection() is None:  # Neo4j: the workers wait for the projection
             when = (" once the projection is read (/api/health) / 投影读入后启动" if settings.neo4j_projection
                     else " (none without the projection)")
             workers_text = f"{workers if settings.neo4j_projection else 0} graph worker process(es){when}"
         else:
             workers_text = f"{workers} graph worker process(es)"
         click.echo(f"fraudnet API on http://{host}:{port}/ (docs /docs) — workspace {settings.workspace}, "
-                   f"{store} graph store / 图存储 {store}, {workers_text}", err=True)
+                   f"{store.name} graph store / 图存储 {store.name}, {workers_text}", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
-        close_context(context)
+        close_services(services)
 
 
 COMMANDS = [serve]

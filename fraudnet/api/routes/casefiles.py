@@ -15,14 +15,15 @@ from fraudnet.api.casefile_schemas import (
     CaseVersionIn,
     ShareIn,
 )
-from fraudnet.api.deps import ApiContext, ConDep, CtxDep
+from fraudnet.api.deps import AuditDep, ClaimsDep, ConDep, EditorDep, RiskDep, ScopedLeadsDep, ScopedStoreDep, UserDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.lead_queries import RiskIndex
 from fraudnet.api.masking import mask_lead_for, pseudonymise_subgraph
 from fraudnet.api.present import LEAD_ID_PATTERN, masked_subgraph
-from fraudnet.api.scope import ScopedLeads, ScopedLeadsDep, ScopedStoreDep
-from fraudnet.api.security import EditorDep, Principal, UserDep, record_audit
+from fraudnet.api.principal import Principal
+from fraudnet.api.scope import ScopedLeads
+from fraudnet.api.security import record_audit
 from fraudnet.claims import casefiles as cf
-from fraudnet.errors import NotFoundError
 from fraudnet.exports.casefile import (
     ANX_MEDIA_TYPE,
     PDF_MEDIA_TYPE,
@@ -32,6 +33,7 @@ from fraudnet.exports.casefile import (
     casefile_pdf,
 )
 from fraudnet.exports.graphml import GRAPHML_MEDIA_TYPE
+from fraudnet.graph.store import GraphQueries
 from fraudnet.viz.recipes import case_chart
 
 __all__ = ["router"]
@@ -41,13 +43,6 @@ router = APIRouter(prefix="/api/casefiles", tags=["casefiles"], responses=error_
 CaseId = Annotated[str, Path(pattern=r"^CF[0-9A-F]{16}$", description="Case file id, e.g. CF3A…")]
 _MEDIA = {"pdf": PDF_MEDIA_TYPE, "graphml": GRAPHML_MEDIA_TYPE, "anx": ANX_MEDIA_TYPE}
 _FILE_RESPONSES = {200: {"description": "The referral file", "content": {m: {} for m in _MEDIA.values()}}}
-
-
-def _lead(leads: ScopedLeads, lead_id: str) -> dict[str, Any]:
-    lead = leads.get(lead_id)
-    if lead is None:  # also a lead outside the caller's scope
-        raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
-    return lead
 
 
 def _entities(lead: dict[str, Any], cid: str | None = None) -> list[str]:
@@ -65,61 +60,61 @@ def list_casefiles(con: ConDep, principal: UserDep, leads: ScopedLeadsDep,
 
 @router.post("", response_model=CaseFileOut, status_code=201, responses=error_responses(403, 503),
              summary="Save a chart as a new case file / 保存案卷")
-def create_casefile(body: CaseFileIn, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: EditorDep,
-                    request: Request) -> dict:
-    lead = _lead(leads, body.lead_id)
-    with ctx.writing():
+def create_casefile(body: CaseFileIn, claims: ClaimsDep, audit: AuditDep, con: ConDep, leads: ScopedLeadsDep,
+                    principal: EditorDep, request: Request) -> dict:
+    lead = leads.require(body.lead_id)
+    with claims.writing():
         out = cf.create_casefile(con, body.lead_id, body.title, principal.user, body.state.model_dump(),
                                  body.comment)
-    record_audit(ctx, request, principal, "casefile.create", _entities(lead, out["casefile_id"]),
+    record_audit(audit, request, principal, "casefile.create", _entities(lead, out["casefile_id"]),
                  {"version": 1, "nodes": len(body.state.nodes)}, status_code=201)
     return out
 
 
 @router.get("/{casefile_id}", response_model=CaseFileOut, summary="Open a case file / 打开案卷")
-def get_casefile(casefile_id: CaseId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep,
+def get_casefile(casefile_id: CaseId, audit: AuditDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep,
                  request: Request, version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> dict:
     out = cf.get_casefile(con, casefile_id, principal.user, principal.role, version)
-    lead = _lead(leads, out["lead_id"])
-    record_audit(ctx, request, principal, "casefile.read", _entities(lead, casefile_id), {"version": out["version"]})
+    lead = leads.require(out["lead_id"])
+    record_audit(audit, request, principal, "casefile.read", _entities(lead, casefile_id), {"version": out["version"]})
     return out
 
 
 @router.post("/{casefile_id}/versions", response_model=CaseFileOut, responses=error_responses(403, 503),
              summary="Save a new version / 保存新版本")
-def save_version(casefile_id: CaseId, body: CaseVersionIn, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep,
-                 principal: EditorDep, request: Request) -> dict:
+def save_version(casefile_id: CaseId, body: CaseVersionIn, claims: ClaimsDep, audit: AuditDep, con: ConDep,
+                 leads: ScopedLeadsDep, principal: EditorDep, request: Request) -> dict:
     meta = cf.get_casefile(con, casefile_id, principal.user, principal.role)
-    lead = _lead(leads, meta["lead_id"])
-    with ctx.writing():
+    lead = leads.require(meta["lead_id"])
+    with claims.writing():
         out = cf.save_version(con, casefile_id, principal.user, principal.role, body.state.model_dump(),
                               body.comment, body.title)
-    record_audit(ctx, request, principal, "casefile.save", _entities(lead, casefile_id),
+    record_audit(audit, request, principal, "casefile.save", _entities(lead, casefile_id),
                  {"version": out["version"], "nodes": len(body.state.nodes)})
     return out
 
 
 @router.post("/{casefile_id}/share", response_model=CaseFileOut, responses=error_responses(403, 503),
              summary="Share with colleagues / 共享案卷")
-def share(casefile_id: CaseId, body: ShareIn, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep,
-          principal: UserDep, request: Request) -> dict:
+def share(casefile_id: CaseId, body: ShareIn, claims: ClaimsDep, audit: AuditDep, con: ConDep,
+          leads: ScopedLeadsDep, principal: UserDep, request: Request) -> dict:
     """The owner (or an admin) shares the file; colleagues see it with their own role's masking and scope."""
     meta = cf.get_casefile(con, casefile_id, principal.user, principal.role)
-    lead = _lead(leads, meta["lead_id"])
-    with ctx.writing():
+    lead = leads.require(meta["lead_id"])
+    with claims.writing():
         out = cf.share_casefile(con, casefile_id, principal.user, principal.role, body.users)
-    record_audit(ctx, request, principal, "casefile.share", _entities(lead, casefile_id), {"users": body.users})
+    record_audit(audit, request, principal, "casefile.share", _entities(lead, casefile_id), {"users": body.users})
     return out
 
 
-def _package(ctx: ApiContext, con: Any, store: Any, leads: ScopedLeads, principal: Principal, lead: dict,
+def _package(risk: RiskIndex, con: Any, store: GraphQueries, leads: ScopedLeads, principal: Principal, lead: dict,
              state: dict, title: str, fmt: str, casefile_id: str | None, version: int | None) -> tuple[bytes, dict]:
     """The referral file for `principal`: data read again, masked for their role, ids opaque for viewers."""
     nodes = state.get("nodes") or []
     sub = case_chart(lead, [n["id"] for n in nodes], [n["id"] for n in nodes if n.get("hidden")], store, con)
-    shown = masked_subgraph(sub, principal, ctx, con)
+    shown = masked_subgraph(sub, principal, risk.table())
     detail = dict(lead)
-    detail["evidence_visits"] = leads.evidence_visits(con, lead.get("evidence") or [])
+    detail["evidence_visits"] = leads.evidence_visits(lead.get("evidence") or [])
     detail = mask_lead_for(detail, principal)
     opaque = pseudonymise_subgraph(shown, principal)
     renamed = dict(zip((n.id for n in shown.nodes), (n.id for n in opaque.nodes), strict=True))
@@ -148,26 +143,27 @@ def _file(data: bytes, stem: str, fmt: str) -> Response:
 
 @router.get("/{casefile_id}/export", summary="Referral package of a case file / 导出移送材料",
             response_class=Response, responses=_FILE_RESPONSES)
-def export_casefile(casefile_id: CaseId, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, leads: ScopedLeadsDep,
-                    principal: UserDep, request: Request, format: Literal["pdf", "graphml", "anx"] = "pdf",
+def export_casefile(casefile_id: CaseId, audit: AuditDep, risk: RiskDep, con: ConDep, store: ScopedStoreDep,
+                    leads: ScopedLeadsDep, principal: UserDep, request: Request,
+                    format: Literal["pdf", "graphml", "anx"] = "pdf",
                     version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Response:
     """PDF (chart, legend, title, lead id, date, user, evidence, explanations, notes), GraphML with positions and
     annotations, or i2 Analyst's Notebook .anx XML."""
     out = cf.get_casefile(con, casefile_id, principal.user, principal.role, version)
-    lead = _lead(leads, out["lead_id"])
-    data, detail = _package(ctx, con, store, leads, principal, lead, out["state"], out["title"], format,
+    lead = leads.require(out["lead_id"])
+    data, detail = _package(risk, con, store, leads, principal, lead, out["state"], out["title"], format,
                             casefile_id, out["version"])
-    record_audit(ctx, request, principal, "casefile.export", _entities(lead, casefile_id),
+    record_audit(audit, request, principal, "casefile.export", _entities(lead, casefile_id),
                  {**detail, "version": out["version"]})
     return _file(data, f"fraudnet-{casefile_id}-v{out['version']}", format)
 
 
 @router.post("/export", summary="Referral package of an unsaved chart / 导出当前图",
              response_class=Response, responses=_FILE_RESPONSES)
-def export_chart(body: CaseExportIn, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, leads: ScopedLeadsDep,
-                 principal: UserDep, request: Request) -> Response:
-    lead = _lead(leads, body.lead_id)
-    data, detail = _package(ctx, con, store, leads, principal, lead, body.state.model_dump(), body.title,
+def export_chart(body: CaseExportIn, audit: AuditDep, risk: RiskDep, con: ConDep, store: ScopedStoreDep,
+                 leads: ScopedLeadsDep, principal: UserDep, request: Request) -> Response:
+    lead = leads.require(body.lead_id)
+    data, detail = _package(risk, con, store, leads, principal, lead, body.state.model_dump(), body.title,
                             body.format, None, None)
-    record_audit(ctx, request, principal, "chart.export", _entities(lead), detail)
+    record_audit(audit, request, principal, "chart.export", _entities(lead), detail)
     return _file(data, f"fraudnet-{body.lead_id}", body.format)

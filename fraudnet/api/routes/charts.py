@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from fraudnet.api.deps import ConDep, CtxDep
+from fraudnet.api.deps import AuditDep, RiskDep, ScopedLeadsDep, ScopedStoreDep, UserDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.masking import mask_chart_nodes_for
 from fraudnet.api.present import LEAD_ID_PATTERN, json_response, subgraph_out
+from fraudnet.api.principal import person_ids
 from fraudnet.api.schemas import SubgraphOut
-from fraudnet.api.scope import ScopedLeadsDep, ScopedStoreDep
-from fraudnet.api.security import UserDep, person_ids, record_audit
-from fraudnet.errors import NotFoundError
+from fraudnet.api.security import record_audit
 from fraudnet.viz.recipes import lead_chart
 
 __all__ = ["router"]
@@ -22,16 +21,14 @@ router = APIRouter(prefix="/api/charts", tags=["charts"], responses=error_respon
 
 
 @router.get("/lead/{lead_id}", response_model=SubgraphOut, summary="A lead's evidence-first chart / 线索证据图")
-def lead_chart_route(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], ctx: CtxDep, con: ConDep,
+def lead_chart_route(lead_id: Annotated[str, Path(pattern=LEAD_ID_PATTERN)], audit: AuditDep, risk: RiskDep,
                      store: ScopedStoreDep, leads: ScopedLeadsDep, principal: UserDep, request: Request) -> Response:
     """The lead drawn by its kind's recipe: rings with shared phones/addresses and co-admission occasions,
     skimming with operators and bursts, resale with the drug (quantities, days of supply); evidence visits
     summarised into links whose `props.visit_ids` list them."""
-    lead = leads.get(lead_id)
-    if lead is None:
-        raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
-    sub = lead_chart(lead, store, con)
-    out = mask_chart_nodes_for(subgraph_out(sub, principal, ctx, con), principal)
-    record_audit(ctx, request, principal, "lead.chart", [f"Lead:{lead_id}"] + person_ids(n.id for n in sub.nodes),
+    lead = leads.require(lead_id)
+    sub = lead_chart(lead, store, leads.con)
+    out = mask_chart_nodes_for(subgraph_out(sub, principal, risk.table()), principal)
+    record_audit(audit, request, principal, "lead.chart", [f"Lead:{lead_id}"] + person_ids(n.id for n in sub.nodes),
                  {"nodes": len(out["nodes"]), "edges": len(out["edges"])})
     return json_response(out)

@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from fraudnet.api.deps import ConDep, CtxDep
+from fraudnet.api.deps import AuditDep, RiskDep, ScopedLeadsDep, ScopedStoreDep, UserDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.present import lead_summary_out, naive, parse_node_id
+from fraudnet.api.principal import mask_profile
 from fraudnet.api.schemas import EntityLeadsOut, EntityOut, TimelineOut
-from fraudnet.api.scope import ScopedLeadsDep, ScopedStoreDep
-from fraudnet.api.security import UserDep, mask_profile, record_audit
+from fraudnet.api.security import record_audit
 from fraudnet.errors import InvalidRequestError
 
 __all__ = ["router"]
@@ -28,20 +28,19 @@ def _audited_entities(node: str, extra: list[str] | None = None) -> list[str]:
 
 
 @router.get("/{node_id}", response_model=EntityOut, summary="Entity profile and risk / 实体画像与风险")
-def entity(node_id: NodeId, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep,
+def entity(node_id: NodeId, audit: AuditDep, risk: RiskDep, store: ScopedStoreDep, principal: UserDep,
            request: Request) -> dict:
     """Properties (masked for viewers), activity figures and risk from the active leads."""
     node_type, key = parse_node_id(node_id)
     profile = mask_profile(store.profile(node_id), principal)
-    risk = ctx.risk.lookup(con, node_type, key) or {"score": 0.0, "leads": 0, "amount_at_risk": 0.0,
-                                                       "top_kinds": []}
+    found = risk.lookup(node_type, key) or {"score": 0.0, "leads": 0, "amount_at_risk": 0.0, "top_kinds": []}
     extra = [f"Person:{k}" for k in (profile.stats or {}).get("person_keys", [])[:100]]
-    record_audit(ctx, request, principal, "entity.profile", _audited_entities(node_id, extra))
-    return {"profile": asdict(profile), "risk": risk}
+    record_audit(audit, request, principal, "entity.profile", _audited_entities(node_id, extra))
+    return {"profile": asdict(profile), "risk": found}
 
 
 @router.get("/{node_id}/timeline", response_model=TimelineOut, summary="Visit timeline / 就诊时间线")
-def timeline(node_id: NodeId, ctx: CtxDep, store: ScopedStoreDep, principal: UserDep, request: Request,
+def timeline(node_id: NodeId, audit: AuditDep, store: ScopedStoreDep, principal: UserDep, request: Request,
              since: datetime | None = None, until: datetime | None = None,
              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict:
     """Visits involving the entity in [since, until), oldest first."""
@@ -51,13 +50,13 @@ def timeline(node_id: NodeId, ctx: CtxDep, store: ScopedStoreDep, principal: Use
         raise InvalidRequestError(f"until {until} is before since {since}", field="until")
     events = store.timeline(node_id, since=since, until=until, limit=limit)
     persons = sorted({f"Person:{e.psn_no}" for e in events if e.psn_no})
-    record_audit(ctx, request, principal, "entity.timeline", _audited_entities(node_id, persons),
+    record_audit(audit, request, principal, "entity.timeline", _audited_entities(node_id, persons),
                  {"events": len(events)})
     return {"node_id": node_id, "items": [asdict(e) for e in events], "limit": limit}
 
 
 @router.get("/{node_id}/leads", response_model=EntityLeadsOut, summary="Leads involving the entity / 相关线索")
-def entity_leads(node_id: NodeId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep,
+def entity_leads(node_id: NodeId, audit: AuditDep, leads: ScopedLeadsDep, principal: UserDep,
                  request: Request) -> dict:
     """Active leads naming the person, practitioner or institution/pharmacy, highest score first."""
     node_type, key = parse_node_id(node_id)
@@ -65,5 +64,5 @@ def entity_leads(node_id: NodeId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDe
         return {"node_id": node_id, "items": []}
     rows = leads.leads_for_entity(node_type, key)
     if node_type == "Person":
-        record_audit(ctx, request, principal, "entity.leads", [node_id], {"leads": len(rows)})
+        record_audit(audit, request, principal, "entity.leads", [node_id], {"leads": len(rows)})
     return {"node_id": node_id, "items": [lead_summary_out(r) for r in rows]}

@@ -7,15 +7,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from fraudnet.api.deps import ApiContext, ConDep, CtxDep
+from fraudnet.api.deps import AuditDep, RiskDep, ScopedLeadsDep, ScopedStoreDep, UserDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.lead_graph import lead_subgraph
+from fraudnet.api.lead_queries import RiskIndex
 from fraudnet.api.masking import mask_lead_for, mask_psn_no, pseudonymise_subgraph
 from fraudnet.api.present import LEAD_ID_PATTERN, masked_subgraph, parse_node_id
+from fraudnet.api.principal import Principal, person_ids
 from fraudnet.api.schemas import SubgraphExportIn
-from fraudnet.api.scope import ScopedLeadsDep, ScopedStoreDep
-from fraudnet.api.security import Principal, UserDep, person_ids, record_audit
-from fraudnet.claims.queries import resolve_members
-from fraudnet.errors import NotFoundError
+from fraudnet.api.security import record_audit
+from fraudnet.claims.audit import AuditLog
 from fraudnet.exports.graphml import GRAPHML_MEDIA_TYPE, subgraph_to_graphml, subgraph_to_json
 from fraudnet.exports.leads import leads_to_bytes
 from fraudnet.exports.scores import scores_to_bytes
@@ -46,7 +47,7 @@ def _download(data: bytes, stem: str, fmt: str) -> Response:
                 "text/csv": {}, "application/x-ndjson": {},
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 def export_leads(
-    ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
+    audit: AuditDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
     format: Literal["csv", "xlsx", "jsonl"] = "csv",
     kind: Annotated[str | None, Query(max_length=100)] = None,
     severity: Annotated[str | None, Query(max_length=100)] = None,
@@ -67,7 +68,7 @@ def export_leads(
         min_amount=min_amount, sort=sort, offset=0, limit=MAX_EXPORT_LEADS)
     data = leads_to_bytes([mask_lead_for(r, principal) for r in rows], format)
     persons = sorted({f"Person:{p}" for r in rows for p in r.get("persons") or []})
-    record_audit(ctx, request, principal, "export.leads", persons,
+    record_audit(audit, request, principal, "export.leads", persons,
                  {"format": format, "leads": len(rows), "total": total})
     return _download(data, "fraudnet-leads", format)
 
@@ -75,7 +76,7 @@ def export_leads(
 @router.get("/scores", summary="Export entity risk scores / 导出风险评分", response_class=Response,
             responses={200: {"description": "The scores file", "content": {
                 "text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
-def export_scores(ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
+def export_scores(audit: AuditDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
                   format: Literal["csv", "xlsx"] = "csv") -> Response:
     """Risk per person, practitioner and institution from the active leads."""
     frame = leads.entity_scores()
@@ -85,15 +86,15 @@ def export_scores(ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: Us
         is_person = frame["entity_type"] == "Person"
         frame.loc[is_person, "entity_id"] = frame.loc[is_person, "entity_id"].astype(str).map(mask_psn_no)
     data = scores_to_bytes(frame, format)
-    record_audit(ctx, request, principal, "export.scores", persons, {"format": format, "rows": len(frame)})
+    record_audit(audit, request, principal, "export.scores", persons, {"format": format, "rows": len(frame)})
     return _download(data, "fraudnet-scores", format)
 
 
-def _subgraph_file(ctx: ApiContext, con: object, principal: Principal, request: Request, sub: Subgraph, fmt: str,
-                   stem: str, detail: dict) -> Response:
-    shown = pseudonymise_subgraph(masked_subgraph(sub, principal, ctx, con), principal)
+def _subgraph_file(audit: AuditLog, risk: RiskIndex, principal: Principal, request: Request, sub: Subgraph,
+                   fmt: str, stem: str, detail: dict) -> Response:
+    shown = pseudonymise_subgraph(masked_subgraph(sub, principal, risk.table()), principal)
     data = subgraph_to_graphml(shown) if fmt == "graphml" else subgraph_to_json(shown)
-    record_audit(ctx, request, principal, "export.subgraph", person_ids(n.id for n in sub.nodes),
+    record_audit(audit, request, principal, "export.subgraph", person_ids(n.id for n in sub.nodes),
                  {"format": fmt, "nodes": len(sub.nodes), "edges": len(sub.edges), **detail})
     return _download(data, stem, fmt)
 
@@ -105,30 +106,23 @@ _SUB_RESPONSES = {200: {"description": "GraphML or JSON file", "content": {GRAPH
 @router.get("/subgraph", summary="Export a lead's subgraph / 导出线索子图", response_class=Response,
             responses=_SUB_RESPONSES)
 def export_lead_subgraph(
-    ctx: CtxDep, con: ConDep, store: ScopedStoreDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
-    lead_id: Annotated[str, Query(pattern=LEAD_ID_PATTERN)],
+    audit: AuditDep, risk: RiskDep, store: ScopedStoreDep, leads: ScopedLeadsDep, principal: UserDep,
+    request: Request, lead_id: Annotated[str, Query(pattern=LEAD_ID_PATTERN)],
     format: Literal["graphml", "json"] = "graphml",
     include_visits: bool = True,
 ) -> Response:
     """The lead's members, relationships and evidence visits as GraphML (Gephi, i2, Bloom) or JSON."""
-    lead = leads.get(lead_id)
-    if lead is None:
-        raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
-    members = resolve_members(con, lead.get("persons") or [], lead.get("practitioners") or [],
-                              lead.get("institutions") or [])
-    if not members:
-        raise NotFoundError(f"lead {lead_id!r}: none of its members is in the graph")
-    sub = store.subgraph(members, include_visits=include_visits, evidence=lead.get("evidence") or [])
-    return _subgraph_file(ctx, con, principal, request, sub, format, f"fraudnet-{lead_id}", {"lead_id": lead_id})
+    sub = lead_subgraph(leads, store, lead_id, include_visits).subgraph
+    return _subgraph_file(audit, risk, principal, request, sub, format, f"fraudnet-{lead_id}", {"lead_id": lead_id})
 
 
 @router.post("/subgraph", summary="Export a subgraph of entities / 导出子图", response_class=Response,
              responses=_SUB_RESPONSES)
-def export_subgraph(body: SubgraphExportIn, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep,
-                    request: Request) -> Response:
+def export_subgraph(body: SubgraphExportIn, audit: AuditDep, risk: RiskDep, store: ScopedStoreDep,
+                    principal: UserDep, request: Request) -> Response:
     """The given entities, the relationships among them and (optionally) the visits connecting them."""
     for i, nid in enumerate(body.node_ids):
         parse_node_id(nid, f"node_ids[{i}]", types=[t for t in NODE_TYPES if t not in ("Visit", "Lead")])
     sub = store.subgraph(body.node_ids, include_visits=body.include_visits)
-    return _subgraph_file(ctx, con, principal, request, sub, body.format, "fraudnet-subgraph",
+    return _subgraph_file(audit, risk, principal, request, sub, body.format, "fraudnet-subgraph",
                           {"members": len(body.node_ids)})

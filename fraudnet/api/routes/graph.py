@@ -7,16 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from fraudnet.api.deps import ConDep, CtxDep
+from fraudnet.api.deps import AuditDep, EgoDep, RiskDep, ScopedStoreDep, UserDep
+from fraudnet.api.ego import EgoQuery
 from fraudnet.api.errors import error_responses
-from fraudnet.api.graph_workers import answer_ego
 from fraudnet.api.present import edge_out, json_response, naive, node_out, parse_node_id, parse_types, subgraph_out
+from fraudnet.api.principal import person_ids
 from fraudnet.api.schemas import PathsOut, SubgraphIn, SubgraphOut
-from fraudnet.api.scope import ScopedStoreDep
-from fraudnet.api.security import UserDep, person_ids, record_audit
+from fraudnet.api.security import record_audit
 from fraudnet.errors import InvalidRequestError
-from fraudnet.graph.model import NODE_TYPES
-from fraudnet.graph.store import DEFAULT_NODE_CAP, MAX_DEPTH, MAX_NODE_CAP
+from fraudnet.graph.model import DEFAULT_NODE_CAP, MAX_DEPTH, MAX_NODE_CAP, NODE_TYPES
 
 __all__ = ["router"]
 
@@ -35,8 +34,8 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime | 
 
 @router.get("/ego/{node_id}", response_model=SubgraphOut, summary="Ego network / 关系网络")
 async def ego(
-    node_id: Annotated[str, Path(min_length=3, max_length=200)], ctx: CtxDep, con: ConDep, principal: UserDep,
-    request: Request,
+    node_id: Annotated[str, Path(min_length=3, max_length=200)], ego_service: EgoDep, audit: AuditDep,
+    principal: UserDep, request: Request,
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 1,
     types: Annotated[str | None, Query(max_length=200, description="comma list, e.g. Person,Institution")] = None,
     since: datetime | None = None, until: datetime | None = None,
@@ -47,17 +46,16 @@ async def ego(
     parse_node_id(node_id)
     node_types = parse_types(types)
     since, until = _window(since, until)
-    answer = await answer_ego(ctx, principal, con, node_id=node_id, depth=depth, node_types=node_types, since=since,
-                        until=until, max_nodes=max_nodes)
+    answer = await ego_service.answer(EgoQuery(node_id, depth, node_types, since, until, max_nodes), principal)
     if answer.person_ids:
-        record_audit(ctx, request, principal, "graph.ego", [node_id, *answer.person_ids],
+        record_audit(audit, request, principal, "graph.ego", [node_id, *answer.person_ids],
                      {"depth": depth, "nodes": answer.nodes, "truncated": answer.truncated})
     return Response(answer.body, media_type="application/json")
 
 
 @router.get("/paths", response_model=PathsOut, summary="Shortest paths / 最短路径")
 def paths(
-    ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep, request: Request,
+    audit: AuditDep, risk: RiskDep, store: ScopedStoreDep, principal: UserDep, request: Request,
     source: Annotated[str, Query(min_length=3, max_length=200)],
     target: Annotated[str, Query(min_length=3, max_length=200)],
     max_depth: Annotated[int, Query(ge=1, le=MAX_PATH_DEPTH)] = 4,
@@ -68,26 +66,27 @@ def paths(
     found = store.shortest_paths(source, target, max_depth=max_depth, max_paths=MAX_PATHS)
     ids = list(dict.fromkeys(n for p in found for n in p.nodes)) or [source, target]
     sub = store.subgraph(ids, include_visits=False)
-    nodes = [node_out(n, principal, ctx, con) for n in sub.nodes]
+    table = risk.table()
+    nodes = [node_out(n, principal, table) for n in sub.nodes]
     persons = person_ids(n["id"] for n in nodes)
     if persons:
-        record_audit(ctx, request, principal, "graph.paths", [source, target, *persons],
+        record_audit(audit, request, principal, "graph.paths", [source, target, *persons],
                      {"paths": len(found)})
     return json_response({"paths": [{"nodes": p.nodes, "edges": [edge_out(e) for e in p.edges]} for p in found],
                           "nodes": nodes})
 
 
 @router.post("/subgraph", response_model=SubgraphOut, summary="Subgraph of entities / 子图")
-def subgraph(body: SubgraphIn, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, principal: UserDep,
+def subgraph(body: SubgraphIn, audit: AuditDep, risk: RiskDep, store: ScopedStoreDep, principal: UserDep,
              request: Request) -> Response:
     """The entities, the relationships among them and (optionally) the visits connecting them."""
     for i, nid in enumerate(body.node_ids):
         parse_node_id(nid, f"node_ids[{i}]", types=[t for t in NODE_TYPES if t not in ("Visit", "Lead")])
     since, until = _window(body.since, body.until)
     sub = store.subgraph(body.node_ids, include_visits=body.include_visits, since=since, until=until)
-    out = subgraph_out(sub, principal, ctx, con)
+    out = subgraph_out(sub, principal, risk.table())
     persons = person_ids(n["id"] for n in out["nodes"])
     if persons:
-        record_audit(ctx, request, principal, "graph.subgraph", persons,
+        record_audit(audit, request, principal, "graph.subgraph", persons,
                      {"members": len(body.node_ids), "nodes": len(out["nodes"])})
     return json_response(out)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from fraudnet.api.deps import ApiContext, ConDep, CtxDep
+from fraudnet.api.deps import AuditDep, ClaimsDep, EditorDep, LeadsDep, RiskDep, ScopedLeadsDep, ScopedStoreDep, UserDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.lead_graph import lead_subgraph
 from fraudnet.api.masking import mask_lead_for
 from fraudnet.api.present import (
     LEAD_ID_PATTERN,
@@ -19,6 +20,7 @@ from fraudnet.api.present import (
     lead_summary_out,
     subgraph_out,
 )
+from fraudnet.api.principal import Principal, person_ids
 from fraudnet.api.schemas import (
     AssignIn,
     KindCountOut,
@@ -28,10 +30,8 @@ from fraudnet.api.schemas import (
     StatusIn,
     SubgraphOut,
 )
-from fraudnet.api.scope import ScopedLeads, ScopedLeadsDep, ScopedStoreDep, scoped_leads
-from fraudnet.api.security import EditorDep, Principal, UserDep, person_ids, record_audit
-from fraudnet.claims.queries import resolve_members
-from fraudnet.errors import NotFoundError
+from fraudnet.api.scope import ScopedLeads
+from fraudnet.api.security import record_audit
 
 __all__ = ["router"]
 
@@ -40,22 +40,15 @@ router = APIRouter(prefix="/api/leads", tags=["leads"], responses=error_response
 LeadId = Annotated[str, Path(pattern=LEAD_ID_PATTERN, description="Lead id, e.g. L3F2A…")]
 
 
-def _get(store: ScopedLeads, lead_id: str) -> dict:
-    lead = store.get(lead_id)
-    if lead is None:
-        raise NotFoundError(f"lead {lead_id!r} not found / 线索不存在")
-    return lead
-
-
-def _detail(store: ScopedLeads, con: object, lead_id: str) -> dict:
-    lead = _get(store, lead_id)
-    lead["evidence_visits"] = store.evidence_visits(con, lead.get("evidence") or [])
+def _detail(store: ScopedLeads, lead_id: str) -> dict:
+    lead = store.require(lead_id)
+    lead["evidence_visits"] = store.evidence_visits(lead.get("evidence") or [])
     return lead
 
 
 @router.get("", response_model=LeadPageOut, summary="Lead queue / 线索列表")
 def list_leads(
-    ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
+    audit: AuditDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     severity: Annotated[str | None, Query(max_length=100, description="comma list of red, orange, yellow")] = None,
     institution: Annotated[str | None, Query(max_length=100)] = None,
@@ -89,7 +82,7 @@ def list_leads(
             practitioner=practitioner or None, status=status or None, date_from=date_from, date_to=date_to,
             min_amount=min_amount, sort=sort, offset=(page - 1) * page_size, limit=page_size)
     if person:
-        record_audit(ctx, request, principal, "leads.list", [f"Person:{person}"],
+        record_audit(audit, request, principal, "leads.list", [f"Person:{person}"],
                      {"filter": "person", "results": total})
     return Response(body, media_type="application/json")
 
@@ -101,72 +94,77 @@ def lead_kinds(leads: ScopedLeadsDep, principal: UserDep) -> list[dict]:
 
 
 @router.get("/{lead_id}", response_model=LeadOut, summary="One lead / 线索详情")
-def get_lead(lead_id: LeadId, ctx: CtxDep, con: ConDep, leads: ScopedLeadsDep, principal: UserDep,
+def get_lead(lead_id: LeadId, audit: AuditDep, leads: ScopedLeadsDep, principal: UserDep,
              request: Request) -> dict:
     """All contract fields, features, status, assignee, notes, history and the evidence visits."""
-    lead = _detail(leads, con, lead_id)
-    record_audit(ctx, request, principal, "lead.read", lead_entities(lead),
+    lead = _detail(leads, lead_id)
+    record_audit(audit, request, principal, "lead.read", lead_entities(lead),
                  {"evidence_visits": len(lead["evidence_visits"])})
     return mask_lead_for(lead, principal)
 
 
-def _change(ctx: ApiContext, con: Any, principal: Principal, request: Request, lead_id: str, action: str,
+class _CaseChange:
+    """What a case change uses: the scoped lead store, the write lock, the lead caches and the audit log."""
+
+    def __init__(self, leads: ScopedLeadsDep, claims: ClaimsDep, queries: LeadsDep, audit: AuditDep) -> None:
+        self.leads, self.claims, self.queries, self.audit = leads, claims, queries, audit
+
+
+CaseChangeDep = Annotated[_CaseChange, Depends(_CaseChange)]
+
+
+def _change(case: _CaseChange, principal: Principal, request: Request, lead_id: str, action: str,
             fn: Callable[[ScopedLeads], object], detail: dict) -> dict:
     """Apply one case change under the write lock, then audit it with the status before and after."""
-    store = scoped_leads(ctx, principal)
-    with ctx.writing():
-        before = _get(store, lead_id)
+    store = case.leads
+    with case.claims.writing():
+        before = store.require(lead_id)
         try:
             fn(store)
         finally:
-            ctx.leads_changed()
-    lead = _detail(store, con, lead_id)
-    record_audit(ctx, request, principal, action, lead_entities(lead),
+            case.queries.changed()
+    lead = _detail(store, lead_id)
+    record_audit(case.audit, request, principal, action, lead_entities(lead),
                  {"from": before.get("status"), "to": lead.get("status"), **detail})
     return lead
 
 
 @router.post("/{lead_id}/status", response_model=LeadOut, responses=error_responses(403, 503),
              summary="Change a lead's status / 变更线索状态")
-def set_status(lead_id: LeadId, body: StatusIn, ctx: CtxDep, con: ConDep, principal: EditorDep,
+def set_status(lead_id: LeadId, body: StatusIn, case: CaseChangeDep, principal: EditorDep,
                request: Request) -> dict:
     """new → reviewing → confirmed | dismissed | referred (reopen to reviewing). Investigators and admins."""
-    return _change(ctx, con, principal, request, lead_id, "lead.status",
+    return _change(case, principal, request, lead_id, "lead.status",
                    lambda s: s.set_status(lead_id, body.status, principal.user, body.comment),
                    {"comment": body.comment})
 
 
 @router.post("/{lead_id}/assign", response_model=LeadOut, responses=error_responses(403, 503),
              summary="Assign a lead / 分派线索")
-def assign(lead_id: LeadId, body: AssignIn, ctx: CtxDep, con: ConDep, principal: EditorDep,
+def assign(lead_id: LeadId, body: AssignIn, case: CaseChangeDep, principal: EditorDep,
            request: Request) -> dict:
     """Set or clear (null) the assignee. Investigators and admins."""
-    return _change(ctx, con, principal, request, lead_id, "lead.assign",
+    return _change(case, principal, request, lead_id, "lead.assign",
                    lambda s: s.assign(lead_id, body.assignee, principal.user), {"assignee": body.assignee})
 
 
 @router.post("/{lead_id}/notes", response_model=LeadOut, responses=error_responses(403, 503),
              summary="Add a note / 添加备注")
-def add_note(lead_id: LeadId, body: NoteIn, ctx: CtxDep, con: ConDep, principal: EditorDep,
+def add_note(lead_id: LeadId, body: NoteIn, case: CaseChangeDep, principal: EditorDep,
              request: Request) -> dict:
     """Append a note (notes are never edited or deleted). Investigators and admins."""
-    return _change(ctx, con, principal, request, lead_id, "lead.note",
+    return _change(case, principal, request, lead_id, "lead.note",
                    lambda s: s.add_note(lead_id, body.text, principal.user), {"chars": len(body.text)})
 
 
 @router.get("/{lead_id}/graph", response_model=SubgraphOut, summary="The lead's subgraph / 线索关系图")
-def lead_graph(lead_id: LeadId, ctx: CtxDep, con: ConDep, store: ScopedStoreDep, leads: ScopedLeadsDep,
+def lead_graph(lead_id: LeadId, audit: AuditDep, risk: RiskDep, store: ScopedStoreDep, leads: ScopedLeadsDep,
                principal: UserDep, request: Request, include_visits: bool = True) -> Response:
     """The lead's members, the relationships among them, its evidence visits (`props.evidence = true`) and,
     with `include_visits`, the other visits connecting members."""
-    lead = _get(leads, lead_id)
-    members = resolve_members(con, lead.get("persons") or [], lead.get("practitioners") or [],
-                              lead.get("institutions") or [])
-    if not members:
-        raise NotFoundError(f"lead {lead_id!r}: none of its members is in the graph")
-    sub = store.subgraph(members, include_visits=include_visits, evidence=lead.get("evidence") or [])
-    out = subgraph_out(sub, principal, ctx, con)
-    record_audit(ctx, request, principal, "lead.graph",
+    found = lead_subgraph(leads, store, lead_id, include_visits)
+    out = subgraph_out(found.subgraph, principal, risk.table())
+    record_audit(audit, request, principal, "lead.graph",
                  [f"Lead:{lead_id}"] + person_ids(n["id"] for n in out["nodes"]),
                  {"nodes": len(out["nodes"]), "edges": len(out["edges"])})
     return json_response(out)

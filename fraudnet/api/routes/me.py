@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from fraudnet.api.deps import UserDep
 from fraudnet.api.errors import error_responses
 from fraudnet.api.schemas import MeOut
-from fraudnet.api.security import UserDep
 
 __all__ = ["router"]
 
