@@ -25,6 +25,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from fraudnet.contract import INPATIENT_MED_TYPES
+
 __all__ = ["PERTURBATIONS", "FEE_LINE_KINDS", "TIME_OF_DAY_KINDS", "perturb", "drop_fee_lines", "rename_codes",
            "round_times_to_day", "scale_volume", "read_city"]
 
@@ -318,7 +320,7 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
 
     ×N: every outpatient and pharmacy visit of a person in no planted scheme and no look-alike gets N − 1 copies
     (new mdtrt_id/setl_id `<id>-c<k>`, all its times shifted by a seeded −30…+30 days, kept inside the period;
-    inpatient stays, med_type 2x, are not copied — ten times the stays would overlap; nor are visits with a key
+    stays (med_type 2x, maternity 52) are not copied — ten times the stays would overlap; nor are visits with a key
     drug (hilist key_drug_flag 1) — ten times a person's supply is what resale looks like; a copy landing on a day
     the person is at another institution, or after the person's death_date, is left out). ÷N: a seeded 1/N of the
     visits that are not planted evidence is kept, with their settlements and fee lines. Pharmacy stock movements
@@ -346,7 +348,9 @@ def scale_volume(src: Path, dst: Path, seed: int, factor: float) -> dict:
             begn = city.col("mdtrt", "begntime")
             lo, hi = con.execute(f"SELECT min(try_cast({_q(begn)} AS TIMESTAMP)), max(try_cast({_q(begn)} AS "
                                  "TIMESTAMP)) FROM mdtrt").fetchone()
-            inpatient = f"coalesce({_q(m_type)} LIKE '2%', false)" if m_type else "false"
+            # every kind of stay (med_type 2x and maternity stays, 52): ten deliveries in two months are impossible
+            codes = ", ".join(f"'{c}'" for c in sorted(INPATIENT_MED_TYPES))
+            inpatient = f"coalesce({_q(m_type)} LIKE '2%' OR {_q(m_type)} IN ({codes}), false)" if m_type else "false"
             shift_key = "m." + _q(m_id) + " || ':' || r.k"
             off = f"(floor({_unit_hash(shift_key, seed, 'shift')} * 61) - 30)"
             bts = f"try_cast(m.{_q(begn)} AS TIMESTAMP)"

@@ -46,8 +46,8 @@ def _read(path: Path) -> list[dict]:
 
 @pytest.fixture()
 def city(tmp_path: Path) -> Path:
-    """12 persons, 4 institutions, 3 visits per person (one inpatient stay each for the first 4), a settlement and
-    two fee lines per visit; one planted over-price scheme at the first hospital and one look-alike."""
+    """12 persons, 4 institutions, 3 visits per person (one stay each for the first 4, two of them maternity), a
+    settlement and two fee lines per visit; one planted over-price scheme at the first hospital and one look-alike."""
     d = tmp_path / "city"
     d.mkdir()
     _write(d / "medins_info.csv", ["fixmedins_code", "fixmedins_name", "fixmedins_type", "hosp_lv", "admdvs"],
@@ -69,7 +69,8 @@ def city(tmp_path: Path) -> Path:
             begin = START + timedelta(days=7 * pi + 40 * v, hours=v)
             inpatient = v == 0 and pi < 4
             end = begin + timedelta(days=5 if inpatient else 0, minutes=30)
-            mdtrt.append([mid, psn, inst, "21" if inpatient else "11", begin.isoformat(sep=" "),
+            stay = "52" if pi % 2 else "21"  # ordinary and maternity stays
+            mdtrt.append([mid, psn, inst, stay if inpatient else "11", begin.isoformat(sep=" "),
                           end.isoformat(sep=" "), "03", PRACS[v % len(PRACS)], "A01", "J06.900", "感冒", "310100",
                           "op1"])
             setl.append([sid, mid, psn, inst, end.isoformat(sep=" "), "100.00", "60.00", "60.00", "0", "40.00", "03",
@@ -215,7 +216,7 @@ def test_volume_x10_copies_background_visits_only(city: Path, tmp_path: Path) ->
     copies = [r for r in new if r["mdtrt_id"] not in old]
     special = set(SCHEME_PERSONS) | set(LOOK_PERSONS)
     key_visits = {f["mdtrt_id"] for f in _read(city / "fee_list.csv") if f["hilist_code"] == KEY_DRUG}
-    eligible = [r for r in old.values() if r["psn_no"] not in special and not r["med_type"].startswith("2")
+    eligible = [r for r in old.values() if r["psn_no"] not in special and r["med_type"] not in {"21", "52"}
                 and r["mdtrt_id"] not in key_visits]
     assert 0.4 * 9 * len(eligible) < len(copies) <= 9 * len(eligible)
     assert not any(c["mdtrt_id"].rsplit("-c", 1)[0] in key_visits for c in copies)  # no extra key-drug supply
