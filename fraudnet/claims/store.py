@@ -29,16 +29,16 @@ MEMORY_LIMIT_ENV = "FRAUDNET_DUCKDB_MEMORY_LIMIT"
 TEMP_DIR_ENV = "FRAUDNET_DUCKDB_TEMP_DIR"
 TEMP_DIR_NAME = "duckdb-spill"
 # DuckDB's share of the machine's physical memory when nothing is configured, and its bounds (MiB).
-MEMORY_SHARE = 0.3
+MEMORY_SHARE = 0.25
 MEMORY_FLOOR_MIB = 1024
 MEMORY_CEILING_MIB = 10 * 1024
 
 
 def default_memory_limit(physical_bytes: int | None = None) -> str:
-    """DuckDB's memory limit when none is configured: 30 % of physical memory, between 1 GiB and 10 GiB.
+    """DuckDB's memory limit when none is configured: 25 % of physical memory, between 1 GiB and 10 GiB.
 
     DuckDB spills joins, sorts and aggregations beyond it to its temp directory, so an ingest or a detection run
-    stays within a bounded footprint however large the input (7.2 GiB on a 24 GiB machine, leaving room for the
+    stays within a bounded footprint however large the input (6 GiB on a 24 GiB machine, leaving room for the
     API server, Neo4j and Python's own memory beside it).
     """
     if physical_bytes is None:
