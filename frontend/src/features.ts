@@ -46,6 +46,7 @@ const FEATURES: Record<string, [string, string, Unit]> = {
   max_pharmacies_in_window: ["90天内最多取药机构", "Most dispensers in 90 days", "count"],
   p_value: ["偶然概率", "Chance (p)", "p"],
   expected_by_chance: ["全市偶然预期例数", "Cases expected by chance city-wide", "p"],
+  false_discovery_rate: ["错误发现率（同等及更显著线索中偶然所占比例）", "False-discovery rate (share of chance among leads this surprising)", "p"],
   persons_tested: ["受检参保人及家庭数", "Persons and families tested", "count"],
   shared_keys: ["共用手机号/地址数", "Shared phones/addresses", "count"],
   leader: ["关联人（组织者）", "Leader", "text"],
