@@ -14,6 +14,7 @@ __all__ = [
     "QueryLimitError",
     "DetectorError",
     "PermissionDeniedError",
+    "NotAuthenticatedError",
     "InvalidRequestError",
     "CypherNotSupportedError",
 ]
@@ -70,6 +71,10 @@ class DetectorError(FraudnetError):
 
 class PermissionDeniedError(FraudnetError):
     """The caller's role does not allow the action."""
+
+
+class NotAuthenticatedError(FraudnetError):
+    """The caller gave no valid credentials (missing, malformed, unknown, expired or revoked token)."""
 
 
 class InvalidRequestError(FraudnetError):

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fraudnet import errors as fe
+from fraudnet.api.schemas import ErrorOut
 
 __all__ = ["install_error_handlers", "status_for", "ERROR_RESPONSES"]
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (fe.NotFoundError, 404, "not_found"),
     (fe.PermissionDeniedError, 403, "forbidden"),
+    (fe.NotAuthenticatedError, 401, "unauthorized"),
     (fe.InvalidRequestError, 400, "invalid_request"),
     (fe.QueryLimitError, 400, "query_limit"),
     (fe.MissingTableError, 400, "missing_table"),
@@ -54,7 +56,8 @@ async def _fraudnet_error(request: Request, exc: Exception) -> JSONResponse:
     field = getattr(exc, "field", None)
     if code >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(_body(name, str(exc), field), status_code=code)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    return JSONResponse(_body(name, str(exc), field), status_code=code, headers=headers)
 
 
 _HTTP_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -99,13 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _err(description: str) -> dict[str, Any]:
-    return {"description": description, "model": _error_model()}
-
-
-def _error_model() -> Any:
-    from fraudnet.api.schemas import ErrorOut
-
-    return ErrorOut
+    return {"description": description, "model": ErrorOut}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from fraudnet.graph.store import MAX_NODE_CAP
+from fraudnet.graph.model import MAX_NODE_CAP
 
 __all__ = [
     "ErrorOut", "HealthOut", "Neo4jStatus", "MeOut", "NodeOut", "EdgeOut", "SubgraphOut", "LeadSummaryOut",
@@ -112,6 +112,9 @@ class LeadSummaryOut(BaseModel):
     assignee: str | None = None
     model_probability: float | None = Field(None, description="learned fraud probability (when a model is trained)")
     expected_recovery: float | None = Field(None, description="model probability × amount at risk")
+    response_due_at: LocalDateTime | None = Field(
+        None, description="red leads: on site by this time (UTC; first seen + FRAUDNET_RESPONSE_HOURS, default 5 h)")
+    overdue: bool = Field(False, description="a red lead past its response time with no decision yet")
 
 
 class LeadPageOut(BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from fraudnet.api.principal import CASE_ROLES, Principal, mask_node, mask_profile, masked_props, person_ids
@@ -19,7 +19,7 @@ from fraudnet.claims.audit import AuditLog
 from fraudnet.claims.scope import Scope
 from fraudnet.claims.tokens import TokenInfo, TokenStore, token_store
 from fraudnet.config import Settings
-from fraudnet.errors import PermissionDeniedError
+from fraudnet.errors import NotAuthenticatedError, PermissionDeniedError
 
 __all__ = [
     "Principal",
@@ -77,9 +77,8 @@ class TokenCache:
             self._items[token] = (time.monotonic(), principal, expires)
 
 
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail=message,
-                         headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(message: str) -> NotAuthenticatedError:
+    return NotAuthenticatedError(message)  # 401 with `WWW-Authenticate: Bearer` (fraudnet.api.errors)
 
 
 async def authenticate(request: Request, settings: Settings, audit: AuditLog) -> Principal:
