@@ -14,7 +14,8 @@ __all__ = ["EgoRenderer"]
 
 
 class EgoRenderer:
-    """Ego answers of the embedded store written from per-node and per-edge JSON kept between calls.
+    """Ego answers of an in-memory entity graph (the embedded store, a Neo4j projection) written from per-node and
+    per-edge JSON kept between calls.
 
     Gives the same bytes as `render_subgraph(store.ego_network(...), ...)`, but a node or edge already written
     for an earlier answer costs a list lookup instead of objects built, masked and serialised again (most of an
