@@ -58,9 +58,22 @@ def create_app(settings: Settings, services: ApiServices | None = None) -> FastA
         app.state.services = services
     install_error_handlers(app)
 
-    from fraudnet.api.routes import audit, cypher, entities, exports, graph, health, jobs, labels, leads, me, search
+    from fraudnet.api.routes import (
+        audit,
+        cypher,
+        entities,
+        exports,
+        graph,
+        health,
+        jobs,
+        labels,
+        leads,
+        me,
+        runs,
+        search,
+    )
 
-    for module in (health, me, leads, entities, graph, search, cypher, jobs, exports, audit, labels):
+    for module in (health, me, leads, entities, graph, search, cypher, jobs, exports, audit, labels, runs):
         app.include_router(module.router)
     from fraudnet.api.routes import casefiles, charts  # link chart recipes and case files
 

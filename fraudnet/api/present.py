@@ -14,6 +14,8 @@ from fastapi import Response
 from fraudnet.api.principal import Principal, mask_node
 from fraudnet.errors import InvalidRequestError
 from fraudnet.graph.model import ENTITY_TYPES, NODE_TYPES, Edge, Node, Subgraph
+from fraudnet.screening.clock import response_clock
+from fraudnet.screening.settings import response_hours
 
 __all__ = [
     "parse_node_id",
@@ -163,6 +165,7 @@ def lead_summary_out(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row.get(k) for k in _SUMMARY_KEYS}
     if out.get("evidence_count") is None:
         out["evidence_count"] = len(row.get("evidence") or [])
+    out.update(response_clock(row, response_hours()))  # red leads: on site by, overdue (fraudnet.screening.clock)
     return out
 
 

@@ -33,9 +33,9 @@ XLSX_CELL_LIMIT = 32_767
 
 def default_response_hours() -> float:
     """The on-site target of red leads from the screening settings (FRAUDNET_RESPONSE_HOURS, default 5)."""
-    from fraudnet.screening.settings import load_screening_settings
+    from fraudnet.screening.settings import response_hours
 
-    return load_screening_settings().response_hours
+    return response_hours()
 
 
 def _iso(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["OPEN_STATUSES", "response_clock", "utc_now"]
+__all__ = ["OPEN_STATUSES", "response_clock", "next_deadline", "utc_now"]
 
 # A red lead's clock runs until a decision: confirmed, dismissed or referred stop it.
 OPEN_STATUSES = ("new", "reviewing")
@@ -35,3 +35,13 @@ def response_clock(lead: dict[str, Any], hours: float, now: datetime | None = No
     due = first + timedelta(hours=hours)
     now = _naive(now) or utc_now()
     return {"response_due_at": due, "overdue": (lead.get("status") or "new") in OPEN_STATUSES and now >= due}
+
+
+def next_deadline(con: Any, hours: float, now: datetime | None = None) -> datetime | None:
+    """The earliest response deadline still ahead among open red leads (when the next one becomes overdue)."""
+    now = _naive(now) or utc_now()
+    rows = con.execute("SELECT min(first_seen) FROM leads WHERE active AND severity = 'red' AND list_contains($open, "
+                       "status) AND first_seen > $since", {"open": list(OPEN_STATUSES),
+                                                           "since": now - timedelta(hours=hours)}).fetchall()
+    first = rows[0][0] if rows else None
+    return None if first is None else _naive(first) + timedelta(hours=hours)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fraudnet.errors import ConfigError
 
-__all__ = ["ScreeningSettings", "load_screening_settings", "DEFAULT_CRON", "DEFAULT_RESPONSE_HOURS"]
+__all__ = ["ScreeningSettings", "load_screening_settings", "response_hours", "DEFAULT_CRON", "DEFAULT_RESPONSE_HOURS"]
 
 DEFAULT_CRON = "0 2 * * *"  # every day at 02:00 (local time of the server)
 DEFAULT_RESPONSE_HOURS = 5.0  # on site within 5 hours of a red warning
@@ -54,6 +54,11 @@ def _float(name: str, default: float, lo: float, hi: float) -> float:
     return value
 
 
+def response_hours() -> float:
+    """The on-site target of red leads: FRAUDNET_RESPONSE_HOURS (0.1 to 720), default 5 (read per call: cheap)."""
+    return _float("FRAUDNET_RESPONSE_HOURS", DEFAULT_RESPONSE_HOURS, 0.1, 24 * 30)
+
+
 def load_screening_settings() -> ScreeningSettings:
     """FRAUDNET_WATCH_CRON, FRAUDNET_WATCH_POLL (seconds), FRAUDNET_RESPONSE_HOURS, FRAUDNET_NOTIFY_WEBHOOK,
     FRAUDNET_SMTP_HOST / _PORT / _USER / _PASSWORD / _STARTTLS, FRAUDNET_MAIL_FROM, FRAUDNET_MAIL_TO (comma list)."""
@@ -70,7 +75,7 @@ def load_screening_settings() -> ScreeningSettings:
     return ScreeningSettings(
         cron=cron,
         poll_s=_float("FRAUDNET_WATCH_POLL", 60.0, 0.0, 86400.0),
-        response_hours=_float("FRAUDNET_RESPONSE_HOURS", DEFAULT_RESPONSE_HOURS, 0.1, 24 * 30),
+        response_hours=response_hours(),
         webhook_url=webhook,
         smtp_host=os.environ.get("FRAUDNET_SMTP_HOST", "").strip(),
         smtp_port=int(port_text),

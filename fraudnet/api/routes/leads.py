@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from fraudnet.api.deps import AuditDep, ClaimsDep, EditorDep, LeadsDep, RiskDep, ScopedLeadsDep, ScopedStoreDep, UserDep
 from fraudnet.api.errors import error_responses
+from fraudnet.api.lead_clock import renew_at_deadlines, with_clock
 from fraudnet.api.lead_graph import lead_subgraph
 from fraudnet.api.masking import mask_lead_for
 from fraudnet.api.present import (
@@ -41,14 +42,14 @@ LeadId = Annotated[str, Path(pattern=LEAD_ID_PATTERN, description="Lead id, e.g.
 
 
 def _detail(store: ScopedLeads, lead_id: str) -> dict:
-    lead = store.require(lead_id)
+    lead = with_clock(store.require(lead_id))
     lead["evidence_visits"] = store.evidence_visits(lead.get("evidence") or [])
     return lead
 
 
 @router.get("", response_model=LeadPageOut, summary="Lead queue / 线索列表")
 def list_leads(
-    audit: AuditDep, leads: ScopedLeadsDep, principal: UserDep, request: Request,
+    audit: AuditDep, leads: ScopedLeadsDep, queries: LeadsDep, principal: UserDep, request: Request,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     severity: Annotated[str | None, Query(max_length=100, description="comma list of red, orange, yellow")] = None,
     institution: Annotated[str | None, Query(max_length=100)] = None,
@@ -76,6 +77,7 @@ def list_leads(
         items = [mask_lead_for(lead_summary_out(r), principal) for r in rows]
         body = json_body({"items": items, "total": total, "page": page, "page_size": page_size})
     else:
+        renew_at_deadlines(queries)  # cached items carry `overdue`: renewed when a response deadline passes
         body, total = leads.lead_page(
             lambda row: json_body(lead_summary_out(row)), {"page": page, "page_size": page_size},
             kind=kind or None, severity=sev, institution=institution or None, person=person or None,
