@@ -265,13 +265,16 @@ def _wait_for_projection(url: str, graph_workers: int | None, limit_s: float = 9
 
 
 class _RssSampler:
-    """Peak resident memory of a process and its children (the server and its graph workers), sampled every 0.5 s."""
+    """Peak memory of a process and its children (the server and its forked graph workers), sampled every 2 s: the
+    sum of their proportional set sizes (PSS: pages shared by the forks counted once in all), and the server's own
+    resident set."""
 
     def __init__(self, pid: int) -> None:
         import psutil
 
         self._proc = psutil.Process(pid)
         self._peak = 0
+        self._peak_server = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -279,21 +282,23 @@ class _RssSampler:
     def _loop(self) -> None:
         import psutil
 
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(2.0):
             try:
                 procs = [self._proc, *self._proc.children(recursive=True)]
                 total = 0
                 for p in procs:
                     try:
-                        total += p.memory_info().rss
+                        info = p.memory_full_info()
+                        total += getattr(info, "pss", info.rss)
                     except psutil.Error:
                         pass
                 self._peak = max(self._peak, total)
+                self._peak_server = max(self._peak_server, self._proc.memory_info().rss)
             except psutil.Error:
                 return
 
-    def peak_mib(self) -> float:
-        return round(self._peak / 2**20, 1)
+    def peak_mib(self) -> dict[str, float]:
+        return {"pss_sum": round(self._peak / 2**20, 1), "server_rss": round(self._peak_server / 2**20, 1)}
 
     def stop(self) -> None:
         self._stop.set()
@@ -352,7 +357,7 @@ def run_workspace(workspace: Path, neo4j: tuple[str, str, str] | None = None, cl
                      budget_s=budget_s)
         result["seconds"] = round(time.perf_counter() - started, 1)
         result["server_startup_seconds"] = startup_seconds
-        result["server_peak_rss_mib"] = sampler.peak_mib()  # server and its graph workers together
+        result["server_peak_memory_mib"] = sampler.peak_mib()  # server and its graph workers together
         if projection is not None:
             result["neo4j_projection"] = projection
         return result

@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/python -m bench.run --tiers "${TIERS:-S,M}" "$@"
+# BENCH_ARGS passes options to bench.run, e.g. for the L tier (2M persons):
+#   TIERS=L QUALITY=skip BENCH_ARGS="--out /tmp/bench --neo4j-budget 600 --delete-after" make bench
+# shellcheck disable=SC2086
+.venv/bin/python -m bench.run --tiers "${TIERS:-S,M}" ${BENCH_ARGS:-} "$@"
 if [[ "${QUALITY:-}" != "skip" ]]; then
   # shellcheck disable=SC2086
   .venv/bin/python -m bench.quality ${QUALITY:---quick} --compare bench/quality_results.json
