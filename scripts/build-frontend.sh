@@ -12,13 +12,26 @@ fi
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# API types generated from the app's OpenAPI schema (openapi-typescript has its own install: it needs TypeScript 5).
+if [[ -f tools/openapi/package.json ]]; then
+  if [[ ! -d tools/openapi/node_modules || tools/openapi/package-lock.json -nt tools/openapi/node_modules/.package-lock.json ]]; then
+    (cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  PY="${PYTHON:-../.venv/bin/python}"
+  SCHEMA="$(mktemp --suffix=.json)"
+  "$PY" ../scripts/openapi_dump.py > "$SCHEMA"
+  tools/openapi/node_modules/.bin/openapi-typescript "$SCHEMA" -o src/api-types.ts --root-types >/dev/null
+  rm -f "$SCHEMA"
+fi
 npx --no-install tsc --noEmit -p .
 npx --no-install vite build --logLevel warn
 echo "front-end built into $(cd ../fraudnet/viz/static && pwd)"
 if [[ "${1:-}" == "--check" ]]; then
   cd ..
-  if ! git diff --quiet -- fraudnet/viz/static || [[ -n "$(git ls-files --others --exclude-standard fraudnet/viz/static)" ]]; then
-    echo "fraudnet/viz/static differs from the committed build: commit the rebuilt assets" >&2
+  if ! git diff --quiet -- fraudnet/viz/static frontend/src/api-types.ts || \
+     [[ -n "$(git ls-files --others --exclude-standard fraudnet/viz/static frontend/src/api-types.ts)" ]]; then
+    echo "fraudnet/viz/static or frontend/src/api-types.ts differs from a fresh build (API schema changed?):" \
+         "commit the rebuilt assets and types" >&2
     exit 1
   fi
 fi

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.claims",
     "tests.fixtures.neo4j",
     "tests.fixtures.server",
+    "tests.fixtures.browser",
 ]

@@ -202,10 +202,11 @@ def test_queue_filters_and_red_ring_lead_chart(live_server: Any, page_factory: A
         assert f"Practitioner:{d}" in nodes
     for i in ring_lead["institutions"]:
         assert f"Institution:{i}" in nodes or f"Pharmacy:{i}" in nodes
-    graph = api_get(live_server, f"/api/leads/{ring_lead['lead_id']}/graph", include_visits="true")
+    # The chart is the lead's evidence recipe (GET /api/charts/lead): its evidence nodes are the occasions.
+    graph = api_get(live_server, f"/api/charts/lead/{ring_lead['lead_id']}")
     assert {n["id"] for n in graph["nodes"]} <= nodes
-    evidence_nodes = {n["id"] for n in graph["nodes"] if n["type"] == "Visit" and n["props"].get("evidence")}
-    assert evidence_nodes and evidence_nodes <= {f"Visit:{m}" for m in ring_lead["evidence"]}
+    evidence_nodes = {n["id"] for n in graph["nodes"] if n["props"].get("evidence")}
+    assert evidence_nodes and all(n.startswith("Occasion:") for n in evidence_nodes)
     assert set(page.evaluate("window.__fraudnet.cy.nodes('.evidence').map(n => n.id())")) == evidence_nodes
     # Lead members are marked; edges have widths by amount.
     assert chart_ids(page, "node.member") >= {f"Person:{p}" for p in ring_lead["persons"]}
@@ -304,9 +305,10 @@ def test_time_slider_hides_visits(live_server: Any, page_factory: Any, ring_lead
     page = page_factory()
     login(page, live_server, "investigator")
     open_lead(page, ring_lead["lead_id"])
-    visits = chart_ids(page, "node[type = 'Visit']")
+    # The ring's chart groups its stays into dated occasion nodes: the time window hides them like visits.
+    visits = chart_ids(page, "node[type = 'Occasion']")
     assert len(visits) >= 2
-    starts = page.evaluate("window.__fraudnet.cy.nodes('[type = \"Visit\"]').map(n => [n.id(), n.data('t0')])")
+    starts = page.evaluate("window.__fraudnet.cy.nodes('[type = \"Occasion\"]').map(n => [n.id(), n.data('t0')])")
     max_days = int(page.get_attribute("#time-to", "max"))
     assert max_days >= 1
     # Window = first day only: visits starting later are hidden, with their edges.
@@ -463,7 +465,7 @@ def test_drug_resale_chain_lead(live_server: Any, page_factory: Any) -> None:
     page = page_factory()
     login(page, live_server, "investigator")
     open_lead(page, lead["lead_id"])
-    assert page.eval_on_selector("#layout-select", "s => s.value") == "dagre"
+    assert page.eval_on_selector("#layout-select", "s => s.value") == "layered"  # the evidence bands
     nodes = chart_ids(page)
     for p in lead["persons"]:
         assert f"Person:{p}" in nodes

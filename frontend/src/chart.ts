@@ -165,6 +165,8 @@ function buildStyle(): StylesheetJson {
     { selector: ".gone", style: { display: "none" } },
     { selector: "edge.helper", style: { opacity: 0, events: "no" } },
     { selector: "node.lowzoom", style: { "background-image": "none", "border-width": 0 } },
+    { selector: "node.quiet", style: { label: "" } },
+    { selector: "edge.quiet", style: { "target-arrow-shape": "none" } },
   );
   return s;
 }
@@ -254,7 +256,9 @@ export class LinkChart {
    * A core load above BIG_CHART nodes keeps the top nodes per type (members and evidence first, then by the money
    * on their links) and puts one "N more" handle per type for the rest (`showMore`). */
   add(sub: Subgraph, opts: { core?: boolean; around?: NodeSingular } = {}): string[] {
-    let nodes = sub.nodes.filter((n) => this.cy.getElementById(n.id).empty());
+    // Ids on the chart read once (a Cytoscape lookup builds a collection: 40,000 of them for a big lead).
+    const onChart = new Set<string>(this.cy.elements().map((el) => el.id()));
+    let nodes = sub.nodes.filter((n) => !onChart.has(n.id));
     if (opts.core && nodes.length > BIG_CHART) nodes = this.holdBack(nodes, sub.edges);
     const els: ElementDefinition[] = [];
     const newNodes: string[] = [];
@@ -263,9 +267,9 @@ export class LinkChart {
       els.push({ group: "nodes", data: this.nodeData(n, !!opts.core), classes: this.nodeClasses(n) });
     }
     const present = new Set(newNodes);
-    const has = (id: string) => present.has(id) || this.cy.getElementById(id).nonempty();
+    const has = (id: string) => present.has(id) || onChart.has(id);
     for (const e of sub.edges) {
-      if (this.cy.getElementById(e.id).nonempty()) continue;
+      if (onChart.has(e.id)) continue;
       if (!has(e.source) || !has(e.target)) {
         if (this.held.size) this.heldEdges.push(e);
         continue;
@@ -273,9 +277,16 @@ export class LinkChart {
       els.push({ group: "edges", data: this.edgeData(e) });
     }
     this.truncated = this.truncated || sub.truncated;
+    const big = !!opts.core && this.held.size > 0;
     this.cy.batch(() => {
       const added = this.cy.add(els);
       if (opts.around) this.placeAround(added.nodes(), opts.around);
+      // A big chart draws visits without labels and links without arrowheads (label measuring and arrow
+      // drawing were most of its first frame); selecting a node still shows its figures in the panel.
+      if (big) {
+        added.nodes('[type = "Visit"]').addClass("quiet");
+        added.edges().addClass("quiet");
+      }
     });
     if (opts.core && this.held.size) this.addHandles();
     this.applyVisibility();
@@ -298,7 +309,9 @@ export class LinkChart {
     const keep: GNode[] = [];
     for (const [type, list] of byType) {
       list.sort((a, b) => nodeWeight(b, this.members, money) - nodeWeight(a, this.members, money));
-      const quota = Math.max(12, Math.round((BIG_CHART * list.length) / nodes.length));
+      // Visits count half: on a big chart the people and places matter more than single visit tiles.
+      const share = (BIG_CHART * list.length) / nodes.length;
+      const quota = Math.max(12, Math.round(type === "Visit" ? share / 2 : share));
       const must = list.filter((n) => nodeWeight(n, this.members, money) === Number.MAX_SAFE_INTEGER).length;
       const k = Math.min(list.length, Math.max(quota, Math.min(must, BIG_CHART)));
       keep.push(...list.slice(0, k));
@@ -518,6 +531,7 @@ export class LinkChart {
         packComponents: true, fit: true, padding: 30 } as unknown as cytoscape.LayoutOptions;
     } else if (name === "layered") {
       this.layeredLayout(eles.nodes());
+      this.separate(eles.nodes());
       return Promise.resolve();
     } else if (name === "dagre") {
       return this.chainLayout(eles, animate);
@@ -628,8 +642,18 @@ export class LinkChart {
     else cy.fit(eles, 30);
   }
 
+  /** Fit the drawn nodes into the view. By node boxes only: measuring every label and edge of a big chart (what
+   * `cy.fit` does) took half a second for 400 nodes. */
   fit(): void {
-    this.cy.fit(this.cy.elements(".gone").absoluteComplement(), 30);
+    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+    if (!ns.length) return;
+    const bb = ns.boundingBox({ includeLabels: false, includeOverlays: false });
+    const pad = 40;
+    const w = this.cy.width();
+    const hh = this.cy.height();
+    const zoom = Math.max(this.cy.minZoom(), Math.min(this.cy.maxZoom(), 1.6,
+      Math.min((w - 2 * pad) / Math.max(1, bb.w), (hh - 2 * pad - 16) / Math.max(1, bb.h))));
+    this.cy.viewport({ zoom, pan: { x: (w - zoom * (bb.x1 + bb.x2)) / 2, y: (hh - zoom * (bb.y1 + bb.y2)) / 2 } });
   }
 
   /**
@@ -646,14 +670,19 @@ export class LinkChart {
     const order = [...bands.keys()].sort((a, b) => a - b);
     const x = new Map<string, number>();
     const place = (list: NodeSingular[], key: (n: NodeSingular) => number) => {
-      list.sort((a, b) => key(a) - key(b));
+      const keys = new Map(list.map((n) => [n.id(), key(n)]));  // once per node, not per comparison
+      list.sort((a, b) => keys.get(a.id())! - keys.get(b.id())!);
       list.forEach((n, i) => x.set(n.id(), (i % PER_ROW) - (Math.min(PER_ROW, list.length) - 1) / 2));
     };
+    const nbrs = new Map<string, string[]>();
+    nodes.forEach((n) => {
+      nbrs.set(n.id(), n.connectedEdges().map((e) => (e.source().id() === n.id() ? e.target().id() : e.source().id())));
+    });
     const bary = (n: NodeSingular) => {
       let sum = 0;
       let c = 0;
-      n.neighborhood("node").forEach((m) => {
-        const v = x.get(m.id());
+      (nbrs.get(n.id()) ?? []).forEach((m) => {
+        const v = x.get(m);
         if (v !== undefined) {
           sum += v;
           c++;
@@ -674,7 +703,8 @@ export class LinkChart {
     for (const r of order) {
       const list = bands.get(r)!;
       const gap = BAND_GAP[r] ?? COL_GAP;
-      const per = Math.max(4, Math.floor((PER_ROW * COL_GAP) / gap));  // rows about as wide as the persons' rows
+      // Rows about as wide as the persons' rows; a band of hundreds (visits of a big chart) as a wide block.
+      const per = Math.max(4, Math.floor((PER_ROW * COL_GAP) / gap), Math.ceil(Math.sqrt(list.length * 4)));
       const rows = Math.ceil(list.length / per);
       list.forEach((n, i) => {
         const row = Math.floor(i / per);
@@ -892,7 +922,7 @@ export class LinkChart {
       this.find(node.key);
       return false;
     }
-    const ids = this.cy.nodes().filter((n) => n.data("type") !== "Visit").map((n) => n.id());
+    const ids = this.cy.nodes().filter((n) => ENTITY_TYPES.includes(n.data("type"))).map((n) => n.id());
     let sub: Subgraph = { nodes: [node], edges: [], truncated: false };
     try {
       const linked = await api.subgraph([...ids, node.id], false);

@@ -356,6 +356,7 @@ const STRINGS: Record<string, { zh: string; en: string }> = {
   "case.none": { zh: "尚无案卷", en: "No case file yet" },
   "case.link": { zh: "案卷链接", en: "Link to the case file" },
   "case.version": { zh: "第 {v} 版 · {user} · {at}", en: "v{v} · {user} · {at}" },
+  "lead.evidence_table": { zh: "证据就诊记录表（可滚动）", en: "Evidence visit table (scrolls)" },
   "lead.tech": { zh: "技术细节", en: "Technical details" },
   "lead.due": { zh: "响应期限", en: "Respond by" },
   "lead.overdue": { zh: "已超期", en: "Overdue" },

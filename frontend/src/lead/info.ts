@@ -152,13 +152,13 @@ export function evidenceTable(lead: LeadDetail, select: (mdtrt: string) => void)
   return h("section", { class: "evidence-wrap", "aria-label": t("lead.evidence") },
     h("h2", {}, t("lead.evidence_n", { n: num(total) }), h("small", { class: "muted" },
       `  ${day(lead.period_start)} – ${day(lead.period_end)} · ${t("ev.fund_pay_sumamt")} ${money(sum)}`)),
-    h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("lead.evidence") }, table),
+    h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": t("lead.evidence_table") }, table),
     rows.length > PRINT_ROWS ? h("p", { class: "print-only muted" },
       t("lead.print_more", { shown: PRINT_ROWS, n: rows.length })) : null);
 }
 
 export function explanationOf(lead: LeadDetail): string {
-  return lang() === "zh" ? lead.explanation_zh : lead.explanation_en;
+  return (lang() === "zh" ? lead.explanation_zh : lead.explanation_en) ?? "";
 }
 
 export { clear };
