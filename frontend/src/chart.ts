@@ -35,11 +35,14 @@ export function nodeLabel(n: GNode): string {
   return n.label ?? n.key;
 }
 
+const SUMMARY_LABELS = new Set(["ADMITTED_AT", "SWIPED", "FILLED_AT", "OPERATES_AT", "VISITED"]);
+
 /** Label drawn on a summarised visit link ("24 stays, 2025-02-10…06-03, ¥81,240"); single visits stay unlabelled. */
 function edgeLabel(e: GEdge): string {
   const p = (e.props ?? {}) as Record<string, unknown>;
   const summary = lang() === "zh" ? p.summary_zh : p.summary_en;
-  if (typeof summary === "string" && (e.visits ?? 0) >= 2) return summary;
+  // Labelled: the links that carry a group of visits to a place or a time node (not every doctor link).
+  if (typeof summary === "string" && (e.visits ?? 0) >= 2 && SUMMARY_LABELS.has(e.type)) return summary;
   if (e.type === "OBTAINED" && p.quantity !== undefined) {
     return lang() === "zh" ? `${num(Number(p.quantity))}单位/${num(Number(p.days_of_supply ?? 0))}天`
       : `${num(Number(p.quantity))} units/${num(Number(p.days_of_supply ?? 0))} d`;

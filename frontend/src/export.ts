@@ -4,7 +4,7 @@ import type { Core } from "cytoscape";
 import type { LinkChart } from "./chart";
 import { download } from "./dom";
 import { look } from "./icons";
-import { chartSvgDocument } from "./svg";
+import { chartSvgDocument, type SvgFrame } from "./svg";
 
 export function chartPng(cy: Core, scale = 2): Blob {
   return cy.png({ output: "blob", full: true, scale, bg: "#ffffff", maxWidth: 6000, maxHeight: 6000 }) as Blob;
@@ -146,8 +146,44 @@ export function downloadPng(cy: Core, base: string): void {
   download(`${base}.png`, chartPng(cy));
 }
 
-export function downloadSvg(chart: LinkChart, base: string): void {
-  download(`${base}.svg`, new Blob([chartSvgDocument(chart, base)], { type: "image/svg+xml" }));
+/** PNG of the chart with the export frame: header lines (title, lead id, date, user) above, legend below. */
+export async function downloadPngFramed(cy: Core, base: string, frame: SvgFrame): Promise<void> {
+  const src = cy.png({ output: "base64uri", full: true, scale: 2, bg: "#ffffff", maxWidth: 6000, maxHeight: 6000 });
+  const img = new Image();
+  await new Promise<void>((resolve, reject) => {
+    img.onload = () => resolve();
+    img.onerror = () => reject(new Error("chart image"));
+    img.src = src;
+  });
+  const head = 26 * frame.lines.length + 16;
+  const foot = frame.legend.length ? 44 : 0;
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(img.width, 1200);
+  canvas.height = img.height + head + foot;
+  const g = canvas.getContext("2d")!;
+  g.fillStyle = "#ffffff";
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  g.fillStyle = "#1d2733";
+  frame.lines.forEach((line, i) => {
+    g.font = `${i === 0 ? "bold 22px" : "16px"} "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif`;
+    g.fillText(line, 16, 30 + i * 26);
+  });
+  g.drawImage(img, (canvas.width - img.width) / 2, head);
+  let x = 16;
+  g.font = '16px "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif';
+  for (const item of frame.legend) {
+    g.fillStyle = look(item.type).color;
+    g.fillRect(x, canvas.height - 32, 18, 18);
+    g.fillStyle = "#1d2733";
+    g.fillText(item.label, x + 24, canvas.height - 17);
+    x += 40 + g.measureText(item.label).width;
+  }
+  const blob = await new Promise<Blob>((resolve) => canvas.toBlob((b) => resolve(b!), "image/png"));
+  download(`${base}.png`, blob);
+}
+
+export function downloadSvg(chart: LinkChart, base: string, frame?: SvgFrame): void {
+  download(`${base}.svg`, new Blob([chartSvgDocument(chart, base, frame)], { type: "image/svg+xml" }));
 }
 
 export function downloadGraphml(chart: LinkChart, base: string): void {

@@ -6,7 +6,7 @@ import { api, ApiError, asList, type CaseFile, type GNode, type LeadDetail } fro
 import { BIG_CHART, LinkChart, type ChartSnapshot, type LayoutName } from "./chart";
 import { clear, download, h, toast } from "./dom";
 import { renderEdgeInfo, renderEntity, renderEntityHint, setEvidenceRows } from "./entity";
-import { chartPngDataUrl, downloadGraphml, downloadPng, downloadSvg } from "./export";
+import { chartPngDataUrl, downloadGraphml, downloadPngFramed, downloadSvg } from "./export";
 import { CHART_TYPES, swatchSvg } from "./icons";
 import { kindLabel, lang, t } from "./i18n";
 import { casePanel } from "./lead/casefile";
@@ -177,8 +177,18 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
     const what = exportSel.value;
     exportSel.value = "";
     const run = async () => {
-      if (what === "png") downloadPng(chart.cy, base);
-      else if (what === "svg") downloadSvg(chart, base);
+      // Title, lead id, date and user above the chart, the legend below it (PNG and SVG).
+      const frame = () => {
+        const types = [...new Set(chart.visible().nodes.map((n) => String(n.data("type"))))];
+        return {
+          lines: [`${kindLabel(lead.kind)} · ${lead.lead_id}`, explanationOf(lead).length > 90 ? `${explanationOf(lead).slice(0, 89)}…` : explanationOf(lead),
+            t("lead.printed_at", { at: new Date().toLocaleString(lang() === "zh" ? "zh-CN" : "en-GB"),
+              user: session.user })],
+          legend: types.map((ty) => ({ type: ty, label: t(`type.${ty}`) })),
+        };
+      };
+      if (what === "png") await downloadPngFramed(chart.cy, base, frame());
+      else if (what === "svg") downloadSvg(chart, base, frame());
       // GraphML as drawn for roles that see personal data; viewers get the server's file with opaque ids.
       else if (what === "graphml" && canAct) downloadGraphml(chart, base);
       else if (what) await serverExport(what);

@@ -51,12 +51,22 @@ function truncate(s: string, max = 18): string {
 }
 
 /** SVG document of the chart's drawn elements (hidden ones left out), with a white background. */
-export function chartSvgDocument(chart: LinkChart, title = "fraudnet"): string {
+/** Header lines (title, lead id, date, user) and legend entries written around the chart in the export. */
+export interface SvgFrame {
+  lines: string[];
+  legend: Array<{ type: string; label: string }>;
+}
+
+export function chartSvgDocument(chart: LinkChart, title = "fraudnet", frame?: SvgFrame): string {
   const { nodes, edges } = chart.visible();
   const bb = nodes.union(edges).boundingBox({ includeLabels: true });
+  // Wide side margins: the SVG labels are not cut where Cytoscape ellipsises them, so the outermost can be longer.
+  const padX = 90;
+  const head = frame ? 18 * frame.lines.length + 12 : 0;
+  const foot = frame?.legend.length ? 34 : 0;
   const pad = 24;
-  const w = Math.max(1, Math.ceil(bb.w + 2 * pad));
-  const h = Math.max(1, Math.ceil(bb.h + 2 * pad));
+  const w = Math.max(1, Math.ceil(bb.w + 2 * padX), frame ? 640 : 1);
+  const h = Math.max(1, Math.ceil(bb.h + 2 * pad + head + foot));
   const out: string[] = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${w}" height="${h}" ` +
@@ -70,11 +80,27 @@ export function chartSvgDocument(chart: LinkChart, title = "fraudnet"): string {
   }
   const colors = new Set(Object.values(EDGE_COLORS).concat("#9aa5b1"));
   for (const c of colors) {
-    out.push(`<marker id="arrow-${c.slice(1)}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" ` +
-      `markerHeight="5" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${c}"/></marker>`);
+    // Arrowheads of a fixed size: sized by stroke width they grew as wide as a node on thick (costly) links.
+    out.push(`<marker id="arrow-${c.slice(1)}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" ` +
+      `markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">` +
+      `<path d="M0,0 L10,5 L0,10 z" fill="${c}"/></marker>`);
   }
-  out.push("</defs>", `<rect width="${w}" height="${h}" fill="#ffffff"/>`,
-    `<g transform="translate(${r2(pad - bb.x1)} ${r2(pad - bb.y1)})">`, '<g class="edges">');
+  out.push("</defs>", `<rect width="${w}" height="${h}" fill="#ffffff"/>`);
+  frame?.lines.forEach((line, i) => out.push(`<text class="frame" x="12" y="${20 + i * 18}" ` +
+    `font-size="${i === 0 ? 15 : 11}" font-weight="${i === 0 ? 700 : 400}" fill="#1d2733">${esc(line)}</text>`));
+  if (frame?.legend.length) {
+    let lx = 12;
+    const ly = h - 20;
+    out.push('<g class="legend">');
+    for (const item of frame.legend) {
+      out.push(`<rect x="${lx}" y="${ly - 10}" width="14" height="14" rx="3" fill="${look(item.type).color}"/>`,
+        `<text x="${lx + 18}" y="${ly + 1}" font-size="11" fill="#1d2733">${esc(item.label)}</text>`);
+      lx += 30 + 12 * item.label.length;
+    }
+    out.push("</g>");
+  }
+  out.push(`<g transform="translate(${r2(padX + (w - 2 * padX - bb.w) / 2 - bb.x1)} ${r2(pad + head - bb.y1)})">`,
+    '<g class="edges">');
   edges.forEach((e) => {
     const s = e.source().position();
     const t = e.target().position();
