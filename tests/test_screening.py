@@ -259,3 +259,15 @@ def test_response_clock_in_cli_list_and_exports(drops: list[Path], tmp_path: Pat
     assert lines[reds[0]]["overdue"] and lines[reds[1]]["overdue"] and not lines[reds[2]]["overdue"]
     orange = next(d for d in lines.values() if d["severity"] != "red")
     assert orange["response_due_at"] is None and orange["overdue"] is False
+
+
+def test_a_full_cli_detect_moves_the_watermark(drops: list[Path], tmp_path: Path) -> None:
+    """After `fraudnet detect` over everything loaded, a screening cycle with nothing new does not detect again."""
+    ws = tmp_path / "ws"
+    with ClaimsStore.open(ws) as store:
+        assert ingest_folder(drops[0], store).ok
+    runner = CliRunner()
+    assert runner.invoke(cli_main, ["-w", str(ws), "detect", "--no-sync"]).exit_code == 0
+    with ClaimsStore.open(ws) as store:
+        report = screen_folder(store, drops[0], ScreeningSettings(), send=False)
+    assert not report["detection"]["ran"] and report["detection"]["pending_batches"] == 0

@@ -104,6 +104,10 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
         # an incremental run (--since) sees only recent evidence: it adds and updates, it does not retire
         saved = LeadStore(store.con).save_run(list(run), ok_kinds, retire=since_dt is None,
                                               coverage=run.coverage_summary())
+        if since_dt is None and not only and not run.errors:  # a full run: the screening cycle's watermark moves
+            from fraudnet.screening.incremental import record_detection
+
+            record_detection(store.con)
         total_s = time.perf_counter() - started
         _print_summary(console, run, saved, total_s)
         for line in coverage_lines(run):
