@@ -79,7 +79,7 @@ def run(store: GraphStore, node_ids: list[str], clients: int = 20, requests: int
         list(pool.map(one, range(requests)))
     wall = time.perf_counter() - started
     return {
-        "store": getattr(store, "name", type(store).__name__),
+        "store": store.name,
         "clients": clients,
         "requests": requests,
         "ego_2hop": _summary(ego_ms),

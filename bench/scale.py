@@ -59,12 +59,8 @@ def projection(workspace: Path) -> dict[str, Any]:
             graph = open_graph_store(load_settings(workspace), store)
             seconds = time.perf_counter() - t0
             out = {"store": type(graph).__name__, "build_seconds": round(seconds, 2)}
-            status = getattr(graph, "status", None)
-            if callable(status):
-                out["status"] = {k: v for k, v in vars(status()).items() if isinstance(v, int | float | str | bool)}
-            close = getattr(graph, "close", None)
-            if callable(close):
-                close()
+            out["status"] = {k: v for k, v in vars(graph.status()).items() if isinstance(v, int | float | str | bool)}
+            graph.close()
     finally:
         if env_uri is not None:
             os.environ["NEO4J_URI"] = env_uri
