@@ -61,6 +61,8 @@ def masked_props(props: dict[str, Any]) -> dict[str, Any]:
     for key in ("mob", "mob_masked", "tel"):
         if out.get(key) and "*" not in str(out[key]):
             out[key] = privacy.mask_phone(str(out[key]))
+    if out.get("psn_no") and "*" not in str(out["psn_no"]):  # visits and persons name the person
+        out["psn_no"] = privacy.mask_certno(str(out["psn_no"]))
     if out.get("live_addr"):
         out["live_addr"] = _mask_address(out["live_addr"])
     if out.get("brdy"):
@@ -85,7 +87,9 @@ def mask_node(node: Node, principal: Principal) -> Node:
     if principal.sees_pii:
         return node
     props = masked_props(node.props or {})
-    return replace(node, props=props, label=_masked_label(node.type, node.key, node.label, node.props or {}, props))
+    key = _shown_key(node.type, node.key)
+    return replace(node, key=key, props=props,
+                   label=_shown_key(node.type, _masked_label(node.type, node.key, node.label, node.props or {}, props)))
 
 
 def mask_profile(profile: EntityProfile, principal: Principal) -> EntityProfile:
@@ -93,8 +97,17 @@ def mask_profile(profile: EntityProfile, principal: Principal) -> EntityProfile:
     if principal.sees_pii:
         return profile
     props = masked_props(profile.props or {})
-    return replace(profile, props=props,
-                   label=_masked_label(profile.type, profile.key, profile.label, profile.props or {}, props))
+    return replace(profile, key=_shown_key(profile.type, profile.key), props=props,
+                   label=_shown_key(profile.type, _masked_label(profile.type, profile.key, profile.label,
+                                                                profile.props or {}, props)))
+
+
+def _shown_key(node_type: str, value: str) -> str:
+    """A person's number (psn_no, the key of a Person node) as viewers see it: 3101************6404. The node id
+    keeps it (the chart asks for neighbours by id); keys and labels are what is shown."""
+    if node_type != "Person" or not value or "*" in value:
+        return value
+    return privacy.mask_certno(value) or value
 
 
 def person_ids(node_ids: Iterable[str]) -> list[str]:

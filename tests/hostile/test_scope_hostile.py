@@ -312,7 +312,7 @@ def test_case_scoped_token_sees_only_its_case(client: TestClient, ws: Ws) -> Non
     body = client.get("/api/leads", headers=h).json()
     assert [i["lead_id"] for i in body["items"]] == [ws.leads["LB"]]
     lead = client.get(f"/api/leads/{ws.leads['LB']}", headers=h).json()
-    assert lead["persons"] == ["P04"] and lead["institutions"] == ["H002"]
+    assert lead["persons"] == ["*04"] and lead["institutions"] == ["H002"]  # a viewer: person numbers masked
     assert client.get("/api/entities/Person:P04", headers=h).status_code == 200
     assert client.get(f"/api/leads/{ws.leads['LB']}/graph", headers=h).status_code == 200
     for node in ("Person:P01", "Person:P02", "Institution:H001"):
