@@ -110,7 +110,7 @@ function fmtUnit(v: unknown, unit: Unit): string {
     case "kmh": return `${num(n, 0)} km/h`;
     case "log10": return `10^-${num(n, 1)}`;
     case "p": return n === 0 ? "0" : n < 0.001 ? n.toExponential(1) : num(n, 4);
-    case "count": return num(n, Number.isInteger(n) ? 0 : 1);
+    case "count": return num(n, Number.isInteger(n) ? 0 : Math.abs(n) < 1 ? 3 : 1);
     case "list": return Array.isArray(v) ? v.map((x) => fmtValue(x)).join("、") : fmtValue(v);
     default: return fmtValue(v);
   }
@@ -126,8 +126,11 @@ export interface FeatureRow {
 /** The lead's features as rows: known ones translated with units (in the detector's order), then the rest. */
 export function featureRows(features: Record<string, unknown>): FeatureRow[] {
   const rows: FeatureRow[] = [];
-  for (const [k, v] of Object.entries(features ?? {})) {
+  for (const [k, raw] of Object.entries(features ?? {})) {
     const f = FEATURES[k];
+    // Operators are written "institution|operator id": show "operator @ institution".
+    const v = k === "operators" && Array.isArray(raw)
+      ? raw.map((x) => String(x).split("|").reverse().join(" @ ")) : raw;
     if (f) rows.push({ key: k, name: lang() === "zh" ? f[0] : f[1], value: fmtUnit(v, f[2]), known: true });
     else rows.push({ key: k, name: k.replace(/_/g, " "), value: fmtValue(v), known: false });
   }
