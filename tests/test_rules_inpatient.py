@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 import pytest
+from scipy.stats import poisson
 
 from fraudnet.detectors.context import ClaimsContext
 from fraudnet.detectors.rules.bed_hanging import BedHangingDetector
-from fraudnet.detectors.rules.discharge_growth import DischargeGrowthDetector, growth_tier_score
+from fraudnet.detectors.rules.discharge_growth import DischargeGrowthDetector, excess_surprise, growth_tier_score
 from fraudnet.detectors.rules.split_admission import SplitAdmissionDetector
 from fraudnet.errors import DetectorError
 from tests.rules_tables import T0, ClaimsBuilder
@@ -156,3 +158,21 @@ def test_since_limits_evidence_to_recent_visits() -> None:
     assert sorted(full[0].evidence) == sorted(early + late)
     recent = SplitAdmissionDetector().run(ClaimsContext(con, since=T0 + timedelta(days=150)))
     assert sorted(recent[0].evidence) == sorted(late)
+
+
+def test_growth_surprise_is_the_counts_own_tail_not_a_normal_approximation() -> None:
+    """A clinic with ~0.4 discharges a month that has 6 in its last three months (1.05 expected): the Poisson tail
+    is ~10^-3.2, not the normal approximation's ~10^-6 — and such a clinic is no red warning."""
+    assert excess_surprise(6, 1.05, 1.05) == pytest.approx(-math.log10(poisson.sf(5, 1.05)))
+    assert 3.0 < excess_surprise(6, 1.05, 1.05) < 3.5
+    assert excess_surprise(1, 1.05, 1.05) == 0.0
+    # over-dispersed history: a wider (negative binomial) tail, so less surprise than Poisson
+    assert excess_surprise(30, 14.0, 28.0) < excess_surprise(30, 14.0, 14.0)
+    b = ClaimsBuilder()
+    for code in ("HC", "H1", "H2", "H3"):
+        b.institution(code)
+    for code in ("H1", "H2", "H3"):
+        _monthly(b, code, [30, 29, 28, 27, 26, 27, 28, 29, 30, 32, 34, 36])
+    _monthly(b, "HC", [1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 2, 3])  # 0.5 a month, then 7 in three months: red before
+    leads = [ld for ld in DischargeGrowthDetector().run(ClaimsContext(b.build())) if ld.institutions == ["HC"]]
+    assert all(ld.severity not in {"red", "orange"} for ld in leads), [(ld.severity, ld.score) for ld in leads]
