@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fraudnet needs on a fresh machine; safe to run again (each step skips what is done).
 #   scripts/setup.sh            Python venv + packages, Neo4j 5.26 jars (Maven), front-end assets
-#   scripts/setup.sh --test     the same plus test tools (Debian chromium for browser tests)
+#   scripts/setup.sh --test     the same plus test tools (Debian chromium for browser tests, PySpark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -32,6 +32,8 @@ if [[ -f frontend/package.json ]] && command -v npm >/dev/null; then
 fi
 
 if [[ $WITH_TESTS == 1 ]]; then
+  step "PySpark for the Spark engine's tests (the [spark] extra; Java 17 runs it)"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,spark]"
   # chromium for browser tests; fonts-wqy-microhei so Chinese shows in their screenshots and PDFs.
   if [[ ! -x /usr/bin/chromium || ! -d /usr/share/fonts/truetype/wqy ]]; then
     step "Debian chromium (+ CJK font) for browser tests"

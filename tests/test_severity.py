@@ -69,11 +69,6 @@ def test_red_needs_money_and_a_pattern() -> None:
     assert _tier(frame, "TWO") == "orange"
 
 
-class _Ctx:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-
 def test_every_rule_explanation_says_what_set_the_tier() -> None:
     con = duckdb.connect()
     con.execute("CREATE TABLE visit_fact (mdtrt_id VARCHAR, psn_no VARCHAR, atddr_no VARCHAR, fixmedins_code VARCHAR,"
@@ -83,7 +78,7 @@ def test_every_rule_explanation_says_what_set_the_tier() -> None:
     frame = _score([("BIG", 235, 11_770, 2_000_000.0), ("SMALL", 40, 1_000, 40_000.0)], rate=0.01).reset_index()
     evidence = pd.DataFrame({"entity": ["BIG", "SMALL"], "mdtrt_id": ["m1", "m2"]})
     leads = {lead.institutions[0]: lead for lead in entity_leads(
-        _Ctx(con), "rule:test", frame, evidence, entity_type="institution",
+        ClaimsContext(con), "rule:test", frame, evidence, entity_type="institution",
         explain=lambda f: (f"{f['entity']}命中{f['hits']}次。", f"{f['entity']}: {f['hits']} hits."))}
     big, small = leads["BIG"], leads["SMALL"]
     assert big.severity == "yellow"

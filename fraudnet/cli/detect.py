@@ -61,14 +61,27 @@ def _parse_date(value: str | None, name: str) -> datetime | None:
               help="Run only these kinds (repeatable; families `rule`, `anomaly` allowed) / 仅运行指定类型")
 @click.option("--since", default=None, metavar="DATE", help="Only evidence from this date on / 仅检查此日期后的数据")
 @click.option("--no-sync", is_flag=True, help="Do not sync leads to Neo4j even when configured / 不同步到 Neo4j")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Query engine: embedded DuckDB, or Apache Spark (pip install 'fraudnet[spark]') / 计算引擎")
+@click.option("--master", default=None, metavar="URL",
+              help="Spark master: local[2] (default), spark://HOST:7077, yarn / Spark 集群地址")
+@click.option("--lake", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Spark reads this Parquet lake (fraudnet ingest --lake) instead of the claims store's tables")
 @click.pass_context
-def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync: bool) -> None:
-    """Screen the claims store with every detector and store the leads / 运行全部检测器并保存线索."""
+def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync: bool, engine: str = "duckdb",
+           master: str | None = None, lake: Path | None = None) -> None:
+    """Screen the claims store with every detector and store the leads / 运行全部检测器并保存线索.
+
+    With `--engine spark` the detectors' SQL runs on Spark (the claims tables exported to Parquet, or the lake);
+    the leads, with the same ids, are saved to the claims store as usual."""
     from fraudnet.claims.leads import LeadStore
     from fraudnet.detectors.registry import resolve_kinds, run_detectors
 
     console = _console()
     since_dt = _parse_date(since, "--since")
+    if engine == "duckdb" and (master or lake):
+        raise click.BadParameter("--master and --lake need --engine spark / 需配合 --engine spark",
+                                 param_hint="--engine")
     try:
         kinds = resolve_kinds(list(only) or None)
     except FraudnetError as exc:
@@ -98,7 +111,17 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
                 else:
                     bar.update(task, completed=done, description=f"{kind}: {n} leads {seconds:.1f}s")
 
-            run = run_detectors(store.con, only=kinds, progress=progress, since=since_dt)
+            spark = None
+            if engine == "spark":
+                from fraudnet.engines import make_engine
+
+                bar.update(task, description=f"{engine}: starting / 启动 …")
+                spark = make_engine("spark", store.con, master=master, lake=lake)
+            try:
+                run = run_detectors(store.con, only=kinds, progress=progress, since=since_dt, engine=spark)
+            finally:
+                if spark is not None:
+                    spark.close()
             bar.update(task, description="detect 检测 done")
         ok_kinds = [k for k in run.kinds if k not in run.errors]
         # an incremental run (--since) sees only recent evidence: it adds and updates, it does not retire

@@ -169,9 +169,9 @@ class CardSkimmingDetector:
     def _make_person_table(self, context: Any) -> None:
         """Temp table per (institution, person) over outpatient/pharmacy visits: visits, visit days, off-hours
         visits, whether the person lives in another district, and the household key (address, else phone)."""
-        context.con.execute(
+        context.temp_table(
+            self._TEMP_PI,
             f"""
-            CREATE OR REPLACE TEMP TABLE {self._TEMP_PI} AS
             WITH pi AS (
                 SELECT fixmedins_code, psn_no, count(*) AS n_visits,
                        count(DISTINCT CAST(begntime AS DATE)) AS n_days,
@@ -208,9 +208,9 @@ class CardSkimmingDetector:
 
         in_burst = " OR ".join(run_within(k) for k in range(m))
         prev_in_burst = " OR ".join(run_within(k + 1) for k in range(m))
-        context.con.execute(
+        context.temp_table(
+            self._TEMP,
             f"""
-            CREATE OR REPLACE TEMP TABLE {self._TEMP} AS
             WITH v AS (
                 SELECT mdtrt_id, psn_no, fixmedins_code, opter_id, begntime, fund_pay_sumamt,
                        hash(fixmedins_code, opter_id) AS oph
@@ -324,9 +324,9 @@ class CardSkimmingDetector:
             self.timings_["stranger_runs"] = time.perf_counter() - t0 - sum(self.timings_.values())
             log.debug("card_skimming timings: %s", self.timings_)
         finally:
-            context.con.execute(f"DROP TABLE IF EXISTS {self._TEMP}")
-            context.con.execute(f"DROP TABLE IF EXISTS {self._TEMP_PI}")
-            context.con.execute(f"DROP TABLE IF EXISTS {self._TEMP_RUNS}")
+            context.drop_temp(self._TEMP)
+            context.drop_temp(self._TEMP_PI)
+            context.drop_temp(self._TEMP_RUNS)
         since = getattr(context, "since", None)
         if since is not None:
             leads = [ld for ld in leads if ld.period_end is None or ld.period_end >= since]
@@ -534,9 +534,9 @@ class CardSkimmingDetector:
         """Each operator's far-stranger visits in runs, as one episode per operator (temp table `_TEMP_RUNS`
         holds the visits), for operators not already covered by a burst episode."""
         w = int(self.window_minutes)
-        context.con.execute(
+        context.temp_table(
+            self._TEMP_RUNS,
             f"""
-            CREATE OR REPLACE TEMP TABLE {self._TEMP_RUNS} AS
             WITH fs AS (
                 SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.opter_id,
                        v.fixmedins_code || '|' || v.opter_id AS op, v.begntime, v.fund_pay_sumamt, d.household,
@@ -605,10 +605,11 @@ class CardSkimmingDetector:
         self._no_basket_yet(ep, b)
         ep["look_elsewhere"] = math.log10(max(1, len(ep)))
         # Basket evidence reads the burst table: add the runs to it as their own episodes.
-        context.con.execute(
+        context.append(
+            self._TEMP,
+            ("mdtrt_id", "psn_no", "fixmedins_code", "opter_id", "op", "episode", "begntime", "fund_pay_sumamt",
+             "household", "far_stranger", "off"),
             f"""
-            INSERT INTO {self._TEMP} (mdtrt_id, psn_no, fixmedins_code, opter_id, op, episode, begntime,
-                                      fund_pay_sumamt, household, far_stranger, off)
             SELECT mdtrt_id, psn_no, fixmedins_code, opter_id, op, episode, begntime, fund_pay_sumamt, household,
                    TRUE, off
             FROM {self._TEMP_RUNS}

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 __all__ = [
@@ -224,14 +223,14 @@ class CoverageReport(dict):
 
 def _measure(context: Any, req: Requirement) -> Coverage:
     try:
-        frame = context.con.execute(req.sql).df()
-    except duckdb.Error as exc:  # an optional table or column the store does not have
+        frame = context.sql(req.sql)
+    except context.query_errors as exc:  # an optional table or column the store does not have
         missing = _missing_name(exc)
         log.info("coverage %s: not measurable (%s)", req.name, exc)
         try:
-            insts = context.con.execute("SELECT DISTINCT fixmedins_code FROM visit_fact "
-                                        "WHERE fixmedins_code IS NOT NULL").df()["fixmedins_code"]
-        except duckdb.Error:
+            insts = context.sql("SELECT DISTINCT fixmedins_code FROM visit_fact "
+                                "WHERE fixmedins_code IS NOT NULL")["fixmedins_code"]
+        except context.query_errors:
             insts = pd.Series([], dtype=str)
         return Coverage(req, frozenset(), frozenset(str(x) for x in insts), missing or "a table or column")
     frame = frame[frame["fixmedins_code"].notna() & (frame["units"] > 0)]
@@ -288,9 +287,7 @@ def covered_table(context: Any, name: str) -> str:
     covered institution-months, or — when a covered institution is covered in every month — the institutions
     with `month` NULL. Made once per run (dropped by `run_detectors` with the other shared temporary tables)."""
     table = f"_fn_cov_{name}"
-    cache = getattr(context, "cache", None)
-    temps = cache.setdefault("temp_tables", set()) if isinstance(cache, dict) else None
-    if temps is not None and table in temps:
+    if table in context.temp_tables:
         return table
     cov = coverage(context, name)
     if cov.cells is None:
@@ -298,13 +295,9 @@ def covered_table(context: Any, name: str) -> str:
     else:
         cells = sorted(cov.cells, key=lambda c: (c[0], str(c[1])))
         codes, months = [c for c, _ in cells], [None if m is None else str(m) for _, m in cells]
-    context.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT unnest(CAST($codes AS VARCHAR[])) AS fixmedins_code, "
-        "unnest(CAST($months AS DATE[])) AS month",
-        {"codes": codes, "months": months or [None] * len(codes)})
-    if temps is not None:
-        temps.add(table)
-    return table
+    return context.temp_table(
+        table, "SELECT unnest(CAST($codes AS VARCHAR[])) AS fixmedins_code, unnest(CAST($months AS DATE[])) AS month",
+        {"codes": codes, "months": months or [None] * len(codes)}, shared=True)
 
 
 def covered_clause(context: Any, name: str, institution: str, time: str) -> str:

@@ -304,8 +304,7 @@ class PeerAnomalyDetector:
             return ROWS_TABLE
         columns = {c.lower() for c in context.sql("SELECT * FROM visit_fact LIMIT 0").columns}
         dept = "coalesce(v.dept_code, '')" if "dept_code" in columns else "''"  # dept_code is optional
-        context.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {ROWS_TABLE} AS
+        context.temp_table(ROWS_TABLE, f"""
             WITH kd AS (
                 SELECT DISTINCT f.mdtrt_id FROM fee_list f JOIN hilist h USING (hilist_code)
                 WHERE h.key_drug_flag = '1'
@@ -323,9 +322,8 @@ class PeerAnomalyDetector:
                    coalesce(left(m.admdvs, 6), '') AS region
             FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code)
             LEFT JOIN psn_info p USING (psn_no) LEFT JOIN kd ON kd.mdtrt_id = v.mdtrt_id
-        """)
+        """, shared=True)
         context.cache[ROWS_TABLE] = key
-        context.cache.setdefault("temp_tables", set()).add(ROWS_TABLE)
         return ROWS_TABLE
 
     def _base_cte(self, context: Any) -> str:
@@ -394,16 +392,13 @@ class PeerAnomalyDetector:
     def _evidence(self, context: Any, features: pd.DataFrame, flagged: list[tuple[int, list[str], float]]
                   ) -> dict[str, pd.DataFrame]:
         entities = pd.DataFrame({"entity": [str(features.iloc[i]["entity"]) for i, _, _ in flagged]})
-        context.con.register("_fn_anom_entities", entities)
-        try:
+        with context.frame_table("_fn_anom_entities", entities):
             rows = context.sql(self._base_cte(context) + """
                 , fr AS (SELECT r.*, count(*) OVER (PARTITION BY r.entity, r.psn_no) AS pv,
                                 quantile_cont(fund, 0.75) OVER (PARTITION BY r.entity) AS fund_p75
                          FROM r JOIN _fn_anom_entities e USING (entity))
                 SELECT *, pv >= 3 AS revisit FROM fr
             """)
-        finally:
-            context.con.unregister("_fn_anom_entities")
         out: dict[str, pd.DataFrame] = {}
         for i, top_features, _ in flagged:
             entity = str(features.iloc[i]["entity"])

@@ -146,7 +146,7 @@ def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun
 
 def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..., Any] | None = None,
                   since: datetime | None = None, as_of: datetime | None = None,
-                  context: ClaimsContext | None = None) -> DetectionRun:
+                  context: ClaimsContext | None = None, engine: Any = None) -> DetectionRun:
     """Run the selected detectors (all by default) over the claims store behind `con`.
 
     `progress(kind, done, total, leads, seconds)` is called before each detector (leads and seconds None)
@@ -158,9 +158,12 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
     lack it) is skipped; otherwise institutions lacking it are abstained: the detector leaves them out itself,
     and as a safety net any lead standing on such an institution (`coverage.key_institutions`) is withheld — no
     lead from absent data. A requirement with nothing to apply to (no inpatient stays, say) asks for nothing.
+
+    `engine` (default: DuckDB over `con`) runs the detectors' SQL elsewhere, e.g. a `fraudnet.engines.spark.
+    SparkEngine`; the leads are the same.
     """
     kinds = resolve_kinds(only)
-    ctx = context or ClaimsContext(con, as_of=as_of, since=since)
+    ctx = context or ClaimsContext(con, as_of=as_of, since=since, engine=engine)
     run = DetectionRun()
     run.kinds = kinds
     started = time.perf_counter()
@@ -184,10 +187,7 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
         log.info("detector %s: %d leads in %.2f s", kind, len(leads), seconds)
         if progress:
             progress(kind, i + 1, len(kinds), len(leads), seconds)
-    for table in sorted(ctx.cache.pop("temp_tables", set())):  # projections shared between detectors
-        try:
-            ctx.con.execute(f"DROP TABLE IF EXISTS {table}")
-        except Exception:  # noqa: BLE001 - a failed drop must not lose the run
-            log.warning("could not drop temporary table %s", table)
+    for table in ctx.close_run():  # temporary tables shared between detectors
+        log.warning("could not drop temporary table %s", table)
     run.seconds = round(time.perf_counter() - started, 3)
     return run

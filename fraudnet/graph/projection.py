@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def cached_projection(context: Any, key: str, build: Callable[[], Any]) -> Any:
-    """Return `context.cache[key]`, building it once with `build()`; contexts without a cache just build."""
+    """The context's named result `key` (`ClaimsContext.named`), built once with `build()`; contexts without
+    named results just build."""
+    named = getattr(context, "named", None)
+    if callable(named):
+        return named(key, build)
     cache = getattr(context, "cache", None)
     if cache is None:
         return build()

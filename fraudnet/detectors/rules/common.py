@@ -170,10 +170,8 @@ def entity_leads(
     if entities.empty:
         return []
     ev = evidence[evidence["entity"].isin(entities["entity"])][["entity", "mdtrt_id"]].drop_duplicates()
-    con = context.con
-    con.register("_fn_rule_ev", ev)
-    try:
-        members = con.execute(
+    with context.frame_table("_fn_rule_ev", ev):
+        members = context.rows(
             """
             SELECT e.entity,
                    list(DISTINCT e.mdtrt_id) AS evidence,
@@ -186,9 +184,7 @@ def entity_leads(
             FROM _fn_rule_ev e JOIN visit_fact v ON v.mdtrt_id = e.mdtrt_id
             GROUP BY e.entity
             """
-        ).fetchall()
-    finally:
-        con.unregister("_fn_rule_ev")
+        )
     by_entity = {m[0]: m for m in members}
     leads: list[Lead] = []
     for row in entities.to_dict("records"):

@@ -1,0 +1,57 @@
+"""`DuckDBEngine`: the embedded engine — detector SQL runs as written, on the claims store's connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from fraudnet.engines.base import Params
+
+__all__ = ["DuckDBEngine"]
+
+
+class DuckDBEngine:
+    """Detector SQL on a DuckDB connection (the claims store's), unchanged: the reference engine."""
+
+    name = "duckdb"
+    errors: tuple[type[BaseException], ...] = (duckdb.Error,)
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def sql(self, query: str, params: Params = None) -> pd.DataFrame:
+        if params is None:
+            return self.con.execute(query).df()
+        return self.con.execute(query, params).df()
+
+    def rows(self, query: str, params: Params = None) -> list[tuple]:
+        return self.con.execute(query, params if params is not None else []).fetchall()
+
+    def temp_table(self, name: str, query: str, params: Params = None) -> None:
+        statement = f"CREATE OR REPLACE TEMP TABLE {name} AS {query}"
+        if params is None:
+            self.con.execute(statement)
+        else:
+            self.con.execute(statement, params)
+
+    def append(self, name: str, columns: Sequence[str], query: str, params: Params = None) -> None:
+        statement = f"INSERT INTO {name} ({', '.join(columns)}) {query}"
+        if params is None:
+            self.con.execute(statement)
+        else:
+            self.con.execute(statement, params)
+
+    def drop(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(name, frame)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    def close(self) -> None:
+        """Nothing to stop: the connection belongs to the claims store."""
