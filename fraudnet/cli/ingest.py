@@ -70,8 +70,11 @@ def print_report(report: IngestReport, console: Console) -> None:
 @click.option("--keep-extra-columns", is_flag=True,
               help="Keep columns the contract does not know (in _extra; ID-card and mobile numbers masked and "
                    "hashed). Off by default: unknown columns are dropped.")
+@click.option("--lake", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the validated tables as Parquet partitioned by region and month (for Spark).")
 @click.pass_context
-def ingest(ctx: click.Context, folder: Path, to_neo4j: bool, keep_extra_columns: bool) -> None:
+def ingest(ctx: click.Context, folder: Path, to_neo4j: bool, keep_extra_columns: bool,
+           lake: Path | None = None) -> None:
     """Ingest a folder of export files (CSV/Parquet/XLSX) into the claims store / 导入医保数据文件夹."""
     workspace = Path(ctx.obj["workspace"])
     console = _console()
@@ -108,6 +111,12 @@ def ingest(ctx: click.Context, folder: Path, to_neo4j: bool, keep_extra_columns:
         if report.contract_error:
             sys.exit(EXIT_CONTRACT)
         code = 0 if report.ok else EXIT_FAILED
+        if lake is not None and report.ok:
+            from fraudnet.engines.lake import write_lake
+
+            written = write_lake(store.con, lake, [f.batch_id for f in report.files if f.batch_id is not None])
+            console.print(f"lake {lake}: " + (", ".join(f"{t} {n} partitions" for t, n in written.items())
+                                               or "up to date / 无新分区"))
         if to_neo4j:
             code = max(code, _load_neo4j(store, workspace, console))
     sys.exit(code)

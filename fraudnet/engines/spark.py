@@ -83,7 +83,7 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, session: Any, tables: dict[str, str | Path] | None = None, owns_session: bool = True,
+    def __init__(self, session: Any, tables: dict[str, Any] | None = None, owns_session: bool = True,
                  scratch: Path | None = None) -> None:
         from pyspark.errors import AnalysisException
 
@@ -94,8 +94,8 @@ class SparkEngine:
         self._scratch = scratch
         self._frames: dict[str, Any] = {}
         self._local = duckdb.connect()  # Arrow → pandas the way DuckDB does it
-        for table, path in (tables or {}).items():
-            frame = session.read.parquet(str(path))
+        for table, source in (tables or {}).items():  # a Parquet path, or a DataFrame
+            frame = session.read.parquet(str(source)) if isinstance(source, str | Path) else source
             frame.createOrReplaceTempView(table)
             self._mirror_schema(table, frame)
 
