@@ -144,6 +144,14 @@ def test_expansion_links_new_nodes_to_everything_on_the_chart(live_server: Any, 
     want = {e["id"] for e in truth["edges"] if e["source"] in added or e["target"] in added}
     assert want and want <= chart_ids(page, "edge")
     _no_overlap(page)
+    # A reload keeps the expansion (and the positions) in this tab.
+    where = page.evaluate("id => window.__fraudnet.cy.getElementById(id).position()", sorted(added)[0])
+    page.reload()
+    page.wait_for_selector(f".lead-view[data-lead-id='{lead['lead_id']}'][data-ready='true']")
+    wait_ready(page)
+    assert added <= chart_ids(page)
+    again = page.evaluate("id => window.__fraudnet.cy.getElementById(id).position()", sorted(added)[0])
+    assert again == pytest.approx(where, abs=0.1)  # positions are kept to 0.1 px
 
 
 # ---- masking and readability ------------------------------------------------------------------------------------

@@ -306,6 +306,30 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
     await new Promise((r) => requestAnimationFrame(() => r(null)));
     drawn = performance.now();
   }
+  // A reload keeps the chart as it was left in this tab (expansions, positions, pins, hides, notes).
+  const draftKey = `fraudnet.chart.${lead.lead_id}`;
+  const draft = !caseFile && !snap ? sessionStorage.getItem(draftKey) : null;
+  if (draft) {
+    try {
+      await chart.applyState(JSON.parse(draft));
+    } catch {
+      sessionStorage.removeItem(draftKey);
+    }
+  }
+  const keepDraft = () => {
+    try {
+      sessionStorage.setItem(draftKey, JSON.stringify(chart.state(cases.notes(), layoutName)));
+    } catch {
+      /* storage full: the draft is a convenience */
+    }
+  };
+  window.addEventListener("pagehide", keepDraft);
+  const destroyView = handle.destroy;
+  handle.destroy = () => {
+    keepDraft();
+    window.removeEventListener("pagehide", keepDraft);
+    destroyView();
+  };
   if (caseFile?.state) {
     await chart.applyState(caseFile.state);
     cases.show(caseFile);
