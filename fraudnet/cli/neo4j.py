@@ -142,14 +142,32 @@ def _print_load(report: Any, console: Console) -> None:
 @click.option("--workers", type=click.IntRange(1, 8), default=2, show_default=True,
               help="Batches written at once (separate sessions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the load report as JSON.")
+@click.option("--bulk", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write CSVs for `neo4j-admin database import full` into this folder instead of loading over "
+                   "Bolt (a province's first load) / 生成离线批量导入文件")
 @click.pass_context
-def load_cmd(ctx: click.Context, full: bool, batch_size: int, workers: int, as_json: bool) -> None:
+def load_cmd(ctx: click.Context, full: bool, batch_size: int, workers: int, as_json: bool,
+             bulk: Path | None = None) -> None:
     """Load the graph from the claims store into Neo4j (NEO4J_URI or our running launcher) / 加载图数据."""
     from fraudnet.claims.store import ClaimsStore
     from fraudnet.graph.neo4j_load import load_graph
 
     console = _console()
     settings = _settings(ctx)
+    if bulk is not None:
+        from fraudnet.graph.neo4j_bulk import write_bulk_csv
+
+        try:
+            with ClaimsStore.open(settings.workspace, read_only=True) as store:
+                export = write_bulk_csv(store.con, bulk, database=settings.neo4j_database)
+        except FraudnetError as exc:
+            console.print(f"[red]error:[/red] {exc}", markup=False)
+            sys.exit(EXIT_FAILED)
+        for name, (_, data, rows) in {**export.nodes, **export.relationships}.items():
+            console.print(f"{name}: {rows:,} rows → {data}", markup=False)
+        console.print("on the Neo4j server, database stopped / 在 Neo4j 服务器上（数据库停止时）运行:")
+        click.echo(export.command())
+        return
     try:
         store = ClaimsStore.open(settings.workspace)
     except FraudnetError as exc:
