@@ -723,7 +723,8 @@ class CardSkimmingDetector:
         n = len(visits)
         far_share = float(visits["far_stranger"].mean())
         off_share = float(visits["off"].mean())
-        top_eps = eps.sort_values("evidence_total", ascending=False)
+        # ties (capped evidence) go to the earliest episode: not to episode numbers, which follow a hash
+        top_eps = eps.sort_values(["evidence_total", "start"], ascending=[False, True], kind="stable")
         first = top_eps.iloc[0]
         burst_minutes = float(first["minutes"])
         burst_cards = int(first["cards"])

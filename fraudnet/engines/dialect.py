@@ -89,6 +89,9 @@ def _spark_fixes(node: exp.Expression) -> exp.Expression:
     DuckDB's `isfinite(x)` has no Spark function: written out (NULL stays NULL)."""
     if isinstance(node, exp.Window) and isinstance(node.parent, exp.Binary):
         return exp.Paren(this=node.copy())
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        # quantile_cont(x, p): Spark's exact percentile interpolates the same way
+        return exp.Anonymous(this="percentile", expressions=[node.this.copy(), node.expression.copy()])
     if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
         # list(x ORDER BY x): Spark's collect_list has no ORDER BY; sorting the list gives the same order
         order, inner = node.this, node.this.this
