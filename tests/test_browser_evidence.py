@@ -385,10 +385,16 @@ def test_big_lead_opens_within_budget(live_server: Any, page_factory: Any) -> No
     print(f"big lead: {fig}")
     assert fig["interactive_ms"] < TARGET_MS, fig
     assert fig["held"] > 0 and fig["shown"] <= 600 and fig["overlaps"] == 0
-    # "N more" handles bring in the rest next to them, without a global re-layout.
+    # Grouped by type: every drawn node sits in its type's compound node.
+    assert page.evaluate("""() => window.__fraudnet.cy.nodes().filter(n => n.isChildless()).every(n =>
+        n.parent().nonempty() && n.parent().data('forType') === (n.data('type') === 'More'
+          ? n.data('props').forType : n.data('type')))""")
+    # A "N more" handle brings in the next 150 of its type, in its group, still with no node under another.
     handle = page.evaluate("window.__fraudnet.cy.nodes('[type = \"More\"]').map(n => n.id())[0]")
-    pinned = page.evaluate("window.__fraudnet.cy.nodes('[type != \"More\"]').map(n => [n.id(), n.position()])[0]")
+    held = page.evaluate("window.__fraudnet.chart.heldCount()")
     before = len(chart_ids(page))
     page.evaluate("id => { window.__fraudnet.cy.getElementById(id).emit('tap'); }", handle)
     page.wait_for_function(f"window.__fraudnet.cy.nodes().length > {before}")
-    assert page.evaluate("id => window.__fraudnet.cy.getElementById(id).position()", pinned[0]) == pinned[1]
+    added = len(chart_ids(page)) - before
+    assert 0 < added <= 150 and page.evaluate("window.__fraudnet.chart.heldCount()") == held - added
+    assert page.evaluate("window.__fraudnet.chart.overlaps()") == 0

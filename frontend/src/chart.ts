@@ -169,6 +169,10 @@ function buildStyle(): StylesheetJson {
     { selector: "edge.helper", style: { opacity: 0, events: "no" } },
     { selector: "node.lowzoom", style: { "background-image": "none", "border-width": 0 } },
     { selector: "node.quiet", style: { label: "" } },
+    { selector: 'node[type = "Group"]', style: { shape: "round-rectangle", "background-color": "#eef2f7",
+      "background-opacity": 0.6, "background-image": "none", "border-width": 1, "border-style": "dashed",
+      "border-color": "#94a3b8", label: "data(label)", "text-valign": "top", "text-halign": "center",
+      "font-size": 14, "font-weight": "bold", color: "#334155", padding: "14px", "min-zoomed-font-size": 4 } },
     { selector: "edge.quiet", style: { "target-arrow-shape": "none" } },
   );
   return s;
@@ -262,12 +266,27 @@ export class LinkChart {
     // Ids on the chart read once (a Cytoscape lookup builds a collection: 40,000 of them for a big lead).
     const onChart = new Set<string>(this.cy.elements().map((el) => el.id()));
     let nodes = sub.nodes.filter((n) => !onChart.has(n.id));
-    if (opts.core && nodes.length > BIG_CHART) nodes = this.holdBack(nodes, sub.edges);
+    if (opts.core && nodes.length > BIG_CHART) {
+      nodes = this.holdBack(nodes, sub.edges);
+      this.grouped = true;
+    }
     const els: ElementDefinition[] = [];
     const newNodes: string[] = [];
+    if (this.grouped) {
+      // Big charts: one compound node per type holds that type's nodes (and its "more" handle).
+      for (const type of new Set(nodes.map((n) => n.type))) {
+        const gid = `Group:${type}`;
+        if (!onChart.has(gid) && !els.some((e) => e.data.id === gid)) {
+          els.push({ group: "nodes", data: { id: gid, type: "Group", key: type, label: t(`type.${type}`),
+            forType: type, props: {} } });
+        }
+      }
+    }
     for (const n of nodes) {
       newNodes.push(n.id);
-      els.push({ group: "nodes", data: this.nodeData(n, !!opts.core), classes: this.nodeClasses(n) });
+      const data = this.nodeData(n, !!opts.core);
+      if (this.grouped) data.parent = `Group:${n.type}`;
+      els.push({ group: "nodes", data, classes: this.nodeClasses(n) });
     }
     const present = new Set(newNodes);
     const has = (id: string) => present.has(id) || onChart.has(id);
@@ -297,6 +316,8 @@ export class LinkChart {
   }
 
   private held = new Map<string, GNode[]>();
+  /** Big chart: nodes sit in one compound node per type (`Group:<type>`). */
+  grouped = false;
   private heldEdges: GEdge[] = [];
 
   /** Keep the top nodes of a big answer; hold the rest back per type behind "N more" handles. */
@@ -335,7 +356,11 @@ export class LinkChart {
           continue;
         }
         if (el.nonempty()) el.data({ props: n.props, label: nodeLabel(n) });
-        else this.cy.add({ group: "nodes", data: this.nodeData(n, true), classes: this.lowZoom ? ["lowzoom"] : [] });
+        else {
+          const data = this.nodeData(n, true);
+          if (this.cy.getElementById(`Group:${type}`).nonempty()) data.parent = `Group:${type}`;
+          this.cy.add({ group: "nodes", data, classes: this.lowZoom ? ["lowzoom"] : [] });
+        }
       }
     });
   }
@@ -362,9 +387,15 @@ export class LinkChart {
     this.heldEdges.push(...edges.filter((e) => this.cy.getElementById(e.id).empty() &&
       (still.has(e.source) || still.has(e.target))));
     this.addHandles();
-    let near = this.cy.collection();
-    for (const id of added) near = near.union(this.cy.getElementById(id).closedNeighborhood("node"));
-    this.separate(near.nodes());
+    // Evidence bands: the bands laid out again (linear; pinned nodes stay); other layouts keep every old node
+    // where it is and only push the new ring apart.
+    if (this.lastLayout === "layered") {
+      this.layeredLayout();
+      this.separate();
+      this.fit();
+    } else {
+      this.separate();
+    }
     this.events.onChange?.();
     return added;
   }
@@ -387,7 +418,7 @@ export class LinkChart {
    * — e.g. a ring's key doctor under its hospital. Locked (pinned) nodes do not move.
    */
   separate(eles: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): number {
-    const nodes = eles.filter((n) => !n.hasClass("gone")) as cytoscape.NodeCollection;
+    const nodes = eles.filter((n) => !n.hasClass("gone") && !n.isParent()) as cytoscape.NodeCollection;
     if (nodes.length < 2) return 0;
     const pos = nodes.map((n) => ({ ...n.position() }));
     const rad = nodes.map((n) => look(n.data("type")).size / 2 + 9);
@@ -452,7 +483,7 @@ export class LinkChart {
 
   /** Nodes drawn on top of each other (centre distance below half their sizes), for tests and the benchmark. */
   overlaps(): number {
-    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone") && !n.isParent());
     const grid = new Map<string, Array<{ x: number; y: number; r: number }>>();
     let count = 0;
     ns.forEach((n) => {
@@ -523,7 +554,10 @@ export class LinkChart {
 
   // ---- layouts ----------------------------------------------------------------------------------------------
 
+  private lastLayout: LayoutName | null = null;
+
   layout(name: LayoutName, eles = this.cy.elements(".gone").absoluteComplement()): Promise<void> {
+    this.lastLayout = name;
     const n = eles.nodes().length;
     const animate = n <= 250;
     let opts: cytoscape.LayoutOptions;
@@ -535,6 +569,7 @@ export class LinkChart {
     } else if (name === "layered") {
       this.layeredLayout(eles.nodes());
       this.separate(eles.nodes());
+      this.fit();
       return Promise.resolve();
     } else if (name === "dagre") {
       return this.chainLayout(eles, animate);
@@ -648,7 +683,7 @@ export class LinkChart {
   /** Fit the drawn nodes into the view. By node boxes only: measuring every label and edge of a big chart (what
    * `cy.fit` does) took half a second for 400 nodes. */
   fit(): void {
-    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone") && n.isChildless());
     if (!ns.length) return;
     const bb = ns.boundingBox({ includeLabels: false, includeOverlays: false });
     const pad = 40;
@@ -666,8 +701,9 @@ export class LinkChart {
    */
   layeredLayout(nodes: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): void {
     const bands = new Map<number, NodeSingular[]>();
+    nodes = nodes.filter((n) => !n.isParent());
     nodes.forEach((n) => {
-      const r = ROW_OF[n.data("type")] ?? 6;
+      const r = ROW_OF[n.data("type") === "More" ? String(n.data("props")?.forType) : n.data("type")] ?? 6;
       bands.set(r, [...(bands.get(r) ?? []), n]);
     });
     const order = [...bands.keys()].sort((a, b) => a - b);
@@ -869,7 +905,7 @@ export class LinkChart {
   applyVisibility(): void {
     this.cy.batch(() => {
       this.cy.nodes().forEach((n: NodeSingular) => {
-        const type = n.data("type") as string;
+        const type = (n.data("type") === "Group" ? n.data("forType") : n.data("type")) as string;
         const gone = !!n.data("manualHidden") || !(this.typeOn.get(type) ?? true) || !this.inWindow(n);
         if (gone !== n.hasClass("gone")) n.toggleClass("gone", gone);
       });
@@ -973,7 +1009,7 @@ export class LinkChart {
   state(notes: string, layout: string | null): ChartState {
     const nodes: ChartState["nodes"] = [];
     this.cy.nodes().forEach((n) => {
-      if (n.data("type") === "More") return;
+      if (n.data("type") === "More" || n.data("type") === "Group") return;
       const p = n.position();
       nodes.push({ id: n.id(), x: Math.round(p.x * 10) / 10, y: Math.round(p.y * 10) / 10,
         pinned: n.hasClass("pinned"), hidden: !!n.data("manualHidden"), note: n.data("note") || null });
@@ -1048,7 +1084,7 @@ export class LinkChart {
     };
     box.addEventListener("keydown", (ev) => {
       const k = ev.key;
-      const vis = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+      const vis = this.cy.nodes().filter((n) => !n.hasClass("gone") && !n.isParent());
       if (!vis.length) return;
       let cur = this.focusId ? this.cy.getElementById(this.focusId) : null;
       if (!cur || cur.empty() || cur.hasClass("gone")) cur = null;

@@ -107,6 +107,7 @@ const STRINGS: Record<string, { zh: string; en: string }> = {
   "type.Burst": { zh: "集中刷卡时段", en: "Swipe burst" },
   "type.Operator": { zh: "经办人", en: "Operator" },
   "type.More": { zh: "更多", en: "More" },
+  "type.Group": { zh: "分组", en: "Group" },
   "type.Outside": { zh: "超出权限范围", en: "Outside your scope" },
 
   "rel.HAD": { zh: "就诊", en: "had visit" },
@@ -210,6 +211,8 @@ const STRINGS: Record<string, { zh: string; en: string }> = {
   "field.amount_total": { zh: "金额合计", en: "Total amount" },
   "field.times": { zh: "同日入院次数", en: "Times admitted together" },
   "field.unit": { zh: "单位", en: "Unit" },
+  "field.forType": { zh: "对象类型", en: "Type" },
+  "field.remaining": { zh: "尚未显示", en: "Not shown yet" },
 
   "gend.1": { zh: "男", en: "male" },
   "gend.2": { zh: "女", en: "female" },

@@ -10,7 +10,7 @@ export function legend(): { element: HTMLElement; update: (chart: LinkChart) => 
   const element = h("section", { class: "legend", id: "chart-legend", "aria-label": t("chart.legend") });
   const update = (chart: LinkChart) => {
     clear(element);
-    const types = [...new Set(chart.cy.nodes().map((n) => String(n.data("type"))))];
+    const types = [...new Set(chart.cy.nodes().map((n) => String(n.data("type"))))].filter((x) => x !== "Group");
     const rels = [...new Set(chart.cy.edges().map((e) => String(e.data("type"))))].filter((x) => !x.startsWith("__"));
     element.append(h("strong", {}, `${t("chart.legend")}: `),
       ...types.map((ty) => h("span", { class: "lg-item", "data-legend-type": ty }, swatchSvg(ty, 14), ` ${t(`type.${ty}`)}`)),
