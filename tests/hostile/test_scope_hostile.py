@@ -414,3 +414,20 @@ def test_a_person_who_moves_district_changes_scope_after_the_ingest(client: Test
         time.sleep(0.1)
     assert job["state"] == "succeeded", job
     assert client.get("/api/entities/Person:P05", headers=h).status_code == 200
+
+
+def test_lead_chart_recipe_and_case_file_exports_keep_the_scope(client: TestClient, ws: Ws) -> None:
+    """The evidence-first chart of a cross-district ring (occasion nodes, summarised links) and a case file's
+    exports show nothing of the other district to a district token."""
+    h = ws.h("district_a")
+    r = client.get(f"/api/charts/lead/{ws.leads['LX']}", headers=h)
+    assert r.status_code == 200, r.text
+    _no_b_data(r.content.decode())
+    state = {"nodes": [{"id": n["id"], "x": 0, "y": 0} for n in r.json()["nodes"]]}
+    for fmt in ("anx", "graphml"):
+        exp = client.post("/api/casefiles/export", headers=h, json={"lead_id": ws.leads["LX"], "title": "x",
+                                                                      "state": state, "format": fmt})
+        assert exp.status_code == 200, exp.text
+        _no_b_data(exp.content.decode())
+    full = client.get(f"/api/charts/lead/{ws.leads['LX']}", headers=ws.h("all")).json()
+    assert {n["type"] for n in full["nodes"]} >= {"Occasion", "Person", "Institution"}
