@@ -109,6 +109,10 @@ class SparkEngine:
                    lake: Path | None = None, **conf: Any) -> SparkEngine:
         """An engine over the claims store behind `con`, exported to Parquet in `workdir` (a temporary folder
         by default, removed on close) — or over the Parquet lake at `lake` (`fraudnet ingest --lake`)."""
+        if session is None:
+            from pyspark.sql import SparkSession
+
+            session = SparkSession.getActiveSession()  # one already running in this process is not ours to stop
         owns = session is None
         session = session or spark_session(master, **conf)
         if lake is not None:
