@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,9 @@ def spark_session(master: str | None = None, driver_memory: str = "2g", app_name
                .config("spark.sql.shuffle.partitions", "4" if master.startswith("local") else "200")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true"))
+    if master.startswith("local"):  # Python workers (applyInPandas) run this interpreter, with its packages
+        builder = builder.config("spark.pyspark.python", sys.executable)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # what SparkContext itself reads
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
