@@ -137,6 +137,10 @@ def _ingest_through_server(workspace: Path, folder: Path, exc: StoreError, keep_
                       "or drop the option / 运行中的服务不支持 --keep-extra-columns")
         return EXIT_FAILED
     files, _ = discover_files(folder)
+    if not files:
+        console.print(f"[red]error:[/red] no contract files in {folder}; nothing was sent to the running server / "
+                      f"文件夹中没有可导入的数据文件。{exc}")
+        return EXIT_FAILED
     try:
         with cli_token(workspace) as token:
             job = run_job(url, token, "/api/jobs/ingest", files=[f.path for f in files],
