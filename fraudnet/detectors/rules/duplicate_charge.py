@@ -72,11 +72,13 @@ class DuplicateChargeDetector(RuleDetector):
                        sum(coalesce(f.det_item_fee_sumamt, f.cnt * f.pric))
                            - max(coalesce(f.det_item_fee_sumamt, f.cnt * f.pric)) AS extra_amount
                 FROM fee_list f LEFT JOIN hilist h USING (hilist_code)
+                     -- a join, not `mdtrt_id IN (subquery)` under NOT: Spark plans that as a null-aware nested loop
+                     LEFT JOIN (SELECT DISTINCT mdtrt_id, true AS retail FROM visit_fact WHERE is_pharmacy) r
+                         ON r.mdtrt_id = f.mdtrt_id
                 WHERE coalesce(f.det_item_fee_sumamt, 0) > 0
                   AND NOT list_contains(?, coalesce(f.list_type, h.list_type, ''))
                   -- at a retail pharmacy several packs of one drug on separate lines are one ordinary sale
-                  AND NOT (list_contains(?, coalesce(f.list_type, h.list_type, ''))
-                           AND f.mdtrt_id IN (SELECT mdtrt_id FROM visit_fact WHERE is_pharmacy))
+                  AND NOT (list_contains(?, coalesce(f.list_type, h.list_type, '')) AND coalesce(r.retail, false))
                 GROUP BY f.mdtrt_id, f.hilist_code, {bucket}
                 HAVING count(*) > 1
             )
