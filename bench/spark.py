@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -34,9 +35,24 @@ def _tree_rss() -> int:
     return total
 
 
-def one_run(workspace: Path, engine: str, master: str = "local[2]") -> dict:
-    """One detection run on `engine` (in this process); seconds (total, start-up, per detector), peak RSS of
-    the process tree, and the leads (id → score) to compare."""
+def _tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and its live children (the Spark JVM)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def one_run(workspace: Path, engine: str, master: str = "local[2]", driver_memory: str = "2g") -> dict:
+    """One detection run on `engine` (in this process); seconds (total, start-up, per detector), CPU seconds and
+    peak RSS of the process tree (Python and the JVM), and the leads (id → score) to compare."""
     from fraudnet.claims.store import ClaimsStore
     from fraudnet.detectors.registry import run_detectors
 
@@ -57,10 +73,11 @@ def one_run(workspace: Path, engine: str, master: str = "local[2]") -> dict:
             if engine == "spark":
                 from fraudnet.engines.spark import SparkEngine
 
-                eng = SparkEngine.from_store(store.con, master=master)
+                eng = SparkEngine.from_store(store.con, master=master, driver_memory=driver_memory)
             startup = time.perf_counter() - t0
             try:
                 run = run_detectors(store.con, engine=eng)
+                cpu = _tree_cpu()  # before the JVM stops
             finally:
                 if eng is not None:
                     eng.close()
@@ -69,13 +86,15 @@ def one_run(workspace: Path, engine: str, master: str = "local[2]") -> dict:
         stop.set()
         sampler.join()
     return {"engine": engine, "seconds": round(time.perf_counter() - t0, 3), "startup_seconds": round(startup, 3),
+            "cpu_seconds": round(cpu, 1),
             "detect_seconds": run.seconds, "detectors": run.timings, "errors": run.errors, "visits": visits,
             "peak_rss_mb": round(peak[0] / 2**20, 1), "leads": {ld.lead_id: ld.score for ld in run}}
 
 
-def _child(workspace: Path, engine: str, master: str) -> dict:
+def _child(workspace: Path, engine: str, master: str, driver_memory: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.spark", "--one", engine, "--workspace", str(workspace),
-                          "--master", master], capture_output=True, text=True, check=True)
+                          "--master", master, "--driver-memory", driver_memory], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -99,21 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="DuckDB runs")
     parser.add_argument("--spark-repeat", type=int, default=1, help="Spark runs")
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--driver-memory", default="2g", help="Spark driver memory (local mode: all of Spark)")
     parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--one", choices=["duckdb", "spark"], default=None, help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     if opts.one:
-        print(json.dumps(one_run(opts.workspace, opts.one, opts.master)))
+        print(json.dumps(one_run(opts.workspace, opts.one, opts.master, opts.driver_memory)))
         return 0
     ws = opts.workspace or _city(opts.persons, opts.seed)
     runs: dict[str, list[dict]] = {"duckdb": [], "spark": []}
     for engine, n in (("duckdb", opts.repeat), ("spark", opts.spark_repeat)):
         for i in range(n):
-            r = _child(ws, engine, opts.master)
+            r = _child(ws, engine, opts.master, opts.driver_memory)
             runs[engine].append(r)
             print(f"{engine} run {i + 1}: {r['seconds']:.1f} s (start-up {r['startup_seconds']:.1f} s), "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB, {len(r['leads'])} leads", flush=True)
+                  f"CPU {r['cpu_seconds']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, {len(r['leads'])} leads",
+                  flush=True)
     med = {e: statistics.median(r["seconds"] for r in rs) for e, rs in runs.items()}
     det = {e: statistics.median(r["detect_seconds"] for r in rs) for e, rs in runs.items()}
     same = all(r["leads"].keys() == runs["duckdb"][0]["leads"].keys()
@@ -127,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_spark_over_duckdb": round(med["spark"] / med["duckdb"], 2),
         "ratio_detect_only": round(det["spark"] / det["duckdb"], 2),
         "spark_startup_seconds": statistics.median(r["startup_seconds"] for r in runs["spark"]),
+        "median_cpu_seconds": {e: statistics.median(r["cpu_seconds"] for r in rs) for e, rs in runs.items()},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "peak_rss_mb": {e: max(r["peak_rss_mb"] for r in rs) for e, rs in runs.items()},
         "per_detector_seconds": per_detector, "same_leads": same,
         "errors": {e: rs[0]["errors"] for e, rs in runs.items()},
