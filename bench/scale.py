@@ -1,7 +1,7 @@
 """Stages of the large tiers: a day's increment screened on a full store, the graph projection read, and a Neo4j
 first load within a time budget (the rate at that size, and how far it got).
 
-Usage: `.venv/bin/python -m bench.scale increment CITY WORKSPACE` | `projection WORKSPACE` |
+Usage: `.venv/bin/python -m bench.scale increment CITY WORKSPACE [--full]` | `projection WORKSPACE` |
 `neo4j-budget WORKSPACE SECONDS` (prints one JSON line).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -18,14 +19,29 @@ from typing import Any
 __all__ = ["increment", "projection", "neo4j_budget"]
 
 
-def increment(city: Path, workspace: Path) -> dict[str, Any]:
+def increment(city: Path, workspace: Path, full: bool = False) -> dict[str, Any]:
     """One more day (the city's last day moved on, new ids: 1/365 of the tier) dropped on the ingested and screened
-    store and put through one screening cycle (`fraudnet watch --once`): ingest seconds, detection seconds, total."""
+    store and put through one screening cycle (`fraudnet watch --once`): ingest seconds, detection seconds, total,
+    the path detection took (incremental or full, `full` forces the full path) and per-detector seconds.
+
+    A store never screened by a cycle (no incremental state) is first screened in full by a cycle over an empty
+    folder: its seconds are `full_run_seconds`."""
     from fraudnet.claims.store import ClaimsStore
+    from fraudnet.detectors.incremental import plan_increment
     from fraudnet.generate.days import next_day
     from fraudnet.screening.cycle import screen_folder
     from fraudnet.screening.incremental import detection_watermark, record_detection
     from fraudnet.screening.settings import ScreeningSettings
+
+    primed = None
+    with ClaimsStore.open(workspace) as store:
+        if plan_increment(store.con).source_batch is None:
+            empty = Path(tempfile.mkdtemp(prefix="fraudnet-prime-", dir=workspace.parent))
+            con = store.con
+            con.execute("DELETE FROM derived_state WHERE name = 'detection'")  # screen everything loaded
+            first = screen_folder(store, empty, ScreeningSettings(), trigger="bench", send=False)
+            empty.rmdir()
+            primed = first["detection"].get("seconds")
 
     drop = Path(tempfile.mkdtemp(prefix="fraudnet-day-", dir=workspace.parent))
     t0 = time.perf_counter()
@@ -34,7 +50,7 @@ def increment(city: Path, workspace: Path) -> dict[str, Any]:
     with ClaimsStore.open(workspace) as store:
         if detection_watermark(store.con) is None:  # the detect stage screened everything loaded so far
             record_detection(store.con)
-        report = screen_folder(store, drop, ScreeningSettings(), trigger="bench", send=False)
+        report = screen_folder(store, drop, ScreeningSettings(), trigger="bench", send=False, incremental=not full)
     for f in drop.iterdir():
         f.unlink()
     drop.rmdir()
@@ -43,7 +59,11 @@ def increment(city: Path, workspace: Path) -> dict[str, Any]:
             "ingest_seconds": report["ingest"].get("seconds"), "detection_seconds": det.get("seconds"),
             "detection_ran": det.get("ran"), "cycle_seconds": report["seconds"], "status": report["status"],
             "new_red": report["new_leads"]["red"], "new_orange": report["new_leads"]["orange"],
-            "leads_saved": det.get("saved")}
+            "leads_saved": det.get("saved"), "path": det.get("path"), "path_reason": det.get("path_reason"),
+            "incremental": det.get("incremental"), "full_run_seconds": primed,
+            "detector_seconds": det.get("timings"),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "load": os.getloadavg()}
 
 
 def projection(workspace: Path) -> dict[str, Any]:
@@ -118,7 +138,7 @@ def neo4j_budget(workspace: Path, seconds: float) -> dict[str, Any]:
 if __name__ == "__main__":
     stage, *args = sys.argv[1:]
     if stage == "increment":
-        result = increment(Path(args[0]), Path(args[1]))
+        result = increment(Path(args[0]), Path(args[1]), full="--full" in args[2:])
     elif stage == "projection":
         result = projection(Path(args[0]))
     elif stage == "neo4j-budget":

@@ -64,6 +64,7 @@ class DetectionRun(list):
         self.abstained: dict[str, dict[str, dict[str, Any]]] = {}
         self.skipped: dict[str, dict[str, Any]] = {}
         self.seconds: float = 0.0
+        self.incremental: dict[str, dict[str, Any]] = {}  # kind → path taken (incremental detection)
 
     def coverage_summary(self) -> dict[str, Any]:
         """`abstained` and `skipped` as plain JSON-ready dicts (for the lead store and the API)."""
@@ -105,7 +106,8 @@ def resolve_kinds(only: list[str] | None) -> list[str]:
     return [k for k in KINDS if k in chosen]
 
 
-def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun) -> list[Lead]:
+def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun, incremental: Any = None
+                 ) -> list[Lead]:
     """Run one detector within what the data supports, recording its abstentions (or skip) on `run`."""
     required = tuple(getattr(detector, "requires", ()) or ())
     optional = tuple(r for r in (getattr(detector, "optional", ()) or ()) if r not in required)
@@ -132,7 +134,7 @@ def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun
                                "optional": name in optional, "reason_zh": zh, "reason_en": en}
     if abstained:
         run.abstained[kind] = abstained
-    leads = detector.run(ctx)
+    leads = incremental.run(detector, ctx) if incremental is not None else detector.run(ctx)
     uncovered = report.uncovered(required)
     if uncovered:
         kept = [lead for lead in leads if not key_institutions(lead) & uncovered]
@@ -146,7 +148,7 @@ def _run_covered(detector: Any, kind: str, ctx: ClaimsContext, run: DetectionRun
 
 def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..., Any] | None = None,
                   since: datetime | None = None, as_of: datetime | None = None,
-                  context: ClaimsContext | None = None, engine: Any = None) -> DetectionRun:
+                  context: ClaimsContext | None = None, engine: Any = None, incremental: Any = None) -> DetectionRun:
     """Run the selected detectors (all by default) over the claims store behind `con`.
 
     `progress(kind, done, total, leads, seconds)` is called before each detector (leads and seconds None)
@@ -161,6 +163,10 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
 
     `engine` (default: DuckDB over `con`) runs the detectors' SQL elsewhere, e.g. a `fraudnet.engines.spark.
     SparkEngine`; the leads are the same.
+
+    `incremental` (a `fraudnet.detectors.incremental.IncrementalRunner`) runs the detectors that keep partial
+    aggregates from their stored parts plus the new visits' (the same leads); its `report` lands in
+    `run.incremental`.
     """
     kinds = resolve_kinds(only)
     ctx = context or ClaimsContext(con, as_of=as_of, since=since, engine=engine)
@@ -173,7 +179,7 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
         t0, c0 = time.perf_counter(), _cpu_seconds()
         detector = make_detector(kind)
         try:
-            leads = _run_covered(detector, kind, ctx, run)
+            leads = _run_covered(detector, kind, ctx, run, incremental)
         except Exception as exc:  # one broken detector must not lose the others' leads
             log.exception("detector %s failed", kind)
             run.errors[kind] = f"{type(exc).__name__}: {exc}"
@@ -190,4 +196,6 @@ def run_detectors(con: Any, only: list[str] | None = None, progress: Callable[..
     for table in ctx.close_run():  # temporary tables shared between detectors
         log.warning("could not drop temporary table %s", table)
     run.seconds = round(time.perf_counter() - started, 3)
+    if incremental is not None:
+        run.incremental = dict(incremental.report)
     return run

@@ -82,6 +82,10 @@ def new_alerts(con: Any, before: dict[str, str], response_hours: float) -> dict[
     }
 
 
+def _latest_visit(con: Any) -> Any:
+    return con.execute("SELECT max(begntime) FROM mdtrt").fetchall()[0][0]
+
+
 def _ingest_part(report: Any) -> dict[str, Any]:
     files = [{"file": f.file_name, "table": f.table, "status": f.status, "rows_read": f.rows_read,
               "rows_loaded": f.rows_loaded, "rows_updated": f.rows_updated, "rows_rejected": f.rows_rejected,
@@ -101,16 +105,20 @@ def screen_folder(store: Any, folder: Path, screening: ScreeningSettings, *, tri
                   write_lock: Callable[[], contextlib.AbstractContextManager] | None = None,
                   leads_changed: Callable[[], None] | None = None,
                   graph_sync: Callable[[Any, bool], dict[str, Any]] | None = None,
-                  send: bool = True) -> dict[str, Any]:
+                  send: bool = True, incremental: bool = True) -> dict[str, Any]:
     """Run one screening cycle of `folder` on the open read-write claims `store`; returns the run report, which is
     also stored (`RunStore`).
 
     Files already ingested are skipped (same sha256). Detection runs when batches were loaded since its watermark
     (see `fraudnet.screening.incremental`), over every detector, and the leads are saved under `write_lock` (the
-    server's write lock; `leads_changed` is then called). `graph_sync(store, data_changed)` brings the graph store
-    (Neo4j) up to date and returns what it did. New red leads are notified (`send`) per `screening`.
+    server's write lock; `leads_changed` is then called). Detectors keeping partial aggregates
+    (`fraudnet.detectors.incremental`) work from their stored parts plus the new visits when the new batches are a
+    pure append (`incremental`; False forces the full path); the report says which path ran and why.
+    `graph_sync(store, data_changed)` brings the graph store (Neo4j) up to date and returns what it did. New red
+    leads are notified (`send`) per `screening`.
     """
     from fraudnet.claims.leads import LeadStore
+    from fraudnet.detectors.incremental import IncrementalRunner, IncrementPlan, plan_increment
     from fraudnet.detectors.registry import run_detectors
     from fraudnet.ingest.pipeline import ingest_folder
 
@@ -136,11 +144,17 @@ def screen_folder(store: Any, folder: Path, screening: ScreeningSettings, *, tri
             detection["reason"] = "nothing new since the last screening / 自上次筛查以来无新数据"
         else:
             t1 = time.perf_counter()
-            run = run_detectors(con)
+            plan = plan_increment(con)
+            if not incremental:
+                plan = IncrementPlan(False, "incremental detection turned off / 已关闭增量检测",
+                                     latest_batch=plan.latest_batch)
+            runner = IncrementalRunner(con, plan)
+            run = run_detectors(con, incremental=runner)
             kinds = [k for k in run.kinds if k not in run.errors]
             with lock():
                 try:
                     saved = LeadStore(con).save_run(list(run), kinds, coverage=run.coverage_summary())
+                    runner.save(_latest_visit(con))
                     record_detection(con)
                 finally:
                     if leads_changed:
@@ -148,7 +162,12 @@ def screen_folder(store: Any, folder: Path, screening: ScreeningSettings, *, tri
             detection.update({"ran": True, "leads": len(run), "saved": saved, "errors": dict(run.errors),
                               "detectors_seconds": round(run.seconds, 2),
                               "seconds": round(time.perf_counter() - t1, 2),
-                              "scope": "full re-screen: peer and chance baselines span the whole period"})
+                              "path": "incremental" if plan.incremental else "full",
+                              "path_reason": plan.reason,
+                              "incremental": run.incremental,
+                              "full_detectors": [k for k in run.kinds if run.incremental.get(k, {}).get("path")
+                                                 != "incremental"],
+                              "timings": dict(run.timings)})
         report["detection"] = detection
         if graph_sync is not None:
             try:

@@ -11,6 +11,7 @@ from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    entity_leads,
     score_entities,
     since_clause,
 )
@@ -61,8 +62,15 @@ class DuplicateChargeDetector(RuleDetector):
         check_positive("baseline_floor", self.baseline_floor, self.kind)
         check_positive("min_volume", self.min_volume, self.kind)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Incremental detection (`fraudnet.detectors.incremental`): the duplicate visits (one row per visit) and the
+    # screened visits per institution and kind of care (counts, summed by key) are additive over visits.
+    incremental_parts = {"dups": None, "strata": ("entity", "pharmacy", "inpatient")}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """The visits with duplicates and the screened visits per stratum, over every visit or (`scope`, a table of
+        mdtrt_id) over those visits only."""
         cond, params = since_clause(context, "v.begntime")
+        only = f" AND f.mdtrt_id IN (SELECT mdtrt_id FROM {scope})" if scope else ""
         bucket = ("f.fee_ocur_time" if not self.window_seconds else
                   f"time_bucket(INTERVAL '{int(self.window_seconds)} seconds', f.fee_ocur_time)")
         dups = context.sql(
@@ -75,7 +83,7 @@ class DuplicateChargeDetector(RuleDetector):
                      -- a join, not `mdtrt_id IN (subquery)` under NOT: Spark plans that as a null-aware nested loop
                      LEFT JOIN (SELECT DISTINCT mdtrt_id, true AS retail FROM visit_fact WHERE is_pharmacy) r
                          ON r.mdtrt_id = f.mdtrt_id
-                WHERE coalesce(f.det_item_fee_sumamt, 0) > 0
+                WHERE coalesce(f.det_item_fee_sumamt, 0) > 0{only}
                   AND NOT list_contains(?, coalesce(f.list_type, h.list_type, ''))
                   -- at a retail pharmacy several packs of one drug on separate lines are one ordinary sale
                   AND NOT (list_contains(?, coalesce(f.list_type, h.list_type, '')) AND coalesce(r.retail, false))
@@ -90,8 +98,6 @@ class DuplicateChargeDetector(RuleDetector):
             WHERE NOT coalesce(v.refunded, false) AND {cond}
             GROUP BY 1, 2, 3
             """, [list(self.exclude_list_types), list(self.retail_drug_list_types), *params])
-        if dups.empty:
-            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         # Chance duplicates depend on the kind of care: an inpatient stay bills dozens of lines a day, a clinic
         # visit a few, a pharmacy sale packs of drugs. Each kind of care (pharmacy or not, inpatient or not) has its
         # own robust city baseline; an institution is held to the sum over its own visits of each kind. (Strata per
@@ -101,12 +107,30 @@ class DuplicateChargeDetector(RuleDetector):
             SELECT v.fixmedins_code AS entity, coalesce(v.is_pharmacy, false) AS pharmacy,
                    coalesce(v.is_inpatient, false) AS inpatient, count(DISTINCT f.mdtrt_id) AS visits
             FROM fee_list f LEFT JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
-            WHERE coalesce(f.det_item_fee_sumamt, 0) > 0 AND NOT coalesce(v.refunded, false)
+            WHERE coalesce(f.det_item_fee_sumamt, 0) > 0 AND NOT coalesce(v.refunded, false){only}
               AND NOT list_contains(?, coalesce(f.list_type, h.list_type, ''))
               AND NOT (list_contains(?, coalesce(f.list_type, h.list_type, '')) AND coalesce(v.is_pharmacy, false))
               AND {cond}
             GROUP BY ALL
             """, [list(self.exclude_list_types), list(self.retail_drug_list_types), *params])
+        return {"dups": dups, "strata": strata}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # one order whatever path built the parts (full scan or stored parts + the day's), so sums and ties agree:
+        # the top item is the most frequent one, on a tie the one of the lowest mdtrt_id
+        dups = parts["dups"].sort_values(["entity", "mdtrt_id"], kind="stable").reset_index(drop=True)
+        strata = parts["strata"].sort_values(["entity", "pharmacy", "inpatient"], kind="stable").reset_index(drop=True)
+        if dups.empty:
+            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         volume = context.sql(
             "SELECT v.fixmedins_code AS entity, count(*) AS billed_visits, "
             "coalesce(any_value(m.fixmedins_type), '') = '2' AS pharmacy "
