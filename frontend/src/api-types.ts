@@ -149,7 +149,8 @@ export interface paths {
          * A lead's evidence-first chart / 线索证据图
          * @description The lead drawn by its kind's recipe: rings with shared phones/addresses and co-admission occasions,
          *     skimming with operators and bursts, resale with the drug (quantities, days of supply); evidence visits
-         *     summarised into links whose `props.visit_ids` list them.
+         *     summarised into links whose `props.visit_ids` list them. Above 400 nodes every node also carries its
+         *     community (`props.community`, `community_size`, `community_head`), by which the browser groups the chart.
          */
         get: operations["lead_chart_route_api_charts_lead__lead_id__get"];
         put?: never;
@@ -358,7 +359,8 @@ export interface paths {
         put?: never;
         /**
          * Subgraph of entities / 子图
-         * @description The entities, the relationships among them and (optionally) the visits connecting them.
+         * @description The entities, the relationships among them and (optionally) the visits connecting them; above 400 nodes
+         *     each node carries its community (`props.community`, `community_size`, `community_head`).
          */
         post: operations["subgraph_api_graph_subgraph_post"];
         delete?: never;

@@ -16,6 +16,8 @@ cytoscape.use(dagre);
 const LOW_ZOOM = 0.35;
 /** Above this many nodes a chart opens with the top nodes per type and "N more" handles for the rest. */
 export const BIG_CHART = 400;
+/** A big chart by community opens with about this many links per node drawn. */
+const EDGE_BUDGET = 2.5;
 const MORE_STEP = 150;
 
 /** Label of a node in the user's language: synthetic recipe nodes are labelled from their figures. */
@@ -31,8 +33,29 @@ export function nodeLabel(n: GNode): string {
     return t("label.drug", { name: String(p.hilist_name ?? n.label ?? n.key), qty: num(Number(p.quantity)),
       days: num(Number(p.days_of_supply ?? 0)) });
   }
-  if (n.type === "More") return t("label.more", { n: Number(p.remaining ?? 0), type: t(`type.${p.forType}`) });
+  if (n.type === "More") {
+    return p.forType ? t("label.more", { n: Number(p.remaining ?? 0), type: t(`type.${p.forType}`) })
+      : t("label.more_group", { n: Number(p.remaining ?? 0) });
+  }
   return n.label ?? n.key;
+}
+
+/** Let the browser handle input and paint before the next step of a long piece of work. */
+export function yieldTask(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+/** Group labels of a big answer's communities: "<head's label> and N others" by the head the server named. */
+function communityLabels(nodes: GNode[]): Map<string, string> {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const out = new Map<string, string>();
+  for (const n of nodes) {
+    const key = `c${n.props?.community}`;
+    if (out.has(key)) continue;
+    const head = byId.get(String(n.props?.community_head ?? ""));
+    out.set(key, t("label.community", { head: head ? nodeLabel(head) : key, n: Number(n.props?.community_size ?? 0) }));
+  }
+  return out;
 }
 
 const SUMMARY_LABELS = new Set(["ADMITTED_AT", "SWIPED", "FILLED_AT", "OPERATES_AT", "VISITED"]);
@@ -173,7 +196,9 @@ function buildStyle(): StylesheetJson {
       "background-opacity": 0.6, "background-image": "none", "border-width": 1, "border-style": "dashed",
       "border-color": "#94a3b8", label: "data(label)", "text-valign": "top", "text-halign": "center",
       "font-size": 14, "font-weight": "bold", color: "#334155", padding: "14px", "min-zoomed-font-size": 4 } },
-    { selector: "edge.quiet", style: { "target-arrow-shape": "none" } },
+    // Haystack lines (no control points, no arrows) for a big chart's links: edge projections were a third of its
+    // first frame.
+    { selector: "edge.quiet", style: { "target-arrow-shape": "none", "curve-style": "haystack", "haystack-radius": 0 } },
   );
   return s;
 }
@@ -241,7 +266,7 @@ export class LinkChart {
       void this.expand((ev.target as NodeSingular).id());
     });
     this.cy.on("tap", 'node[type = "More"]', (ev) => {
-      this.showMore(String((ev.target as NodeSingular).data("props")?.forType ?? ""));
+      this.showMore(String((ev.target as NodeSingular).data("props")?.forGroup ?? ""));
     });
     this.setupKeyboard(opts.container, opts.announce);
     // Zoomed far out, glyphs are unreadable and cost a draw each: switch them off once when crossing the
@@ -267,48 +292,64 @@ export class LinkChart {
     const onChart = new Set<string>(this.cy.elements().map((el) => el.id()));
     let nodes = sub.nodes.filter((n) => !onChart.has(n.id));
     if (opts.core && nodes.length > BIG_CHART) {
+      // The server numbers the communities of a big answer (props.community): group by them, else by type.
+      this.groupBy = nodes.every((n) => typeof n.props?.community === "number") ? "community" : "type";
+      if (this.groupBy === "community") this.groupLabels = communityLabels(nodes);
       nodes = this.holdBack(nodes, sub.edges);
       this.grouped = true;
     }
     const els: ElementDefinition[] = [];
     const newNodes: string[] = [];
+    // A big chart draws visits without labels and links without arrowheads (label measuring and arrow
+    // drawing were most of its first frame); selecting a node still shows its figures in the panel. The class is
+    // given at creation: adding it afterwards restyled every element a second time.
+    const big = !!opts.core && this.held.size > 0;
     if (this.grouped) {
-      // Big charts: one compound node per type holds that type's nodes (and its "more" handle).
-      for (const type of new Set(nodes.map((n) => n.type))) {
-        const gid = `Group:${type}`;
+      // Big charts: one compound node per community (or per type) holds its nodes (and its "more" handle).
+      for (const key of new Set(nodes.map((n) => this.groupOf(n)))) {
+        const gid = `Group:${key}`;
         if (!onChart.has(gid) && !els.some((e) => e.data.id === gid)) {
-          els.push({ group: "nodes", data: { id: gid, type: "Group", key: type, label: t(`type.${type}`),
-            forType: type, props: {} } });
+          const label = this.groupBy === "community" ? (this.groupLabels.get(key) ?? key) : t(`type.${key}`);
+          els.push({ group: "nodes", data: { id: gid, type: "Group", key, label,
+            forType: this.groupBy === "type" ? key : "", props: { group: key } } });
         }
       }
     }
     for (const n of nodes) {
       newNodes.push(n.id);
       const data = this.nodeData(n, !!opts.core);
-      if (this.grouped) data.parent = `Group:${n.type}`;
-      els.push({ group: "nodes", data, classes: this.nodeClasses(n) });
+      if (this.grouped) data.parent = `Group:${this.groupOf(n)}`;
+      const classes = this.nodeClasses(n);
+      els.push({ group: "nodes", data, classes: big && n.type === "Visit" ? [...classes, "quiet"] : classes });
     }
     const present = new Set(newNodes);
     const has = (id: string) => present.has(id) || onChart.has(id);
+    let drawn: GEdge[] = [];
     for (const e of sub.edges) {
       if (onChart.has(e.id)) continue;
       if (!has(e.source) || !has(e.target)) {
         if (this.held.size) this.heldEdges.push(e);
         continue;
       }
-      els.push({ group: "edges", data: this.edgeData(e) });
+      drawn.push(e);
     }
+    // A community's top nodes are densely linked (8 links a node on a 3,777-node lead, and draw time follows the
+    // links): a big chart by community opens with the strongest links, about 2.5 a node (the members' first);
+    // the others come with the group's "more" handle.
+    const budget = Math.round(EDGE_BUDGET * nodes.length);
+    if (big && this.groupBy === "community" && drawn.length > budget) {
+      const w = (e: GEdge) => (this.members.has(e.source) || this.members.has(e.target) ? 1e15 : 0) +
+        (Number(e.amount) || 0) + (Number(e.visits) || 0);
+      const weight = new Map(drawn.map((e) => [e.id, w(e)]));
+      drawn.sort((a, b) => weight.get(b.id)! - weight.get(a.id)!);
+      this.heldEdges.push(...drawn.slice(budget));
+      drawn = drawn.slice(0, budget);
+    }
+    for (const e of drawn) els.push({ group: "edges", data: this.edgeData(e), classes: big ? ["quiet"] : [] });
     this.truncated = this.truncated || sub.truncated;
-    const big = !!opts.core && this.held.size > 0;
     this.cy.batch(() => {
       const added = this.cy.add(els);
       if (opts.around) this.placeAround(added.nodes(), opts.around);
-      // A big chart draws visits without labels and links without arrowheads (label measuring and arrow
-      // drawing were most of its first frame); selecting a node still shows its figures in the panel.
-      if (big) {
-        added.nodes('[type = "Visit"]').addClass("quiet");
-        added.edges().addClass("quiet");
-      }
     });
     if (opts.core && this.held.size) this.addHandles();
     this.applyVisibility();
@@ -316,8 +357,16 @@ export class LinkChart {
   }
 
   private held = new Map<string, GNode[]>();
-  /** Big chart: nodes sit in one compound node per type (`Group:<type>`). */
+  /** Big chart: nodes sit in one compound node per community (`Group:c<n>`) or, without communities in the
+   * answer, per type (`Group:<type>`). */
   grouped = false;
+  groupBy: "community" | "type" = "type";
+  private groupLabels = new Map<string, string>();
+
+  /** The group (community or type) a node of a big chart is drawn in. */
+  groupOf(n: GNode): string {
+    return this.groupBy === "community" && typeof n.props?.community === "number" ? `c${n.props.community}` : n.type;
+  }
   private heldEdges: GEdge[] = [];
 
   /** Keep the top nodes of a big answer; hold the rest back per type behind "N more" handles. */
@@ -328,28 +377,39 @@ export class LinkChart {
       money.set(e.source, (money.get(e.source) ?? 0) + w);
       money.set(e.target, (money.get(e.target) ?? 0) + w);
     }
-    const byType = new Map<string, GNode[]>();
-    for (const n of nodes) byType.set(n.type, [...(byType.get(n.type) ?? []), n]);
+    const byGroup = new Map<string, GNode[]>();
+    for (const n of nodes) {
+      const key = this.groupOf(n);
+      const list = byGroup.get(key);
+      if (list) list.push(n);
+      else byGroup.set(key, [n]);
+    }
     const keep: GNode[] = [];
-    for (const [type, list] of byType) {
-      list.sort((a, b) => nodeWeight(b, this.members, money) - nodeWeight(a, this.members, money));
-      // Visits count half: on a big chart the people and places matter more than single visit tiles.
+    const byCommunity = this.groupBy === "community";
+    for (const [key, list] of byGroup) {
+      // Weighed once per node (not per comparison); visits count half: on a big chart the people and places
+      // matter more than single visit tiles.
+      const w = new Map(list.map((n) => [n.id, nodeWeight(n, this.members, money) / (n.type === "Visit" ? 2 : 1)]));
+      list.sort((a, b) => w.get(b.id)! - w.get(a.id)!);
       const share = (BIG_CHART * list.length) / nodes.length;
-      const quota = Math.max(12, Math.round(type === "Visit" ? share / 2 : share));
+      // By community: about 250 nodes in all (the groups' frames and the links inside them cost draw time too).
+      const quota = byCommunity ? Math.max(Math.min(list.length, 6), Math.round(share * 0.6))
+        : Math.max(12, Math.round(key === "Visit" ? share / 2 : share));
       const must = list.filter((n) => nodeWeight(n, this.members, money) === Number.MAX_SAFE_INTEGER).length;
       const k = Math.min(list.length, Math.max(quota, Math.min(must, BIG_CHART)));
       keep.push(...list.slice(0, k));
-      if (list.length > k) this.held.set(type, list.slice(k));
+      if (list.length > k) this.held.set(key, list.slice(k));
     }
     return keep;
   }
 
   private addHandles(): void {
     this.cy.batch(() => {
-      for (const [type, rest] of this.held) {
-        const id = `More:${type}`;
-        const n: GNode = { id, type: "More", key: type, label: "", props: { forType: type, remaining: rest.length },
-          risk: null };
+      for (const [key, rest] of this.held) {
+        const id = `More:${key}`;
+        const props: Record<string, unknown> = { forGroup: key, remaining: rest.length };
+        if (this.groupBy === "type") props.forType = key;
+        const n: GNode = { id, type: "More", key, label: "", props, risk: null };
         const el = this.cy.getElementById(id);
         if (!rest.length) {
           el.remove();
@@ -358,7 +418,7 @@ export class LinkChart {
         if (el.nonempty()) el.data({ props: n.props, label: nodeLabel(n) });
         else {
           const data = this.nodeData(n, true);
-          if (this.cy.getElementById(`Group:${type}`).nonempty()) data.parent = `Group:${type}`;
+          if (this.cy.getElementById(`Group:${key}`).nonempty()) data.parent = `Group:${key}`;
           this.cy.add({ group: "nodes", data, classes: this.lowZoom ? ["lowzoom"] : [] });
         }
       }
@@ -371,13 +431,20 @@ export class LinkChart {
     return [...this.held.values()].reduce((a, l) => a + l.length, 0);
   }
 
-  /** Bring `count` more held-back nodes of `type` onto the chart next to its handle (incremental layout). */
-  showMore(type: string, count = MORE_STEP): string[] {
-    const rest = this.held.get(type) ?? [];
+  /** Bring `count` more held-back nodes of a group (community or type) onto the chart next to its handle
+   * (incremental layout). */
+  showMore(group: string, count = MORE_STEP): string[] {
+    const rest = this.held.get(group) ?? [];
     const batch = rest.splice(0, count);
     if (!batch.length) return [];
-    const handle = this.cy.getElementById(`More:${type}`);
+    const handle = this.cy.getElementById(`More:${group}`);
     const ids = new Set(batch.map((n) => n.id));
+    // By community: the group's links held back at opening come too.
+    if (this.groupBy === "community") {
+      this.cy.getElementById(`Group:${group}`).children().forEach((n) => {
+        ids.add(n.id());
+      });
+    }
     const edges = this.heldEdges.filter((e) => (ids.has(e.source) || ids.has(e.target)));
     this.heldEdges = this.heldEdges.filter((e) => !(ids.has(e.source) || ids.has(e.target)));
     const added = this.add({ nodes: batch, edges, truncated: false },
@@ -567,10 +634,12 @@ export class LinkChart {
         nodeDimensionsIncludeLabels: n <= 300, numIter: n > 300 ? 1200 : 2500,
         packComponents: true, fit: true, padding: 30 } as unknown as cytoscape.LayoutOptions;
     } else if (name === "layered") {
+      // Three steps, each its own task (a big chart's layout, overlap pass and fit in one task froze the page).
       this.layeredLayout(eles.nodes());
-      this.separate(eles.nodes());
-      this.fit();
-      return Promise.resolve();
+      return yieldTask().then(() => {
+        this.separate(eles.nodes());
+        return yieldTask();
+      }).then(() => this.fit());
     } else if (name === "dagre") {
       return this.chainLayout(eles, animate);
     } else if (name === "breadthfirst") {
@@ -700,11 +769,67 @@ export class LinkChart {
    * neighbours in the bands above (two sweeps) so links run short; time nodes in time order. O(nodes + edges).
    */
   layeredLayout(nodes: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): void {
-    const bands = new Map<number, NodeSingular[]>();
     nodes = nodes.filter((n) => !n.isParent());
+    if (this.grouped && this.groupBy === "community") {
+      this.communityLayout(nodes);
+      return;
+    }
+    const target = this.bandTargets(nodes);
+    this.cy.batch(() => nodes.forEach((n) => {
+      if (!n.locked()) n.position(target.get(n.id()) ?? n.position());
+    }));
+    this.fit();
+  }
+
+  /** Big chart grouped by community: each community's evidence bands as one block, the blocks packed in rows
+   * (largest first) with a gap between them, so the compound nodes never overlap. Linear in nodes + edges. */
+  private communityLayout(nodes: cytoscape.NodeCollection): void {
+    const groups = new Map<string, NodeSingular[]>();
+    nodes.forEach((n) => {
+      const parent = n.parent();
+      const key = parent.nonempty() ? parent.first().id() : "";
+      const list = groups.get(key);
+      if (list) list.push(n);
+      else groups.set(key, [n]);
+    });
+    const blocks = [...groups.values()].map((list) => {
+      const coll = this.cy.collection(list as unknown as cytoscape.CollectionArgument);
+      const t = this.bandTargets(coll as cytoscape.NodeCollection);
+      let x1 = Infinity, x2 = -Infinity, y1 = Infinity, y2 = -Infinity;
+      for (const p of t.values()) {
+        x1 = Math.min(x1, p.x); x2 = Math.max(x2, p.x); y1 = Math.min(y1, p.y); y2 = Math.max(y2, p.y);
+      }
+      return { t, x1, y1, w: x2 - x1 + COL_GAP * 1.6, h: y2 - y1 + ROW_GAP * 0.9, n: list.length };
+    }).sort((a, b) => b.n - a.n);
+    const area = blocks.reduce((a, b) => a + b.w * b.h, 0);
+    const rowWidth = Math.max(blocks[0]?.w ?? 0, Math.sqrt(area) * 1.5);
+    const gap = 90;
+    const target = new Map<string, { x: number; y: number }>();
+    let x = 0, y = 0, rowH = 0;
+    for (const b of blocks) {
+      if (x > 0 && x + b.w > rowWidth) {
+        x = 0;
+        y += rowH + gap;
+        rowH = 0;
+      }
+      for (const [id, p] of b.t) target.set(id, { x: x + (p.x - b.x1), y: y + (p.y - b.y1) });
+      x += b.w + gap;
+      rowH = Math.max(rowH, b.h);
+    }
+    this.cy.batch(() => nodes.forEach((n) => {
+      if (!n.locked()) n.position(target.get(n.id()) ?? n.position());
+    }));
+    this.fit();
+  }
+
+  /** Target positions of the evidence bands for `nodes` (no compound nodes), the first band at y = 0. */
+  private bandTargets(nodes: cytoscape.NodeCollection): Map<string, { x: number; y: number }> {
+    const bands = new Map<number, NodeSingular[]>();
     nodes.forEach((n) => {
       const r = ROW_OF[n.data("type") === "More" ? String(n.data("props")?.forType) : n.data("type")] ?? 6;
-      bands.set(r, [...(bands.get(r) ?? []), n]);
+      const band = bands.get(r);
+      if (band) band.push(n);
+      else bands.set(r, [n]);
     });
     const order = [...bands.keys()].sort((a, b) => a - b);
     const x = new Map<string, number>();
@@ -754,10 +879,7 @@ export class LinkChart {
       });
       y += (rows - 1) * ROW_GAP * 0.62 + ROW_GAP;
     }
-    this.cy.batch(() => nodes.forEach((n) => {
-      if (!n.locked()) n.position(target.get(n.id()) ?? n.position());
-    }));
-    this.fit();
+    return target;
   }
 
   // ---- expand / collapse / hide / pin -----------------------------------------------------------------------
@@ -766,7 +888,7 @@ export class LinkChart {
     const node = this.cy.getElementById(nodeId);
     // Visits are not ego centres in the API; their few neighbours come with the visit already.
     if (node.empty() || node.data("type") === "Visit" || node.data("type") === "Lead") return [];
-    if (node.data("type") === "More") return this.showMore(String(node.data("props")?.forType ?? ""));
+    if (node.data("type") === "More") return this.showMore(String(node.data("props")?.forGroup ?? ""));
     if (!ENTITY_TYPES.includes(node.data("type"))) return [];
     const types = opts.includeVisits ? undefined : ENTITY_TYPES.join(",");
     this.pending++;

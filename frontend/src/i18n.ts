@@ -142,6 +142,8 @@ const STRINGS: Record<string, { zh: string; en: string }> = {
   "label.operator": { zh: "经办人 {id}", en: "Operator {id}" },
   "label.drug": { zh: "{name} · {qty}单位/{days}天", en: "{name} · {qty} units/{days} days" },
   "label.more": { zh: "还有 {n} 个{type}", en: "{n} more {type}" },
+  "label.more_group": { zh: "本组还有 {n} 个", en: "{n} more here" },
+  "label.community": { zh: "{head} 等 {n} 个", en: "{head} and others ({n})" },
 
   "field.psn_no": { zh: "人员编号", en: "Person no." },
   "field.psn_name": { zh: "姓名", en: "Name" },

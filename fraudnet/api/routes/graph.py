@@ -16,6 +16,7 @@ from fraudnet.api.schemas import PathsOut, SubgraphIn, SubgraphOut
 from fraudnet.api.security import record_audit
 from fraudnet.errors import InvalidRequestError
 from fraudnet.graph.model import DEFAULT_NODE_CAP, MAX_DEPTH, MAX_NODE_CAP, NODE_TYPES
+from fraudnet.viz.communities import annotate_communities
 
 __all__ = ["router"]
 
@@ -79,12 +80,13 @@ def paths(
 @router.post("/subgraph", response_model=SubgraphOut, summary="Subgraph of entities / 子图")
 def subgraph(body: SubgraphIn, audit: AuditDep, risk: RiskDep, store: ScopedStoreDep, principal: UserDep,
              request: Request) -> Response:
-    """The entities, the relationships among them and (optionally) the visits connecting them."""
+    """The entities, the relationships among them and (optionally) the visits connecting them; above 400 nodes
+    each node carries its community (`props.community`, `community_size`, `community_head`)."""
     for i, nid in enumerate(body.node_ids):
         parse_node_id(nid, f"node_ids[{i}]", types=[t for t in NODE_TYPES if t not in ("Visit", "Lead")])
     since, until = _window(body.since, body.until)
     sub = store.subgraph(body.node_ids, include_visits=body.include_visits, since=since, until=until)
-    out = subgraph_out(sub, principal, risk.table())
+    out = annotate_communities(subgraph_out(sub, principal, risk.table()))
     persons = person_ids(n["id"] for n in out["nodes"])
     if persons:
         record_audit(audit, request, principal, "graph.subgraph", persons,
