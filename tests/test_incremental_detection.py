@@ -23,6 +23,7 @@ from fraudnet.screening.cycle import screen_folder
 from fraudnet.screening.settings import ScreeningSettings
 
 DUP = "rule:duplicate_charge"
+INCREMENTAL = (DUP, "rule:over_quantity", "rule:over_standard_price")
 # drop 0: up to 14 Dec; 1: 15 Dec (held back, fed late = backdated); 2: 16–26 Dec; 3: 27 Dec; 4: 28 Dec;
 # 5: 29 Dec; 6: 30–31 Dec
 EDGES = [date(2025, 12, 15), date(2025, 12, 16), date(2025, 12, 27), date(2025, 12, 28), date(2025, 12, 29),
@@ -139,12 +140,17 @@ def test_pure_appends_ran_incrementally_on_the_days_visits_only(fed: dict[str, A
     for name in ("16-26", "27", "28 few", "28 rest", "29", "30-31"):
         det = reports[name]["detection"]
         assert det["ran"] and det["path"] == "incremental", (name, det["path_reason"])
+        for kind in INCREMENTAL:
+            inc = det["incremental"][kind]
+            assert inc["path"] == "incremental", kind
+            assert inc["new_visits"] > 0
+            assert kind not in det["full_detectors"]
+        # the day's visits only: far fewer strata / institution-month rows computed than kept
         inc = det["incremental"][DUP]
-        assert inc["path"] == "incremental"
-        assert inc["new_visits"] > 0
-        # the day's visits only: far fewer strata rows computed than kept
         assert inc["partial_rows_computed"]["strata"] < inc["partial_rows_kept"]["strata"]
-        assert DUP not in det["full_detectors"] and "collusion_ring" in det["full_detectors"]
+        vol = det["incremental"]["rule:over_quantity"]
+        assert vol["partial_rows_computed"]["volume"] < vol["partial_rows_kept"]["volume"]
+        assert "collusion_ring" in det["full_detectors"]
     few = reports["28 few"]["detection"]["incremental"][DUP]
     # only the two institutions' visits: at most 2 institutions × 4 kinds of care
     assert few["partial_rows_computed"]["strata"] <= 2 * 4
@@ -154,7 +160,7 @@ def test_pure_appends_ran_incrementally_on_the_days_visits_only(fed: dict[str, A
 def test_not_a_pure_append_falls_back_to_a_full_run(fed: dict[str, Any]) -> None:
     late = fed["reports"]["15 late"]["detection"]
     assert late["path"] == "full" and "backdated" in late["path_reason"]
-    assert late["incremental"][DUP]["path"] == "full"
+    assert all(late["incremental"][k]["path"] == "full" for k in INCREMENTAL)
     rev = fed["reports"]["reversals"]
     assert rev["ingest"]["rows_loaded"] == fed["n_reversed"]
     assert rev["detection"]["path"] == "full" and "settlements" in rev["detection"]["path_reason"]
@@ -173,12 +179,12 @@ def test_state_is_rebuilt_by_a_full_run_and_parameters_are_checked(fed: dict[str
         con = store.con
         plan = plan_increment(con)
         assert plan.incremental and plan.new_visits == 0
-        assert set(fed["state"]) == {DUP} and fed["state"][DUP] == plan.latest_batch
+        assert set(fed["state"]) == set(INCREMENTAL) and set(fed["state"].values()) == {plan.latest_batch}
         runner = IncrementalRunner(con, plan)
-        run = run_detectors(con, only=[DUP], incremental=runner)
+        run = run_detectors(con, only=list(INCREMENTAL), incremental=runner)
         assert run.incremental[DUP]["path"] == "incremental"
         assert run.incremental[DUP]["partial_rows_computed"] == {"dups": 0, "strata": 0}
-        stored = {k: v for k, v in fed["daily"].items() if v[0] == DUP}
+        stored = {k: v for k, v in fed["daily"].items() if v[0] in INCREMENTAL}
         assert sorted(lead.lead_id for lead in run) == sorted(stored)
         assert con.execute(f"SELECT count(*) FROM {part_table(DUP, 'dups')}").fetchall()[0][0] > 0
 

@@ -196,3 +196,19 @@ class IncrementalRunner:
         # detectors that lost their parts (errors, skipped) must not keep a state of another batch
         kept = list(self.parts)
         con.execute("DELETE FROM detector_state WHERE NOT list_contains(?, kind)", [kept])
+
+
+def covered_rows(context: Any, frame: pd.DataFrame, requires: tuple[str, ...], entity: str = "entity",
+                 month: str = "month") -> pd.DataFrame:
+    """The rows of a partial (one institution `entity` and visit `month` per row) that the coverage of `requires`
+    keeps — the same visits as filtering them with `covered_clause` before aggregating, so parts can be stored
+    unfiltered and stay valid when a month's coverage changes. Row order is kept."""
+    from fraudnet.detectors.coverage import covered_clause
+
+    if frame.empty or not requires:
+        return frame
+    cond = " AND ".join(covered_clause(context, r, f"x.{entity}", f"x.{month}") for r in requires)
+    numbered = frame.reset_index(drop=True).assign(_row=range(len(frame)))
+    with context.frame_table("_fn_inc_cov", numbered[[entity, month, "_row"]]) as table:
+        keep = context.sql(f"SELECT x._row FROM {table} x WHERE {cond}")
+    return frame.reset_index(drop=True).iloc[sorted(int(r) for r in keep["_row"])].reset_index(drop=True)

@@ -7,11 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_clause
+from fraudnet.detectors.incremental import covered_rows
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    entity_leads,
     score_entities,
     since_clause,
 )
@@ -51,35 +52,61 @@ class OverQuantityDetector(RuleDetector):
         check_positive("baseline_floor", self.baseline_floor, self.kind)
         check_positive("min_volume", self.min_volume, self.kind)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Incremental detection (`fraudnet.detectors.incremental`): the hit visits (one row per visit) and the
+    # dispensing visits per institution and month, both before the coverage filter (applied on them after).
+    incremental_parts = {"lines": None, "volume": ("entity", "month")}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """Hit visits and dispensing visits per institution and month, over every visit or (`scope`, a table of
+        mdtrt_id) over those only; not yet limited to what the coverage supports."""
         cond, params = since_clause(context, "v.begntime")
-        cond += "".join(" AND " + covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
+        if scope:
+            cond += f" AND f.mdtrt_id IN (SELECT mdtrt_id FROM {scope})"
         lines = context.sql(
             f"""
             WITH l AS (
                 SELECT v.fixmedins_code AS entity, f.mdtrt_id, v.psn_no, coalesce(v.fund_pay_sumamt, 0) AS fund,
+                       date_trunc('month', v.begntime)::DATE AS month,
                        coalesce(f.prd_days, f.cnt) AS days, h.max_days_per_fill AS max_days, h.hilist_name
                 FROM fee_list f JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
                 WHERE h.max_days_per_fill > 0 AND coalesce(f.prd_days, f.cnt) IS NOT NULL
                   AND NOT coalesce(v.refunded, false) AND {cond}
             )
-            SELECT entity, mdtrt_id, any_value(psn_no) AS psn_no, any_value(fund) AS fund, true AS hit,
-                   max(days / max_days) AS max_ratio,
+            SELECT entity, mdtrt_id, any_value(psn_no) AS psn_no, any_value(fund) AS fund, any_value(month) AS month,
+                   true AS hit, max(days / max_days) AS max_ratio,
                    sum(days - max_days) FILTER (days > max_days * (1 + ?)) AS excess_days,
                    arg_max(hilist_name, days / max_days) AS item
             FROM l GROUP BY entity, mdtrt_id
             HAVING bool_or(days > max_days * (1 + ?))
             """, params + [float(self.tolerance)] * 2)
-        if lines.empty or not lines["hit"].any():
-            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         volume = context.sql(
             f"""
-            SELECT v.fixmedins_code AS entity, count(DISTINCT f.mdtrt_id) AS dispensing_visits
+            SELECT v.fixmedins_code AS entity, date_trunc('month', v.begntime)::DATE AS month,
+                   count(DISTINCT f.mdtrt_id) AS dispensing_visits
             FROM fee_list f JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
             WHERE h.max_days_per_fill > 0 AND coalesce(f.prd_days, f.cnt) IS NOT NULL
               AND NOT coalesce(v.refunded, false) AND {cond}
-            GROUP BY 1
+            GROUP BY 1, 2
             """, params)
+        return {"lines": lines, "volume": volume}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # one order whatever path built the parts, so sums and ties agree (top item on a tie: lowest mdtrt_id)
+        lines = covered_rows(context, parts["lines"].sort_values(["entity", "mdtrt_id"], kind="stable"),
+                             self.requires)
+        monthly = covered_rows(context, parts["volume"], self.requires)
+        if lines.empty or not lines["hit"].any():
+            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        volume = monthly.groupby("entity", as_index=False)["dispensing_visits"].sum().sort_values("entity")
         hit = lines[lines["hit"].astype(bool)]
         agg = hit.groupby("entity").agg(
             over_visits=("mdtrt_id", "size"), patients=("psn_no", "nunique"), max_ratio=("max_ratio", "max"),

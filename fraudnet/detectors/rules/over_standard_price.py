@@ -7,11 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_clause
+from fraudnet.detectors.incremental import covered_rows
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    entity_leads,
     score_entities,
     since_clause,
 )
@@ -48,9 +49,16 @@ class OverStandardPriceDetector(RuleDetector):
         check_positive("baseline_floor", self.baseline_floor, self.kind)
         check_positive("min_volume", self.min_volume, self.kind)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Incremental detection (`fraudnet.detectors.incremental`): the hit visits (one row per visit) and the priced
+    # visits per institution and month, both before the coverage filter (applied on them after).
+    incremental_parts = {"lines": None, "volume": ("entity", "month")}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """Hit visits and visits with ceiling-priced items per institution and month, over every visit or
+        (`scope`, a table of mdtrt_id) over those only; not yet limited to what the coverage supports."""
         cond, params = since_clause(context, "v.begntime")
-        cond += "".join(" AND " + covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
+        if scope:
+            cond += f" AND f.mdtrt_id IN (SELECT mdtrt_id FROM {scope})"
         base = f"""
             FROM fee_list f JOIN hilist h USING (hilist_code) JOIN visit_fact v ON v.mdtrt_id = f.mdtrt_id
             WHERE h.pric_uplmt_amt > 0 AND f.pric IS NOT NULL AND NOT coalesce(v.refunded, false) AND {cond}
@@ -59,22 +67,40 @@ class OverStandardPriceDetector(RuleDetector):
             f"""
             WITH l AS (
                 SELECT v.fixmedins_code AS entity, f.mdtrt_id, v.psn_no, coalesce(v.fund_pay_sumamt, 0) AS fund,
+                       date_trunc('month', v.begntime)::DATE AS month,
                        f.pric, h.pric_uplmt_amt AS ceiling, coalesce(f.cnt, 1) AS cnt, h.hilist_name,
                        f.pric > h.pric_uplmt_amt * (1 + ?) + 0.005 AS over
                 {base}
             )
-            SELECT entity, mdtrt_id, psn_no, any_value(fund) AS fund, true AS hit,
+            SELECT entity, mdtrt_id, psn_no, any_value(fund) AS fund, any_value(month) AS month, true AS hit,
                    count(*) FILTER (over) AS over_lines,
                    sum((pric - ceiling) * abs(cnt)) FILTER (over) AS overcharge,
                    max(pric / ceiling) FILTER (over) AS max_ratio,
                    arg_max(hilist_name, pric / ceiling) AS item
             FROM l GROUP BY 1, 2, 3 HAVING bool_or(over)
             """, [float(self.tolerance), *params])
+        volume = context.sql(
+            f"SELECT v.fixmedins_code AS entity, date_trunc('month', v.begntime)::DATE AS month, "
+            f"count(DISTINCT f.mdtrt_id) AS priced_visits {base} GROUP BY 1, 2", params)
+        return {"lines": lines, "volume": volume}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # one order whatever path built the parts, so sums and ties agree (top item on a tie: lowest mdtrt_id)
+        lines = covered_rows(context, parts["lines"].sort_values(["entity", "mdtrt_id"], kind="stable"),
+                             self.requires)
+        monthly = covered_rows(context, parts["volume"], self.requires)
         if lines.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
-        volume = context.sql(
-            f"SELECT v.fixmedins_code AS entity, count(DISTINCT f.mdtrt_id) AS priced_visits {base} GROUP BY 1",
-            params)
+        volume = monthly.groupby("entity", as_index=False)["priced_visits"].sum().sort_values("entity")
         hit = lines[lines["hit"].astype(bool)]
         agg = hit.groupby("entity").agg(
             over_visits=("mdtrt_id", "size"), over_lines=("over_lines", "sum"), patients=("psn_no", "nunique"),
