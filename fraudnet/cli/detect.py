@@ -116,7 +116,10 @@ def detect(ctx: click.Context, only: tuple[str, ...], since: str | None, no_sync
                 from fraudnet.engines import make_engine
 
                 bar.update(task, description=f"{engine}: starting / 启动 …")
-                spark = make_engine("spark", store.con, master=master, lake=lake)
+                try:
+                    spark = make_engine("spark", store.con, master=master, lake=lake)
+                except FraudnetError as exc:  # a master URL that is none, a lake that is none
+                    _fail(exc)
             try:
                 run = run_detectors(store.con, only=kinds, progress=progress, since=since_dt, engine=spark)
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -31,12 +32,13 @@ from fraudnet.errors import DetectorError
 from fraudnet.graph.projection import (
     co_admission_events_of,
     co_admission_graph,
-    co_admission_pairs,
+    co_admission_pairs_query,
     inpatient_admissions,
     person_links,
 )
 
-__all__ = ["CollusionRingDetector", "poisson_binomial_sf", "poisson_binomial_sf_many", "densest_block"]
+__all__ = ["CollusionRingDetector", "poisson_binomial_sf", "poisson_binomial_sf_many", "densest_block",
+           "pair_blocks", "peeled_blocks"]
 
 log = logging.getLogger(__name__)
 
@@ -303,18 +305,16 @@ class CollusionRingDetector:
         return leads
 
     def _pair_groups(self, context: Any) -> list[tuple[list[str], list[str]]]:
-        """Tight rings: pairs co-admitted more often than chance, peeled into dense blocks."""
-        pairs = co_admission_pairs(context, self.window_days, self.min_pair_occasions)
-        if pairs.empty:
+        """Tight rings: pairs co-admitted more often than chance, peeled into dense blocks — one institution at a
+        time (`context.per_group`: on Spark the peeling runs on the executors and only the blocks come back)."""
+        query, params = co_admission_pairs_query(self.window_days, self.min_pair_occasions)
+        peel = functools.partial(pair_blocks, period_days=float(self.period_days_), window_days=int(self.window_days),
+                                 pair_pvalue=float(self.pair_pvalue), min_group_size=int(self.min_group_size))
+        blocks = context.per_group(query, params, ["fixmedins_code"], peel, PAIR_BLOCK_SCHEMA)
+        if blocks.empty:
             return []
-        width = 2 * int(self.window_days) + 1
-        lam = pairs["n_a"].astype(float) * pairs["n_b"].astype(float) * width / self.period_days_
-        pair_p = poisson.sf(pairs["occasions"].astype(float) - 1, lam)
-        kept = pairs.assign(pair_p=pair_p)
-        kept = kept[kept["pair_p"] <= self.pair_pvalue]
-        self.pairs_kept_ = len(kept)
-        kept = kept.assign(surprise=-np.log10(np.maximum(kept["pair_p"].to_numpy(dtype=float), 1e-300)))
-        return [([inst], members) for inst, members in self._groups(co_admission_graph(kept))]
+        return [([str(inst)], sorted(str(p) for p in members))
+                for (inst, _), members in blocks.groupby(["fixmedins_code", "block"], sort=True)["psn_no"]]
 
     @staticmethod
     def _institutions(adm: pd.DataFrame) -> dict[str, _Inst]:
@@ -410,29 +410,6 @@ class CollusionRingDetector:
             beta = max(1.0, float(np.mean(values)))
             levels[inst] = beta * math.log(rate / self.null_alpha) if rate > self.null_alpha else 0.0
         return levels
-
-    # ------------------------------------------------------------------ grouping
-    def _groups(self, graph: ig.Graph) -> list[tuple[str, list[str]]]:
-        """Dense lockstep blocks: repeated greedy peeling (FRAUDAR-style densest subgraph) per component."""
-        out: list[tuple[str, list[str]]] = []
-        if graph.vcount() == 0:
-            return out
-        weights = graph.es["surprise"]
-        for comp in graph.connected_components():
-            if len(comp) < self.min_group_size:
-                continue
-            remaining = set(comp)
-            while len(remaining) >= self.min_group_size:
-                block = densest_block(graph, remaining, weights)
-                if len(block) < 2:
-                    break
-                remaining -= block
-                for part in graph.subgraph(sorted(block)).connected_components():
-                    if len(part) >= self.min_group_size:
-                        ids = sorted(block)
-                        vs = [ids[i] for i in part]
-                        out.append((graph.vs[vs[0]]["fixmedins_code"], sorted(graph.vs[i]["psn_no"] for i in vs)))
-        return out
 
     @staticmethod
     def _links(context: Any, persons: set[str]) -> dict[str, set[tuple[str, str]]]:
@@ -773,6 +750,55 @@ class CollusionRingDetector:
               + (f"；{f['shared_address']}人同一住址" if f["shared_address"] >= 2 else "")
               + (f"；主诊医师{'、'.join(prac[:3])}" if prac else "") + "。")
         return en, zh
+
+
+PAIR_BLOCK_SCHEMA = "fixmedins_code string, block long, psn_no string"
+
+
+def pair_blocks(pairs: pd.DataFrame, period_days: float, window_days: int, pair_pvalue: float,
+                min_group_size: int) -> pd.DataFrame:
+    """One institution's tight rings: its `co_admission_pairs` rows kept when co-admitted more often than chance
+    (Poisson, p ≤ `pair_pvalue`), peeled into dense blocks; rows (fixmedins_code, block, psn_no). Pure, and
+    independent of the order of `pairs` (the per-group step of `CollusionRingDetector`)."""
+    out = pd.DataFrame({"fixmedins_code": pd.Series(dtype=object), "block": pd.Series(dtype="int64"),
+                        "psn_no": pd.Series(dtype=object)})
+    if pairs.empty:
+        return out
+    pairs = pairs.sort_values(["fixmedins_code", "psn_a", "psn_b"], kind="stable").reset_index(drop=True)
+    width = 2 * int(window_days) + 1
+    lam = pairs["n_a"].astype(float) * pairs["n_b"].astype(float) * width / period_days
+    pair_p = poisson.sf(pairs["occasions"].astype(float) - 1, lam)
+    kept = pairs.assign(pair_p=pair_p)
+    kept = kept[kept["pair_p"] <= pair_pvalue]
+    kept = kept.assign(surprise=-np.log10(np.maximum(kept["pair_p"].to_numpy(dtype=float), 1e-300)))
+    rows = [(inst, i, p) for i, (inst, members) in enumerate(peeled_blocks(co_admission_graph(kept), min_group_size))
+            for p in members]
+    if not rows:
+        return out
+    return pd.DataFrame(rows, columns=list(out.columns)).astype({"block": "int64"})
+
+
+def peeled_blocks(graph: ig.Graph, min_group_size: int) -> list[tuple[str, list[str]]]:
+    """Dense lockstep blocks: repeated greedy peeling (FRAUDAR-style densest subgraph) per component."""
+    out: list[tuple[str, list[str]]] = []
+    if graph.vcount() == 0:
+        return out
+    weights = graph.es["surprise"]
+    for comp in graph.connected_components():
+        if len(comp) < min_group_size:
+            continue
+        remaining = set(comp)
+        while len(remaining) >= min_group_size:
+            block = densest_block(graph, remaining, weights)
+            if len(block) < 2:
+                break
+            remaining -= block
+            for part in graph.subgraph(sorted(block)).connected_components():
+                if len(part) >= min_group_size:
+                    ids = sorted(block)
+                    vs = [ids[i] for i in part]
+                    out.append((graph.vs[vs[0]]["fixmedins_code"], sorted(graph.vs[i]["psn_no"] for i in vs)))
+    return out
 
 
 def densest_block(graph: ig.Graph, vertices: set[int], weights: list[float]) -> set[int]:

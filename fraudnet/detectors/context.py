@@ -96,6 +96,20 @@ class ClaimsContext:
             self.named_results[key] = build()
         return self.named_results[key]
 
+    def per_group(self, query: str, params: list[Any] | dict[str, Any] | None, keys: Sequence[str],
+                  fn: Callable[[pd.DataFrame], pd.DataFrame], schema: str) -> pd.DataFrame:
+        """`fn` (pandas → pandas with `schema`, a Spark DDL string such as `"inst string, n long"`) applied to
+        each group of the query's rows by `keys`, its results stacked: the graph step of one institution, operator
+        or component. The engine decides where it runs (DuckDB: here; Spark: on the executors, so only `fn`'s
+        results reach this process). `fn` must be pure and must not rely on the order of its group's rows."""
+        return self.engine.per_group(query, params, keys, fn, schema)
+
+    def components(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """(`vertex`, `component`) for the undirected graph whose edges are the query's `src`, `dst` rows:
+        `component` is the smallest vertex id of the vertex's component (DuckDB: igraph here; Spark: iterative
+        joins on the cluster, the edges never collected)."""
+        return self.engine.components(query, params)
+
     def close_run(self) -> list[str]:
         """Drop every temporary table still alive (shared ones included); returns those that failed."""
         failed = []

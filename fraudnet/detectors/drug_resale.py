@@ -16,7 +16,12 @@ from fraudnet.detectors.base import ORANGE_AT, DetectionContext, Lead
 from fraudnet.detectors.coverage import coverage, covered_clause, covered_table
 from fraudnet.errors import DetectorError
 from fraudnet.graph.model import node_id
-from fraudnet.graph.projection import cached_projection, person_link_graph_around, person_links
+from fraudnet.graph.projection import (
+    cached_projection,
+    person_link_edges_query,
+    person_link_graph_around,
+    person_links,
+)
 
 __all__ = ["DrugResaleDetector"]
 
@@ -412,14 +417,6 @@ class DrugResaleDetector:
             g.vs["name"] = []
         names = g.vs["name"] if g.vcount() else []
         index = {name: i for i, name in enumerate(names)}
-        parent: dict[str, str] = {p: p for p in candidates}
-
-        def find(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         key_members: dict[int, list[str]] = {}
         for c in sorted(candidates):
             v = index.get(node_id("Person", c))
@@ -428,16 +425,16 @@ class DrugResaleDetector:
             for k in g.neighbors(v):
                 if k not in key_members:
                     key_members[k] = [g.vs[p]["name"].split(":", 1)[1] for p in g.neighbors(k)]
-        for people in key_members.values():
-            for p in people:
-                parent.setdefault(p, p)
-            for p in people[1:]:
-                ra, rb = find(people[0]), find(p)
-                if ra != rb:
-                    parent[rb] = ra
+        # person-and-contacts components: the engine's components step (on Spark iterative joins on the cluster,
+        # only the labels come back); a candidate on no shared key stands alone
         comps: dict[str, list[str]] = {}
-        for p in parent:
-            comps.setdefault(find(p), []).append(p)
+        if key_members:
+            labels = context.components(*person_link_edges_query(sorted(candidates), int(self.max_share)))
+            for vertex, component in zip(labels["vertex"].tolist(), labels["component"].tolist(), strict=True):
+                if vertex.startswith("Person:"):
+                    comps.setdefault(component, []).append(vertex.split(":", 1)[1])
+        for c in sorted(candidates - {p for people in comps.values() for p in people}):
+            comps[node_id("Person", c)] = [c]
         out = []
         for people in comps.values():
             kept = self._grow(sorted(set(people) & candidates), sorted(set(people) - candidates), persons)
@@ -533,7 +530,9 @@ class DrugResaleDetector:
         fund_per_fill = amount / max(1, len(visits))
         prescribers = sorted({str(x) for x in evm["prescriber"].dropna() if str(x)})
         institutions = sorted(set(evm["fixmedins_code"]))
-        top_drug = Counter(evm["hilist_code"]).most_common(1)[0][0]
+        # the most filled drug; ties to the smallest code (not to whichever row came first: that order follows
+        # string hashing, so it changed from process to process)
+        top_drug = min(Counter(evm["hilist_code"]).items(), key=lambda kv: (-kv[1], kv[0]))[0]
         collectors = sorted(set(members) & set(by_person))
         key_degree = Counter(link["source"] for link in links)
         leader = ""

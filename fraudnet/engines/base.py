@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import pandas as pd
@@ -19,6 +19,11 @@ class Engine(Protocol):
     detector cannot tell the engines apart); `temp_table` materialises a query under a name, `append` adds a
     query's rows to one, `drop` forgets one; `register`/`unregister` expose a pandas frame as a table. `errors`
     are the exception types a query on a missing table or column raises.
+
+    The graph steps: `per_group(query, params, keys, fn, schema)` applies `fn` (pandas → pandas of `schema`, a
+    Spark DDL string) to each group of the query's rows by `keys` — locally on DuckDB, on the executors on Spark
+    (only `fn`'s results reach the driver); `components(query, params)` labels the vertices of the query's edges
+    (`src`, `dst`) with their component's smallest vertex id — igraph on DuckDB, iterative joins on Spark.
     """
 
     name: str
@@ -38,5 +43,10 @@ class Engine(Protocol):
     def register(self, name: str, frame: pd.DataFrame) -> None: ...
 
     def unregister(self, name: str) -> None: ...
+
+    def per_group(self, query: str, params: Params, keys: Sequence[str], fn: Callable[[pd.DataFrame], pd.DataFrame],
+                  schema: str) -> pd.DataFrame: ...
+
+    def components(self, query: str, params: Params = None) -> pd.DataFrame: ...
 
     def close(self) -> None: ...

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from fraudnet.engines.base import Params
+from fraudnet.engines.grouped import local_components, local_per_group
 
 __all__ = ["DuckDBEngine"]
 
@@ -52,6 +53,13 @@ class DuckDBEngine:
 
     def unregister(self, name: str) -> None:
         self.con.unregister(name)
+
+    def per_group(self, query: str, params: Params, keys: Sequence[str], fn: Callable[[pd.DataFrame], pd.DataFrame],
+                  schema: str) -> pd.DataFrame:
+        return local_per_group(self.sql(query, params), keys, fn, schema)
+
+    def components(self, query: str, params: Params = None) -> pd.DataFrame:
+        return local_components(self.sql(query, params))
 
     def close(self) -> None:
         """Nothing to stop: the connection belongs to the claims store."""

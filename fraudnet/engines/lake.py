@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LAKE_TABLES", "lake_tables", "partition_sql", "write_lake"]
+__all__ = ["LAKE_TABLES", "check_lake", "lake_tables", "partition_sql", "write_lake"]
 
 _INST_REGION = ("coalesce(left((SELECT i.admdvs FROM medins_info i WHERE i.fixmedins_code = {t}.fixmedins_code), 6),"
                 " '_')")
@@ -111,12 +111,51 @@ def write_lake(con: Any, lake: Path, batches: list[int] | None = None) -> dict[s
     return written
 
 
-def lake_tables(session: Any, lake: Path) -> dict[str, Any]:
-    """Spark DataFrames of the lake's tables (partition columns dropped: the detectors read the contract's)."""
-    frames = {}
-    for table in LAKE_TABLES:
-        path = Path(lake) / table
-        if path.is_dir():
-            frames[table] = (session.read.option("basePath", str(path)).parquet(str(path))
-                             .drop("region", "month"))
-    return frames
+def check_lake(lake: Path, con: Any = None) -> list[str]:
+    """The lake's tables, checked before any cluster work: `lake` is a folder holding at least the visit tables,
+    each table's files are Parquet, and each has the columns the claims store behind `con` has for it (foreign
+    Parquet has not). Raises `InvalidRequestError` naming the lake, the table and what is wrong."""
+    import duckdb
+
+    from fraudnet.errors import InvalidRequestError
+
+    lake = Path(lake)
+    if not lake.is_dir():
+        raise InvalidRequestError(f"lake {lake}: no such folder (write one with fraudnet ingest DIR --lake {lake})",
+                                  field="lake")
+    missing = [t for t in ("mdtrt", "visit_fact") if not (lake / t).is_dir()]
+    if missing:
+        raise InvalidRequestError(f"lake {lake}: no {', '.join(missing)} folder — not a fraudnet lake "
+                                  f"(fraudnet ingest DIR --lake {lake} writes one)", field="lake")
+    store = _present(con) if con is not None else set()
+    tables = []
+    probe = duckdb.connect()
+    try:
+        for table in LAKE_TABLES:
+            path = lake / table
+            if not path.is_dir():
+                continue
+            try:
+                names = [d[0] for d in probe.execute(
+                    "SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true) LIMIT 0",
+                    [str(path / "**" / "*.parquet")]).description]
+            except duckdb.Error as exc:
+                raise InvalidRequestError(f"lake {lake}: {table}/ is not readable as Parquet "
+                                          f"({str(exc).splitlines()[0][:200]})", field="lake") from exc
+            if table in store:
+                lacking = [c for c in _columns(con, table) if not c.startswith("_") and c not in set(names)]
+                if lacking:
+                    raise InvalidRequestError(f"lake {lake}: {table}/ lacks the columns {', '.join(lacking[:8])}"
+                                              f"{' …' if len(lacking) > 8 else ''} — not a fraudnet lake table",
+                                              field="lake")
+            tables.append(table)
+    finally:
+        probe.close()
+    return tables
+
+
+def lake_tables(session: Any, lake: Path, con: Any = None) -> dict[str, Any]:
+    """Spark DataFrames of the lake's tables (partition columns dropped: the detectors read the contract's),
+    after `check_lake`."""
+    return {table: session.read.option("basePath", str(Path(lake) / table)).parquet(str(Path(lake) / table))
+            .drop("region", "month") for table in check_lake(lake, con)}

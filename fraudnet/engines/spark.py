@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from fraudnet.engines.base import Params
 from fraudnet.engines.dialect import to_dialect
 from fraudnet.errors import FraudnetError
 
-__all__ = ["SparkEngine", "spark_session", "export_store", "STORE_TABLES"]
+__all__ = ["SparkEngine", "check_master", "spark_session", "export_store", "STORE_TABLES"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[2]"
+_MASTER = re.compile(r"local(\[(\*|[1-9]\d*)(,\s*[1-9]\d*)?\])?|spark://[\w.\-]+(:\d+)?(,[\w.\-]+(:\d+)?)*|yarn"
+                     r"|k8s://https?://[\w.\-]+(:\d+)?")
 
 
 def STORE_TABLES() -> tuple[str, ...]:  # noqa: N802 - a constant computed on demand (contract import is heavy)
@@ -37,6 +40,17 @@ def STORE_TABLES() -> tuple[str, ...]:  # noqa: N802 - a constant computed on de
     from fraudnet.contract import TABLE_ORDER
 
     return (*TABLE_ORDER, "visit_fact")
+
+
+def check_master(master: str) -> str:
+    """`master` when it is a Spark master URL (local, local[N], local[*], spark://HOST:PORT[,HOST:PORT],
+    yarn, k8s://https://HOST:PORT); otherwise `InvalidRequestError` naming it."""
+    from fraudnet.errors import InvalidRequestError
+
+    if not isinstance(master, str) or not _MASTER.fullmatch(master):
+        raise InvalidRequestError(f"Spark master {master!r} is not a master URL: local, local[N], local[*], "
+                                  "spark://HOST:PORT, yarn, k8s://https://HOST:PORT", field="master")
+    return master
 
 
 def spark_session(master: str | None = None, driver_memory: str = "2g", app_name: str = "fraudnet-detect",
@@ -47,7 +61,7 @@ def spark_session(master: str | None = None, driver_memory: str = "2g", app_name
         from pyspark.sql import SparkSession
     except ImportError as exc:  # the optional extra is not installed
         raise FraudnetError("the Spark engine needs PySpark: pip install 'fraudnet[spark]' (and Java 17)") from exc
-    master = master or os.environ.get("FRAUDNET_SPARK_MASTER") or DEFAULT_MASTER
+    master = check_master(master or os.environ.get("FRAUDNET_SPARK_MASTER") or DEFAULT_MASTER)
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.driver.memory", driver_memory)
                .config("spark.ui.enabled", "false")
@@ -62,7 +76,10 @@ def spark_session(master: str | None = None, driver_memory: str = "2g", app_name
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # what SparkContext itself reads
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - Py4J/Java errors: no Java, a master that refuses the application
+        raise FraudnetError(f"Spark did not start on master {master!r}: {str(exc).splitlines()[0][:300]}") from exc
     session.sparkContext.setLogLevel("ERROR")
     return session
 
@@ -97,6 +114,8 @@ class SparkEngine:
         self._owns = owns_session
         self._scratch = scratch
         self._frames: dict[str, Any] = {}
+        self.collected_rows = 0  # rows brought to the driver (query results, per-group results, labels)
+        self.steps: list[tuple[str, str, int]] = []  # graph steps run: (kind, Spark's plan, rows collected)
         self._local = duckdb.connect()  # Arrow → pandas the way DuckDB does it
         for table, source in (tables or {}).items():  # a Parquet path, or a DataFrame
             frame = session.read.parquet(str(source)) if isinstance(source, str | Path) else source
@@ -113,6 +132,12 @@ class SparkEngine:
                    lake: Path | None = None, **conf: Any) -> SparkEngine:
         """An engine over the claims store behind `con`, exported to Parquet in `workdir` (a temporary folder
         by default, removed on close) — or over the Parquet lake at `lake` (`fraudnet ingest --lake`)."""
+        if master is not None:
+            check_master(master)
+        if lake is not None:  # before any cluster work: a lake that is none fails here
+            from fraudnet.engines.lake import check_lake
+
+            check_lake(Path(lake), con)
         if session is None:
             from pyspark.sql import SparkSession
 
@@ -122,7 +147,7 @@ class SparkEngine:
         if lake is not None:
             from fraudnet.engines.lake import lake_tables
 
-            return cls(session, lake_tables(session, Path(lake)), owns_session=owns)
+            return cls(session, lake_tables(session, Path(lake), con), owns_session=owns)
         scratch = None
         if workdir is None:
             scratch = workdir = Path(tempfile.mkdtemp(prefix="fraudnet-spark-"))
@@ -134,7 +159,12 @@ class SparkEngine:
         return self.session.sql(to_dialect(query, params, "spark"))
 
     def _arrow(self, query: str, params: Params) -> pa.Table:
-        return self._frame(query, params).toArrow()
+        return self._collect(self._frame(query, params))
+
+    def _collect(self, frame: Any) -> pa.Table:
+        table = frame.toArrow()
+        self.collected_rows += table.num_rows
+        return table
 
     def _local_relation(self, query: str, params: Params) -> Any:
         """The Spark result in DuckDB, typed as DuckDB types the same query (its plan over the empty mirror
@@ -162,6 +192,29 @@ class SparkEngine:
 
     def rows(self, query: str, params: Params = None) -> list[tuple]:
         return self._local_relation(query, params).fetchall()
+
+    # ------------------------------------------------------------------ graph steps
+    def per_group(self, query: str, params: Params, keys: Sequence[str], fn: Callable[[pd.DataFrame], pd.DataFrame],
+                  schema: str) -> pd.DataFrame:
+        """`fn` on each group of the query's rows, on the executors (applyInPandas); only its results are
+        collected."""
+        from fraudnet.engines.spark_graph import per_group
+
+        frame = per_group(self._frame(query, params), list(keys), fn, schema)
+        table = self._collect(frame)
+        self.steps.append(("per_group", frame._jdf.queryExecution().toString(), table.num_rows))
+        return self._local.from_arrow(table).df()
+
+    def components(self, query: str, params: Params = None) -> pd.DataFrame:
+        """Component labels of the query's edges by iterative Spark joins; only (vertex, component) is
+        collected, never the edges."""
+        from fraudnet.engines.spark_graph import connected_components
+
+        labels = connected_components(self._frame(query, params))
+        table = self._collect(labels)
+        self.steps.append(("components", labels._jdf.queryExecution().toString(), table.num_rows))
+        out = self._local.from_arrow(table).df()
+        return out.sort_values("vertex", ignore_index=True)
 
     # ------------------------------------------------------------------ temporary tables
     def _keep(self, name: str, frame: Any) -> None:

@@ -44,4 +44,7 @@ def connected_components(edges: Any, src: str = "src", dst: str = "dst", max_rou
 def per_group(frame: Any, keys: list[str], fn: Callable[[Any], Any], schema: str) -> Any:
     """`fn` (pandas DataFrame → pandas DataFrame with `schema`) applied to each group of `frame` by `keys`, on
     the executors (`groupBy(keys).applyInPandas`): the igraph step of one institution, operator or component."""
-    return frame.groupBy(*keys).applyInPandas(fn, schema=schema)
+    def apply(group: Any) -> Any:  # a plain function: Spark inspects type hints, which a functools.partial lacks
+        return fn(group)
+
+    return frame.groupBy(*keys).applyInPandas(apply, schema=schema)

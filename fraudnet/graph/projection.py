@@ -13,6 +13,8 @@ __all__ = [
     "cached_projection",
     "inpatient_admissions",
     "co_admission_pairs",
+    "co_admission_pairs_query",
+    "person_link_edges_query",
     "co_admission_graph",
     "co_admission_events",
     "co_admission_events_of",
@@ -69,42 +71,42 @@ def co_admission_pairs(context: Any, window_days: int = 1, min_occasions: int = 
     least `min_occasions` occasions. Computed in DuckDB as a banded self-join on (institution, day).
     Cached per parameters.
     """
-    window_days = int(window_days)
-    min_occasions = int(min_occasions)
+    return cached_projection(context, f"projection:co_admission_pairs:{int(window_days)}:{int(min_occasions)}",
+                             lambda: context.sql(*co_admission_pairs_query(window_days, min_occasions)))
 
-    def build() -> pd.DataFrame:
-        return context.sql(
-            """
-            WITH adm AS (
-                SELECT DISTINCT psn_no, fixmedins_code, CAST(begntime AS DATE) AS d
-                FROM visit_fact
-                WHERE is_inpatient AND NOT coalesce(refunded, FALSE)
-            ),
-            cnt AS (
-                SELECT fixmedins_code, psn_no, count(*) AS n FROM adm GROUP BY ALL
-            ),
-            shifted AS (
-                SELECT a.psn_no, a.fixmedins_code, a.d, a.d + CAST(k AS INTEGER) AS d2
-                FROM adm a, range(-$w, $w + 1) r(k)
-            ),
-            pairs AS (
-                SELECT s.fixmedins_code, s.psn_no AS psn_a, b.psn_no AS psn_b,
-                       count(DISTINCT s.d) AS occasions, min(s.d) AS first_day, max(s.d) AS last_day
-                FROM shifted s JOIN adm b
-                  ON b.fixmedins_code = s.fixmedins_code AND b.d = s.d2 AND s.psn_no < b.psn_no
-                GROUP BY ALL
-                HAVING count(DISTINCT s.d) >= $m
-            )
-            SELECT p.*, ca.n AS n_a, cb.n AS n_b
-            FROM pairs p
-            JOIN cnt ca ON ca.fixmedins_code = p.fixmedins_code AND ca.psn_no = p.psn_a
-            JOIN cnt cb ON cb.fixmedins_code = p.fixmedins_code AND cb.psn_no = p.psn_b
-            ORDER BY p.fixmedins_code, p.psn_a, p.psn_b
-            """,
-            {"w": window_days, "m": min_occasions},
+
+def co_admission_pairs_query(window_days: int = 1, min_occasions: int = 2) -> tuple[str, dict[str, int]]:
+    """The SQL of `co_admission_pairs` and its parameters (for engines that group it where it lies)."""
+    return (
+        """
+        WITH adm AS (
+            SELECT DISTINCT psn_no, fixmedins_code, CAST(begntime AS DATE) AS d
+            FROM visit_fact
+            WHERE is_inpatient AND NOT coalesce(refunded, FALSE)
+        ),
+        cnt AS (
+            SELECT fixmedins_code, psn_no, count(*) AS n FROM adm GROUP BY ALL
+        ),
+        shifted AS (
+            SELECT a.psn_no, a.fixmedins_code, a.d, a.d + CAST(k AS INTEGER) AS d2
+            FROM adm a, range(-$w, $w + 1) r(k)
+        ),
+        pairs AS (
+            SELECT s.fixmedins_code, s.psn_no AS psn_a, b.psn_no AS psn_b,
+                   count(DISTINCT s.d) AS occasions, min(s.d) AS first_day, max(s.d) AS last_day
+            FROM shifted s JOIN adm b
+              ON b.fixmedins_code = s.fixmedins_code AND b.d = s.d2 AND s.psn_no < b.psn_no
+            GROUP BY ALL
+            HAVING count(DISTINCT s.d) >= $m
         )
-
-    return cached_projection(context, f"projection:co_admission_pairs:{window_days}:{min_occasions}", build)
+        SELECT p.*, ca.n AS n_a, cb.n AS n_b
+        FROM pairs p
+        JOIN cnt ca ON ca.fixmedins_code = p.fixmedins_code AND ca.psn_no = p.psn_a
+        JOIN cnt cb ON cb.fixmedins_code = p.fixmedins_code AND cb.psn_no = p.psn_b
+        ORDER BY p.fixmedins_code, p.psn_a, p.psn_b
+        """,
+        {"w": int(window_days), "m": int(min_occasions)},
+    )
 
 
 def co_admission_graph(pairs: pd.DataFrame, weight: str = "occasions") -> ig.Graph:
@@ -264,23 +266,33 @@ def person_link_graph_around(context: Any, persons: list[str], max_share: int = 
     `max_share` persons) and every person on those keys. Built in SQL for just those keys (not cached)."""
     if not persons:
         return _link_graph(pd.DataFrame(columns=["psn_no", "link_type", "key", "share"]))
-    links = context.sql(
-        """
-        WITH l AS (
-            SELECT psn_no, 'phone' AS link_type, mob_hash AS key FROM psn_info
-            WHERE mob_hash IS NOT NULL AND mob_hash <> ''
-            UNION ALL
-            SELECT psn_no, 'address' AS link_type, addr_key AS key FROM psn_info
-            WHERE addr_key IS NOT NULL AND addr_key <> ''
-        ),
-        k AS (SELECT DISTINCT link_type, key FROM l WHERE psn_no IN (SELECT unnest($persons))),
-        lk AS (SELECT l.* FROM l JOIN k USING (link_type, key)),
-        s AS (SELECT link_type, key, count(DISTINCT psn_no) AS share FROM lk GROUP BY ALL)
-        SELECT DISTINCT lk.psn_no, lk.link_type, lk.key, s.share
-        FROM lk JOIN s USING (link_type, key)
-        WHERE s.share BETWEEN 2 AND $m
-        ORDER BY lk.link_type, lk.key, lk.psn_no
-        """,
-        {"persons": list(persons), "m": int(max_share)},
-    )
+    links = context.sql(_LINKS_AROUND, {"persons": list(persons), "m": int(max_share)})
     return _link_graph(links)
+
+
+_LINKS_AROUND = """
+    WITH l AS (
+        SELECT psn_no, 'phone' AS link_type, mob_hash AS key FROM psn_info
+        WHERE mob_hash IS NOT NULL AND mob_hash <> ''
+        UNION ALL
+        SELECT psn_no, 'address' AS link_type, addr_key AS key FROM psn_info
+        WHERE addr_key IS NOT NULL AND addr_key <> ''
+    ),
+    k AS (SELECT DISTINCT link_type, key FROM l WHERE psn_no IN (SELECT unnest($persons))),
+    lk AS (SELECT l.* FROM l JOIN k USING (link_type, key)),
+    s AS (SELECT link_type, key, count(DISTINCT psn_no) AS share FROM lk GROUP BY ALL)
+    SELECT DISTINCT lk.psn_no, lk.link_type, lk.key, s.share
+    FROM lk JOIN s USING (link_type, key)
+    WHERE s.share BETWEEN 2 AND $m
+    ORDER BY lk.link_type, lk.key, lk.psn_no
+    """
+
+
+def person_link_edges_query(persons: list[str], max_share: int = 30) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters of the edges (`src` = `Person:<psn_no>`, `dst` = `Phone:<hash>` / `Address:<key>`) of
+    `person_link_graph_around(persons)`, for an engine's `components` step."""
+    return (f"""
+        SELECT DISTINCT 'Person:' || psn_no AS src,
+               CASE link_type WHEN 'phone' THEN 'Phone:' ELSE 'Address:' END || key AS dst
+        FROM ({_LINKS_AROUND}) AS around
+        """, {"persons": list(persons), "m": int(max_share)})
