@@ -201,3 +201,27 @@ def _context(con: Any) -> Any:
     from fraudnet.detectors.context import ClaimsContext
 
     return ClaimsContext(con)
+
+
+def test_batches_loaded_during_detection_leave_no_state(fed: dict[str, Any], small_city_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """An ingest landing between the plan and the save (the server ingesting while a cycle detects) may be in some
+    parts and not others: no state is kept, and the next run takes the full path."""
+    import shutil
+
+    from fraudnet.generate.days import next_day
+
+    ws = tmp_path / "copy"
+    shutil.copytree(fed["ws"], ws)
+    day = tmp_path / "day"
+    next_day(small_city_dir, day)
+    with ClaimsStore.open(ws) as store:
+        con = store.con
+        runner = IncrementalRunner(con, plan_increment(con))
+        run_detectors(con, only=[DUP], incremental=runner)
+        assert ingest_folder(day, store).ok
+        runner.save(None)
+        assert runner.saved is False
+        assert con.execute("SELECT count(*) FROM detector_state").fetchall()[0][0] == 0
+        plan = plan_increment(con)
+        assert not plan.incremental and "first run" in plan.reason

@@ -145,6 +145,7 @@ class IncrementalRunner:
         self.parts: dict[str, dict[str, pd.DataFrame]] = {}
         self.params: dict[str, str] = {}
         self.report: dict[str, dict[str, Any]] = {}
+        self.saved: bool | None = None  # after `save`: whether the state was stored
 
     def run(self, detector: Any, context: Any) -> list[Any]:
         kind = detector.kind
@@ -161,8 +162,8 @@ class IncrementalRunner:
             reason = "parameters changed / 参数已变更"
         if self.plan.incremental and state is not None and state[1] == params:
             if NEW_VISITS not in context.temp_tables:
-                context.temp_table(NEW_VISITS, "SELECT mdtrt_id FROM mdtrt WHERE _batch_id > ?",
-                                   [self.plan.source_batch], shared=True)
+                context.temp_table(NEW_VISITS, "SELECT mdtrt_id FROM mdtrt WHERE _batch_id > ? AND _batch_id <= ?",
+                                   [self.plan.source_batch, self.plan.latest_batch], shared=True)
             new = detector.partials(context, NEW_VISITS)
             parts = {}
             for name, keys in detector.incremental_parts.items():
@@ -180,9 +181,16 @@ class IncrementalRunner:
         return detector.leads_from_partials(context, parts)
 
     def save(self, as_of: datetime | None) -> None:
-        """Store the parts of this run as the state at the plan's latest batch (in the caller's transaction)."""
+        """Store the parts of this run as the state at the plan's latest batch; when batches were loaded since the
+        plan (an ingest while detection ran), drop every state instead: the next run takes the full path."""
         con = self.con
         con.execute(STATE_DDL)
+        latest = int(_one(con, "SELECT coalesce(max(batch_id), 0) FROM ingest_batches WHERE status = 'loaded'"))
+        if latest != self.plan.latest_batch:
+            # batches loaded while detection ran may be in some parts and not others: keep no state (next run full)
+            con.execute("DELETE FROM detector_state")
+            self.saved = False
+            return
         for kind, parts in self.parts.items():
             for name, frame in parts.items():
                 table = part_table(kind, name)
@@ -196,6 +204,7 @@ class IncrementalRunner:
         # detectors that lost their parts (errors, skipped) must not keep a state of another batch
         kept = list(self.parts)
         con.execute("DELETE FROM detector_state WHERE NOT list_contains(?, kind)", [kept])
+        self.saved = True
 
 
 def covered_rows(context: Any, frame: pd.DataFrame, requires: tuple[str, ...], entity: str = "entity",

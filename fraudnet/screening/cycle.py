@@ -163,6 +163,7 @@ def screen_folder(store: Any, folder: Path, screening: ScreeningSettings, *, tri
                               "detectors_seconds": round(run.seconds, 2),
                               "seconds": round(time.perf_counter() - t1, 2),
                               "path": "incremental" if plan.incremental else "full",
+                              "state_saved": runner.saved,
                               "path_reason": plan.reason,
                               "incremental": run.incremental,
                               "full_detectors": [k for k in run.kinds if run.incremental.get(k, {}).get("path")
