@@ -385,11 +385,37 @@ def test_big_lead_opens_within_budget(live_server: Any, page_factory: Any) -> No
     print(f"big lead: {fig}")
     assert fig["interactive_ms"] < TARGET_MS, fig
     assert fig["held"] > 0 and fig["shown"] <= 600 and fig["overlaps"] == 0
-    # Grouped by type: every drawn node sits in its type's compound node.
-    assert page.evaluate("""() => window.__fraudnet.cy.nodes().filter(n => n.isChildless()).every(n =>
-        n.parent().nonempty() && n.parent().data('forType') === (n.data('type') === 'More'
-          ? n.data('props').forType : n.data('type')))""")
-    # A "N more" handle brings in the next 150 of its type, in its group, still with no node under another.
+    # Grouped by the communities the server found: every drawn node sits in its community's compound node,
+    # labelled by the community's head, and the groups' members are linked more inside than across (counted on
+    # all the links of the answer between drawn nodes, drawn or held back).
+    assert fig["group_by"] == "community" and fig["groups"] >= 3, fig
+    drawn = page.evaluate("""() => { const o = {}; window.__fraudnet.cy.nodes().filter(n => n.isChildless() &&
+        n.data('type') !== 'More').forEach(n => { o[n.id()] = n.parent().nonempty() ? n.parent().id() : null; });
+        return o; }""")
+    community = {n["id"]: n["props"]["community"] for n in body["nodes"]}
+    assert all(g == f"Group:c{community[nid]}" for nid, g in drawn.items()), "a node outside its community's group"
+    inside = sum(1 for e in body["edges"] if e["source"] in drawn and e["target"] in drawn
+                 and drawn[e["source"]] == drawn[e["target"]])
+    across = sum(1 for e in body["edges"] if e["source"] in drawn and e["target"] in drawn
+                 and drawn[e["source"]] != drawn[e["target"]])
+    sizes: dict[str, int] = {}
+    for g in drawn.values():
+        sizes[g] = sizes.get(g, 0) + 1
+    pairs_in = sum(k * (k - 1) / 2 for k in sizes.values())
+    pairs_all = len(drawn) * (len(drawn) - 1) / 2
+    # Drawn nodes are the top of each community, hubs included (a hospital links many groups): per pair of drawn
+    # nodes, links inside a group are several times as dense as links across; over the whole answer most links
+    # are inside.
+    assert inside / pairs_in > 3 * across / (pairs_all - pairs_in), (inside, across, sizes)
+    whole_in = sum(1 for e in body["edges"] if community[e["source"]] == community[e["target"]])
+    assert whole_in > len(body["edges"]) - whole_in, (whole_in, len(body["edges"]))
+    heads = page.evaluate("""() => window.__fraudnet.cy.nodes('[type = "Group"]')
+        .map(g => [g.id(), g.data('label')])""")
+    labels = {n["id"]: n["label"] for n in body["nodes"]}
+    head_of = {f"Group:c{n['props']['community']}": n["props"]["community_head"] for n in body["nodes"]}
+    for gid, label in heads:
+        assert labels[head_of[gid]] in label, (gid, label)
+    # A "N more" handle brings in the next 150 of its group, in its group, still with no node under another.
     handle = page.evaluate("window.__fraudnet.cy.nodes('[type = \"More\"]').map(n => n.id())[0]")
     held = page.evaluate("window.__fraudnet.chart.heldCount()")
     before = len(chart_ids(page))
@@ -398,3 +424,6 @@ def test_big_lead_opens_within_budget(live_server: Any, page_factory: Any) -> No
     added = len(chart_ids(page)) - before
     assert 0 < added <= 150 and page.evaluate("window.__fraudnet.chart.heldCount()") == held - added
     assert page.evaluate("window.__fraudnet.chart.overlaps()") == 0
+    group = handle.split(":", 1)[1]
+    assert page.evaluate(f"""() => window.__fraudnet.cy.getElementById('Group:{group}').children()
+        .filter(n => n.data('type') !== 'More').every(n => n.data('props').community === {int(group[1:])})""")

@@ -18,7 +18,8 @@ from xml.etree import ElementTree as ET
 from fraudnet.exports.graphml import subgraph_to_graphml
 from fraudnet.graph.model import Edge, Node, Subgraph
 
-__all__ = ["ChartExport", "casefile_graphml", "casefile_anx", "casefile_pdf", "TYPE_NAMES", "EDGE_NAMES",
+__all__ = ["ChartExport", "casefile_graphml", "casefile_anx", "casefile_pdf", "TYPE_NAMES", "EDGE_NAMES", "KIND_NAMES",
+           "SEVERITY_NAMES",
            "ANX_MEDIA_TYPE", "PDF_MEDIA_TYPE"]
 
 ANX_MEDIA_TYPE = "application/xml"
@@ -41,6 +42,14 @@ EDGE_NAMES: dict[str, tuple[str, str]] = {
     "SWIPED": ("集中刷卡", "swiped"), "CARD_IN": ("卡被刷", "card swiped in"), "FILLED_AT": ("取药于", "filled at"),
     "OBTAINED": ("取得药品", "obtained"), "PRESCRIBED": ("开具", "prescribed"), "OUTSIDE": ("超出权限", "outside"),
 }
+# Lead kinds and severities in words for the PDF's header (other kinds keep their code).
+KIND_NAMES: dict[str, tuple[str, str]] = {
+    "collusion_ring": ("合谋团伙（同进同出）", "Collusion ring"),
+    "card_skimming": ("集中刷卡（盗刷套现）", "Card skimming"),
+    "drug_resale": ("药品倒卖", "Drug resale"),
+}
+SEVERITY_NAMES: dict[str, tuple[str, str]] = {"red": ("红色预警", "red"), "orange": ("橙色预警", "orange"),
+                                              "yellow": ("黄色预警", "yellow")}
 _COLORS = {"Person": "#1f6fd1", "Practitioner": "#13a36b", "Institution": "#9b2c2c", "Pharmacy": "#0e8a8a",
            "Drug": "#7b3fc4", "Phone": "#e0820b", "Address": "#8a6a2f", "Visit": "#7d8794", "Occasion": "#c2410c",
            "Burst": "#b91c1c", "Operator": "#4b5563", "Lead": "#d4380d", "Outside": "#9ca3af"}
@@ -147,7 +156,7 @@ def casefile_anx(x: ChartExport) -> bytes:
 def casefile_pdf(x: ChartExport, evidence_rows: Sequence[dict[str, Any]] = (), max_rows: int = 60) -> bytes:
     """A referral PDF: title, lead id, date, user; the chart drawn from the saved positions with a legend; the
     explanations and features; the evidence table; the investigator's notes and annotations."""
-    from reportlab.graphics.shapes import Circle, Drawing, Line, String
+    from reportlab.graphics.shapes import Circle, Drawing, Line, Rect, String
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
@@ -177,8 +186,10 @@ def casefile_pdf(x: ChartExport, evidence_rows: Sequence[dict[str, Any]] = (), m
     story: list[Any] = [
         Paragraph(esc(x.title), head),
         Paragraph(esc(("线索编号 " if zh else "Lead ") + str(lead.get("lead_id")) + " · " +
-                      ("类型 " if zh else "kind ") + str(lead.get("kind")) + " · " +
-                      ("等级 " if zh else "severity ") + str(lead.get("severity")) + " · " +
+                      ("类型 " if zh else "kind ") +
+                      x.word(KIND_NAMES.get(str(lead.get("kind")), (str(lead.get("kind")),) * 2)) + " · " +
+                      ("等级 " if zh else "severity ") +
+                      x.word(SEVERITY_NAMES.get(str(lead.get("severity")), (str(lead.get("severity")),) * 2)) + " · " +
                       (f"涉嫌金额 ¥{lead.get('amount_at_risk') or 0:,.2f}" if zh
                        else f"amount at risk ¥{lead.get('amount_at_risk') or 0:,.2f}")), body),
         Paragraph(esc((f"制作人 {x.user} · 日期 {x.at:%Y-%m-%d %H:%M}" if zh else
@@ -196,10 +207,13 @@ def casefile_pdf(x: ChartExport, evidence_rows: Sequence[dict[str, Any]] = (), m
     pad = 30.0
     scale = min((width - 2 * pad) / max(1.0, x1 - x0), (height - 2 * pad) / max(1.0, y1 - y0), 1.5)
     draw = Drawing(width, height)
+    # Centred in the space it has (a tall chart used to hug the left margin).
+    off_x = (width - (x1 - x0) * scale) / 2
+    off_y = (height - (y1 - y0) * scale) / 2
 
     def at(nid: str) -> tuple[float, float]:
         px, py = pos[nid]
-        return pad + (px - x0) * scale, height - pad - (py - y0) * scale  # screen y grows downwards
+        return off_x + (px - x0) * scale, height - off_y - (py - y0) * scale  # screen y grows downwards
 
     for e in x.chart.edges:
         if e.source in pos and e.target in pos:
@@ -208,13 +222,21 @@ def casefile_pdf(x: ChartExport, evidence_rows: Sequence[dict[str, Any]] = (), m
                           strokeWidth=min(3.0, 0.4 + math.log10(1 + (e.amount or 0) / 1000))))
     radius = max(2.5, min(7.0, 6.0 * scale))
     label_all = len(x.chart.nodes) <= 120
-    for n in x.chart.nodes:
+    drawn = [n for n in x.chart.nodes if n.id in pos]
+    for n in drawn:
         cx, cy = at(n.id)
         draw.add(Circle(cx, cy, radius, fillColor=colors.HexColor(_COLORS.get(n.type, "#555555")),
                         strokeColor=colors.white, strokeWidth=0.5))
+    # Labels last, each on a white box: the links used to run through them.
+    size = 6.0
+    for n in drawn:
         if label_all or n.type not in ("Person", "Visit"):
-            draw.add(String(cx, cy - radius - 6.5, (n.label or n.key)[:18], fontName=font, fontSize=5.5,
-                            textAnchor="middle"))
+            cx, cy = at(n.id)
+            text = (n.label or n.key)[:18]
+            w = pdfmetrics.stringWidth(text, font, size)
+            draw.add(Rect(cx - w / 2 - 1, cy - radius - size - 2.2, w + 2, size + 2, fillColor=colors.white,
+                          strokeColor=None, fillOpacity=0.85))
+            draw.add(String(cx, cy - radius - size, text, fontName=font, fontSize=size, textAnchor="middle"))
     story.append(draw)
     legend = [[Paragraph("<font color='{}'>●</font> {}".format(_COLORS.get(t, "#555555"),
                                                            esc(x.word(TYPE_NAMES.get(t, (t, t))))), small)

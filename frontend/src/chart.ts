@@ -309,7 +309,8 @@ export class LinkChart {
       for (const key of new Set(nodes.map((n) => this.groupOf(n)))) {
         const gid = `Group:${key}`;
         if (!onChart.has(gid) && !els.some((e) => e.data.id === gid)) {
-          const label = this.groupBy === "community" ? (this.groupLabels.get(key) ?? key) : t(`type.${key}`);
+          // Nodes added later without a community (expansions, search) go to their type's group.
+          const label = this.groupLabels.get(key) ?? t(`type.${key}`);
           els.push({ group: "nodes", data: { id: gid, type: "Group", key, label,
             forType: this.groupBy === "type" ? key : "", props: { group: key } } });
         }
@@ -870,14 +871,17 @@ export class LinkChart {
       // Rows about as wide as the persons' rows; a band of hundreds (visits of a big chart) as a wide block.
       const per = Math.max(4, Math.floor((PER_ROW * COL_GAP) / gap), Math.ceil(Math.sqrt(list.length * 4)));
       const rows = Math.ceil(list.length / per);
+      // Wrapped rows of big icons with two-line labels (institutions, drugs) a little further apart: a hospital's
+      // icon sat on the label of the pharmacy above it.
+      const wrap = r >= 4 && r <= 5 ? 0.85 : 0.62;
       list.forEach((n, i) => {
         const row = Math.floor(i / per);
         const inRow = Math.min(per, list.length - row * per);
         const col = (i % per) - (inRow - 1) / 2;
         // Stagger wrapped rows by half a column so the lines between them do not run through nodes.
-        target.set(n.id(), { x: (col + (row % 2) * 0.5) * gap, y: y + row * (ROW_GAP * 0.62) });
+        target.set(n.id(), { x: (col + (row % 2) * 0.5) * gap, y: y + row * (ROW_GAP * wrap) });
       });
-      y += (rows - 1) * ROW_GAP * 0.62 + ROW_GAP;
+      y += (rows - 1) * ROW_GAP * wrap + ROW_GAP;
     }
     return target;
   }

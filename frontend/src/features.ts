@@ -111,7 +111,12 @@ function fmtUnit(v: unknown, unit: Unit): string {
     case "log10": return `10^-${num(n, 1)}`;
     case "p": return n === 0 ? "0" : n < 0.001 ? n.toExponential(1) : num(n, 4);
     case "count": return num(n, Number.isInteger(n) ? 0 : Math.abs(n) < 1 ? 3 : 1);
-    case "list": return Array.isArray(v) ? v.map((x) => fmtValue(x)).join("、") : fmtValue(v);
+    case "list": {
+      if (!Array.isArray(v)) return fmtValue(v);
+      // Long items (person numbers) one a line: joined by "、" they wrapped with the "、" alone on a line.
+      const items = v.map((x) => fmtValue(x));
+      return items.some((x) => x.length > 12) ? items.join("\n") : items.join("、");
+    }
     default: return fmtValue(v);
   }
 }
