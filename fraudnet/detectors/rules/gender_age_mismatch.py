@@ -12,6 +12,7 @@ from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    entity_leads,
     poisson_surprise,
     score_entities,
     since_clause,
@@ -94,16 +95,35 @@ class GenderAgeMismatchDetector(RuleDetector):
                      "min_certain_surprise"):
             check_positive(name, getattr(self, name), self.kind)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Incremental detection (`fraudnet.detectors.incremental`): every part is per visit or counts by institution —
+    # the mismatched visits (a visit's verdict depends on the visit, its fee lines and its person only), the
+    # non-refunded visits per institution, and the visits whose person had no psn_info row when their part was
+    # computed (re-judged from their ids at every run, so a person's row arriving after the visits counts them).
+    incremental_parts = {"visits": None, "volume": ("entity",), "unmatched": None}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """The mismatched visits, the visits per institution and the visits without a person row, over every visit
+        or (`scope`, a table of mdtrt_id) over those visits only."""
+        only = f"v.mdtrt_id IN (SELECT mdtrt_id FROM {scope})" if scope else "TRUE"
+        visits = self._mismatched(context, only)
+        volume = context.sql(f"SELECT fixmedins_code AS entity, count(*) AS visits FROM visit_fact v "
+                             f"WHERE NOT coalesce(refunded, false) AND {only} GROUP BY 1")
+        unmatched = context.sql(f"SELECT v.mdtrt_id FROM visit_fact v ANTI JOIN psn_info p USING (psn_no) "
+                                f"WHERE NOT coalesce(v.refunded, false) AND {only}")
+        return {"visits": visits, "volume": volume, "unmatched": unmatched}
+
+    def _mismatched(self, context: Any, only: str) -> pd.DataFrame:
+        """One row per non-refunded visit (of those `only` keeps) whose diagnosis or items do not fit its
+        patient's sex or age. Items are classified by their own name on the fee line."""
         cond, params = since_clause(context, "v.begntime")
-        visits = context.sql(
+        return context.sql(
             f"""
             WITH v AS (
                 SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, upper(coalesce(v.dise_codg, '')) AS icd,
                        p.gend, date_diff('year', p.brdy, v.begntime::DATE) AS age,
                        coalesce(v.fund_pay_sumamt, 0) AS fund
                 FROM visit_fact v JOIN psn_info p USING (psn_no)
-                WHERE NOT coalesce(v.refunded, false) AND {cond}
+                WHERE NOT coalesce(v.refunded, false) AND {cond} AND {only}
             ), dx AS (
                 SELECT mdtrt_id, psn_no, fixmedins_code, begntime, gend, fund, icd,
                     CASE
@@ -116,22 +136,25 @@ class GenderAgeMismatchDetector(RuleDetector):
                     END AS reason,
                     (gend = '1' AND regexp_matches(icd, ?)) OR (gend = '2' AND regexp_matches(icd, ?)) AS certain
                 FROM v
-            ), items AS (  -- classify each catalogue item once, not every fee line
-                SELECT hilist_code, name,
+            ), lines AS (
+                SELECT f.mdtrt_id, f.hilist_code, coalesce(f.hilist_name, '') AS name, v.gend
+                FROM fee_list f JOIN v USING (mdtrt_id)
+            ), items AS (  -- classify each item name once, not every fee line
+                SELECT name,
                        CASE WHEN regexp_matches(name, ?) THEN '1'
                             WHEN regexp_matches(name, ?) THEN '2' END AS wrong_gend,
                        regexp_matches(name, ?) OR regexp_matches(name, ?) AS certain
-                FROM (SELECT hilist_code, any_value(coalesce(hilist_name, '')) AS name FROM fee_list GROUP BY 1)
+                FROM (SELECT DISTINCT name FROM lines)
             ), sexed AS (SELECT * FROM items WHERE wrong_gend IS NOT NULL
             ), it AS (
-                SELECT f.mdtrt_id,
-                       CASE WHEN any_value(v.gend) = '2' THEN 'male_item_for_female'
+                SELECT l.mdtrt_id,
+                       CASE WHEN any_value(l.gend) = '2' THEN 'male_item_for_female'
                             WHEN bool_or(s.certain) THEN 'obstetric_item_for_male'
                             ELSE 'female_item_for_male' END AS reason,
                        bool_or(s.certain) AS certain,
-                       coalesce(arg_max(s.name, s.certain::INT), any_value(s.name)) AS item
-                FROM fee_list f JOIN sexed s USING (hilist_code) JOIN v USING (mdtrt_id)
-                WHERE v.gend = s.wrong_gend
+                       coalesce(max(s.name) FILTER (s.certain), max(s.name)) AS item
+                FROM lines l JOIN sexed s USING (name)
+                WHERE l.gend = s.wrong_gend
                 GROUP BY 1
             )
             SELECT dx.fixmedins_code AS entity, dx.mdtrt_id, dx.psn_no, dx.begntime::DATE AS day, dx.gend,
@@ -147,14 +170,33 @@ class GenderAgeMismatchDetector(RuleDetector):
                   int(self.max_perinatal_age), PERINATAL_DIAGNOSES, int(self.min_obstetric_age),
                   int(self.max_obstetric_age), OBSTETRIC_DIAGNOSES, OBSTETRIC_CERTAIN, MALE_CERTAIN_DIAGNOSES,
                   FEMALE_ONLY_ITEMS, MALE_ONLY_ITEMS, OBSTETRIC_ITEMS, MALE_CERTAIN_ITEMS])
-        volume = context.sql("SELECT fixmedins_code AS entity, count(*) AS visits FROM visit_fact "
-                             "WHERE NOT coalesce(refunded, false) GROUP BY 1")
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        visits = parts["visits"]
+        unmatched = parts["unmatched"]
+        if not unmatched.empty:  # visits whose person's row has arrived since their part was computed
+            with context.frame_table("_fn_gam_unmatched", unmatched[["mdtrt_id"]].drop_duplicates()) as table:
+                late = self._mismatched(context, f"v.mdtrt_id IN (SELECT mdtrt_id FROM {table})")
+            if not late.empty:
+                visits = late if visits.empty else pd.concat([visits, late[list(visits.columns)]], ignore_index=True)
+        # one order whatever path built the parts, so ties (top reason, examples) agree
+        visits = visits.sort_values(["entity", "mdtrt_id"], kind="stable").reset_index(drop=True)
+        volume = parts["volume"].sort_values("entity", kind="stable").reset_index(drop=True)
         if visits.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         visits["certain"] = visits["certain"].fillna(False).astype(bool)
         agg = visits.groupby("entity").agg(
             mismatched_visits=("mdtrt_id", "nunique"), patients=("psn_no", "nunique"), hit_fund=("fund", "sum"),
-            top_reason=("reason", lambda s: s.value_counts().index[0]),
+            top_reason=("reason", _most_frequent),
             examples=("icd", lambda s: ",".join(sorted({x for x in s if x})[:5])),
         ).reset_index().merge(volume, on="entity", how="left")
         full = volume.merge(agg[["entity", "mismatched_visits"]], on="entity", how="left").fillna(
@@ -173,7 +215,7 @@ class GenderAgeMismatchDetector(RuleDetector):
         counts = sure.groupby("entity").agg(certain_visits=("mdtrt_id", "size"), certain_fund=("fund", "sum"),
                                             certain_patients=("psn_no", "nunique"))
         counts["certain_events"] = independent_events(sure, ["entity"], ["psn_no", "day"])
-        counts["certain_examples"] = sure.sort_values(["entity", "day", "psn_no"]).groupby("entity").apply(
+        counts["certain_examples"] = sure.sort_values(["entity", "day", "psn_no", "mdtrt_id"]).groupby("entity").apply(
             lambda g: "; ".join(f"{p}({_SEX_EN.get(s, s)}) {c}" for p, s, c in
                                 g[["psn_no", "gend", "certain_code"]].head(3).itertuples(index=False)),
             include_groups=False)
@@ -213,3 +255,9 @@ class GenderAgeMismatchDetector(RuleDetector):
                    f"events ({f['certain_patients']} patients), fund {f['certain_fund']:,.2f} yuan.")
         tz, te = tier_sentence(f)
         return zh + tz, (en + " " + te) if te else en
+
+
+def _most_frequent(values: pd.Series) -> Any:
+    """The most frequent value; on a tie the first in the series' order (callers sort it by mdtrt_id)."""
+    counts = values.value_counts(sort=False)
+    return counts.idxmax()

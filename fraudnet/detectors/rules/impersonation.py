@@ -19,6 +19,7 @@ from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    entity_leads,
     score_entities,
     since_clause,
 )
@@ -89,56 +90,143 @@ class ImpersonationDetector(RuleDetector):
         for name in ("rail_overhead_minutes", "air_overhead_minutes", "certain_tolerance_minutes"):
             check_positive(name, getattr(self, name), self.kind, allow_zero=True)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-        cond, since = since_clause(context, "begntime")
-        cond = cond.replace("?", "$since")
-        valid = valid_coordinates_sql("m.lnt", "m.lat")
-        args: dict[str, Any] = {
+    # Incremental detection (`fraudnet.detectors.incremental`): the candidate pairs — consecutive visits of one
+    # person at two institutions that are impossible even with the least time slack any resolution could give —
+    # by id, with a count `w`. A day's visits may fall between two earlier visits of the same person (the rest of
+    # the last day screened), which replaces that pair: the day's part is the pairs of the affected persons with
+    # the day's visits (+1) less their pairs without them (−1), so the stored sum is the full run's pair set
+    # (w 1, replaced pairs w 0). The institutions' time resolution, which every new visit may change, and the
+    # final test are applied on the pairs after, as the full run does.
+    incremental_parts = {"pairs": ("entity", "prev_id", "mdtrt_id")}
+
+    def _args(self) -> dict[str, Any]:
+        return {
             "road": float(self.max_speed_kmh), "rail": float(self.rail_speed_kmh),
             "rail_over": float(self.rail_overhead_minutes), "air": float(self.air_speed_kmh),
             "air_over": float(self.air_overhead_minutes), "min_km": float(self.min_distance_km),
             "window": float(self.city_window_minutes), "tol": float(self.certain_tolerance_minutes),
-            **({"since": since[0]} if since else {}),
         }
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """The candidate pairs (`entity`, `prev_id`, `mdtrt_id`, `w`) over every visit, or (`scope`, a table of
+        mdtrt_id) the change the visits of `scope` make to them."""
+        valid = valid_coordinates_sql("m.lnt", "m.lat")
+        args = {k: v for k, v in self._args().items() if k != "tol"}
+        persons = ""
+        if scope:
+            persons = (f" AND v.psn_no IN (SELECT psn_no FROM visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM "
+                       f"{scope}) AND NOT is_inpatient AND NOT coalesce(refunded, false) AND begntime IS NOT NULL)")
+
+        def candidates(visits: str) -> str:
+            # slack at least 1,440 min for a date-only time and 0 otherwise, whatever the institution's resolution
+            return f"""
+                SELECT psn_no AS entity, prev_id, mdtrt_id FROM (
+                    SELECT *, least(km / $road * 60, $rail_over + km / $rail * 60, $air_over + km / $air * 60)
+                              AS min_travel_minutes
+                    FROM (
+                        SELECT psn_no, prev_id, mdtrt_id, prev_city, city,
+                               date_diff('second', prev_time, begntime) / 60.0 + prev_slack + slack AS max_minutes,
+                               CASE WHEN lnt IS NULL OR prev_lnt IS NULL THEN NULL ELSE
+                                 2 * 6371.0 * asin(sqrt(pow(sin(radians(lat - prev_lat) / 2), 2)
+                                   + cos(radians(prev_lat)) * cos(radians(lat))
+                                   * pow(sin(radians(lnt - prev_lnt) / 2), 2))) END AS km
+                        FROM (
+                            SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(fixmedins_code) OVER w AS prev_inst,
+                                   lag(begntime) OVER w AS prev_time, lag(lnt) OVER w AS prev_lnt,
+                                   lag(lat) OVER w AS prev_lat, lag(city) OVER w AS prev_city,
+                                   lag(slack) OVER w AS prev_slack
+                            FROM {visits} WINDOW w AS (PARTITION BY psn_no ORDER BY begntime, mdtrt_id)
+                        ) WHERE prev_id IS NOT NULL AND prev_inst <> fixmedins_code
+                    )
+                )
+                WHERE (km >= $min_km AND max_minutes < min_travel_minutes)
+                   OR (km IS NULL AND city <> prev_city AND max_minutes < $window)"""
+
+        visits = f"""
+            SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime,
+                   CASE WHEN {valid} THEN m.lnt END AS lnt, CASE WHEN {valid} THEN m.lat END AS lat,
+                   CASE WHEN length(m.admdvs) >= 4 THEN left(m.admdvs, 4) END AS city,
+                   CASE WHEN v.begntime = date_trunc('day', v.begntime) THEN 1440.0 ELSE 0.0 END AS slack
+            FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code)
+            WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, false) AND v.begntime IS NOT NULL{persons}"""
+        if not scope:
+            pairs = context.sql(f"WITH v AS ({visits}) SELECT *, 1 AS w FROM ({candidates('v')})", args)
+            return {"pairs": pairs}
         pairs = context.sql(
             f"""
-            WITH res AS ({institution_time_resolution_sql()}
-            ), v AS (
-                SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime,
-                       CASE WHEN {valid} THEN m.lnt END AS lnt, CASE WHEN {valid} THEN m.lat END AS lat,
-                       CASE WHEN length(m.admdvs) >= 4 THEN left(m.admdvs, 4) END AS city,
-                       coalesce(v.fund_pay_sumamt, 0) AS fund,
-                       {time_slack_minutes("v.begntime", "res.resolution")} AS slack
-                FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code) LEFT JOIN res USING (fixmedins_code)
-                WHERE NOT v.is_inpatient AND NOT coalesce(v.refunded, false) AND v.begntime IS NOT NULL
-            ), o AS (
-                SELECT *, lag(mdtrt_id) OVER w AS prev_id, lag(fixmedins_code) OVER w AS prev_inst,
-                       lag(begntime) OVER w AS prev_time, lag(lnt) OVER w AS prev_lnt, lag(lat) OVER w AS prev_lat,
-                       lag(city) OVER w AS prev_city, lag(fund) OVER w AS prev_fund, lag(slack) OVER w AS prev_slack
-                FROM v WINDOW w AS (PARTITION BY psn_no ORDER BY begntime, mdtrt_id)
-            ), d AS (
-                SELECT psn_no, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime,
-                       prev_fund + fund AS fund, least(prev_fund, fund) AS certain_fund, prev_city, city,
-                       date_diff('second', prev_time, begntime) / 60.0 AS minutes,
-                       date_diff('second', prev_time, begntime) / 60.0 + prev_slack + slack AS max_minutes,
-                       CASE WHEN lnt IS NULL OR prev_lnt IS NULL THEN NULL ELSE
-                         2 * 6371.0 * asin(sqrt(pow(sin(radians(lat - prev_lat) / 2), 2) + cos(radians(prev_lat))
-                           * cos(radians(lat)) * pow(sin(radians(lnt - prev_lnt) / 2), 2))) END AS km
-                FROM o WHERE prev_id IS NOT NULL AND prev_inst <> fixmedins_code AND {cond}
-            ), t AS (
-                SELECT *, least(km / $road * 60, $rail_over + km / $rail * 60, $air_over + km / $air * 60)
-                          AS min_travel_minutes
-                FROM d
-            )
-            SELECT psn_no AS entity, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime, minutes,
-                   max_minutes, km, km / greatest(minutes, 1) * 60 AS kmh, min_travel_minutes,
-                   km IS NULL AS by_city, prev_city, city, fund, certain_fund,
-                   km IS NULL OR max_minutes + $tol < min_travel_minutes AS certain
-            FROM t
-            WHERE (km >= $min_km AND max_minutes < min_travel_minutes)
-               OR (km IS NULL AND city <> prev_city AND max_minutes < $window)
-            ORDER BY entity, begntime, mdtrt_id
+            WITH v AS ({visits}),
+                 old AS (SELECT * FROM v WHERE mdtrt_id NOT IN (SELECT mdtrt_id FROM {scope})),
+                 a AS ({candidates('v')}), b AS ({candidates('old')})
+            SELECT coalesce(a.entity, b.entity) AS entity, coalesce(a.prev_id, b.prev_id) AS prev_id,
+                   coalesce(a.mdtrt_id, b.mdtrt_id) AS mdtrt_id,
+                   (a.mdtrt_id IS NOT NULL)::INT - (b.mdtrt_id IS NOT NULL)::INT AS w
+            FROM a FULL OUTER JOIN b ON a.prev_id = b.prev_id AND a.mdtrt_id = b.mdtrt_id
+            WHERE a.mdtrt_id IS NULL OR b.mdtrt_id IS NULL
             """, args)
+        return {"pairs": pairs}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The impossible pairs among the candidates (with the institutions' time resolution now), scored."""
+        cond, since = since_clause(context, "begntime")
+        cond = cond.replace("?", "$since")
+        valid = valid_coordinates_sql("m.lnt", "m.lat")
+        args = {**self._args(), **({"since": since[0]} if since else {})}
+        ids = parts["pairs"]
+        ids = ids[ids["w"] > 0][["prev_id", "mdtrt_id"]].drop_duplicates().reset_index(drop=True)
+        if ids.empty:
+            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        with context.frame_table("_fn_imp_pairs", ids) as table:
+            pairs = context.sql(
+                f"""
+                WITH ids AS (SELECT prev_id AS mdtrt_id FROM {table} UNION SELECT mdtrt_id FROM {table}),
+                res AS (SELECT * FROM ({institution_time_resolution_sql()}) WHERE fixmedins_code IN (
+                    SELECT fixmedins_code FROM visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM ids))
+                ), v AS (
+                    SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime,
+                           CASE WHEN {valid} THEN m.lnt END AS lnt, CASE WHEN {valid} THEN m.lat END AS lat,
+                           CASE WHEN length(m.admdvs) >= 4 THEN left(m.admdvs, 4) END AS city,
+                           coalesce(v.fund_pay_sumamt, 0) AS fund,
+                           {time_slack_minutes("v.begntime", "res.resolution")} AS slack
+                    FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code)
+                         LEFT JOIN res USING (fixmedins_code)
+                    WHERE v.mdtrt_id IN (SELECT mdtrt_id FROM ids)
+                ), o AS (
+                    SELECT b.*, a.mdtrt_id AS prev_id, a.fixmedins_code AS prev_inst, a.begntime AS prev_time,
+                           a.lnt AS prev_lnt, a.lat AS prev_lat, a.city AS prev_city, a.fund AS prev_fund,
+                           a.slack AS prev_slack
+                    FROM {table} p JOIN v b ON b.mdtrt_id = p.mdtrt_id JOIN v a ON a.mdtrt_id = p.prev_id
+                ), d AS (
+                    SELECT psn_no, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime,
+                           prev_fund + fund AS fund, least(prev_fund, fund) AS certain_fund, prev_city, city,
+                           date_diff('second', prev_time, begntime) / 60.0 AS minutes,
+                           date_diff('second', prev_time, begntime) / 60.0 + prev_slack + slack AS max_minutes,
+                           CASE WHEN lnt IS NULL OR prev_lnt IS NULL THEN NULL ELSE
+                             2 * 6371.0 * asin(sqrt(pow(sin(radians(lat - prev_lat) / 2), 2) + cos(radians(prev_lat))
+                               * cos(radians(lat)) * pow(sin(radians(lnt - prev_lnt) / 2), 2))) END AS km
+                    FROM o WHERE {cond}
+                ), t AS (
+                    SELECT *, least(km / $road * 60, $rail_over + km / $rail * 60, $air_over + km / $air * 60)
+                              AS min_travel_minutes
+                    FROM d
+                )
+                SELECT psn_no AS entity, prev_id, mdtrt_id, prev_inst, fixmedins_code, prev_time, begntime, minutes,
+                       max_minutes, km, km / greatest(minutes, 1) * 60 AS kmh, min_travel_minutes,
+                       km IS NULL AS by_city, prev_city, city, fund, certain_fund,
+                       km IS NULL OR max_minutes + $tol < min_travel_minutes AS certain
+                FROM t
+                WHERE (km >= $min_km AND max_minutes < min_travel_minutes)
+                   OR (km IS NULL AND city <> prev_city AND max_minutes < $window)
+                ORDER BY entity, begntime, mdtrt_id
+                """, args)
         volume = context.sql(
             "SELECT psn_no AS entity, count(*) AS visits FROM visit_fact "
             "WHERE NOT is_inpatient AND NOT coalesce(refunded, false) GROUP BY 1")
