@@ -10,8 +10,9 @@ sums and counts by key), which makes stored parts + the day's parts equal to the
 
 The increment is valid only as a pure append of new visits after the state's batch (`plan_increment`): a changed
 catalogue or institution register, rows updated in place, settlements or fee lines arriving for visits of earlier
-batches (corrections, reversals), visits dated before the last day the state saw (backdated), or other detector
-parameters make the run fall back to the full path, which rebuilds the state; the reason goes into the run report.
+batches (corrections, reversals), persons registered after visits of earlier batches (their district), visits dated
+before the last day the state saw (backdated), or other detector parameters make the run fall back to the full path,
+which rebuilds the state; the reason goes into the run report.
 State: `detector_state` (kind → source batch, as-of, parameter fingerprint) and one table per part,
 `detector_part__<kind>__<part>`. Detectors that do not declare parts simply run in full.
 """
@@ -110,6 +111,12 @@ def plan_increment(con: Any) -> IncrementPlan:
         if old:
             plan.reason = f"{old} {what} on visits loaded before / 新增{table}涉及既往就诊（更正或冲销）"
             return plan
+    # a person registered after visits already screened changes those visits' facts (patients from other districts)
+    late = int(_one(con, "SELECT count(DISTINCT p.psn_no) FROM psn_info p JOIN mdtrt m ON m.psn_no = p.psn_no "
+                         "WHERE p._batch_id > ? AND m._batch_id <= ?", [mark, mark]))
+    if late:
+        plan.reason = f"{late} persons registered after visits already screened / 新增人员信息涉及既往就诊"
+        return plan
     if plan.as_of is not None:
         # the rest of the last day screened may come later (a day in several files); an earlier day may not
         back = int(_one(con, "SELECT count(*) FROM mdtrt WHERE _batch_id > ? AND begntime < date_trunc('day', ?)",

@@ -50,6 +50,8 @@ SHARE_SLACK = 0.05
 MATERIAL_RATIO = 2.0
 EXTREME_RATIO = 3.0
 ROWS_TABLE = "_fn_anomaly_visit_rows"
+# Peer-group columns of an entity, the most frequent value over its visits (ties: the smallest value).
+PROFILE = ("ftype", "lv", "region", "dept")
 
 
 def _peer_zh(key: str, value: str) -> str:
@@ -159,7 +161,48 @@ class PeerAnomalyDetector:
         self._validate()
         if not self._has_visits(context):
             return []
-        features = self._features(context)
+        return self.leads_from_partials(context, self.partials(context, None))
+
+    # Incremental detection (`fraudnet.detectors.incremental`): every feature is a ratio of sums over the entity's
+    # visits, so the parts are counts — per entity (visits, known flags, flagged visits, fund in cents, inpatient
+    # days), per entity and patient (visits: distinct patients, visits per patient) and per entity and peer profile
+    # (visits: the most frequent type, level, region and department). All integers, so stored parts + the day's
+    # parts give bit-identical features, peer statistics, forest and leads.
+    incremental_parts = {"counts": ("entity",), "patients": ("entity", "psn_no"),
+                         "profile": ("entity", *PROFILE)}
+
+    def validate(self) -> None:
+        self._validate()
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """The parts of every visit, or (`scope`, a table of mdtrt_id) of those visits only."""
+        self._validate()
+        cte = self._base_cte(context, scope)
+        counts = context.sql(cte + """
+            SELECT entity, count(*)::BIGINT AS visits,
+                   count(*) FILTER (NOT refunded)::BIGINT AS paid_visits,
+                   coalesce(sum(round(fund * 100)::BIGINT) FILTER (NOT refunded), 0)::BIGINT AS fund_cents,
+                   count(is_inpatient)::BIGINT AS care_known,
+                   count(*) FILTER (is_inpatient)::BIGINT AS inpatient_visits,
+                   coalesce(sum(los_days) FILTER (is_inpatient), 0)::BIGINT AS inpatient_days,
+                   count(*) FILTER (key_drug)::BIGINT AS key_drug_visits,
+                   count(off_hours)::BIGINT AS hours_known,
+                   count(*) FILTER (off_hours)::BIGINT AS off_hours_visits,
+                   count(*) FILTER (refunded)::BIGINT AS refund_visits,
+                   count(*) FILTER (far)::BIGINT AS far_visits
+            FROM r GROUP BY entity ORDER BY entity
+        """)
+        patients = context.sql(cte + """
+            SELECT entity, psn_no, count(*)::BIGINT AS visits FROM r GROUP BY entity, psn_no ORDER BY entity, psn_no
+        """)
+        cols = ", ".join(PROFILE)
+        profile = context.sql(cte + f"""
+            SELECT entity, {cols}, count(*)::BIGINT AS visits FROM r GROUP BY entity, {cols} ORDER BY entity, {cols}
+        """)
+        return {"counts": counts, "patients": patients, "profile": profile}
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Lead]:
+        features = self._features_from_parts(parts)
         features = features[features["visits"] >= self.min_visits].reset_index(drop=True)
         self.features_ = features
         if len(features) < self.min_peers:
@@ -167,6 +210,17 @@ class PeerAnomalyDetector:
         cols = list(FEATURES_BY_TYPE[self.entity_type])
         z, medians, groups = self._robust_z(features, cols)
         self.z_ = z
+        self.isolation_ = None
+        # The forest only damps (score = base × damp, damp ≤ 1): an entity whose undamped score rounds below
+        # min_score is never flagged, so when no entity reaches it the forest is not fitted at all (the same leads).
+        pos_all = np.clip(z.to_numpy(dtype=float), 0.0, None)
+        top2 = -np.sort(-pos_all, axis=1)[:, :2]  # largest first, NaN last (as sort_values)
+        with np.errstate(over="ignore", invalid="ignore"):
+            base_all = 1.0 / (1.0 + np.exp(-(np.minimum(top2, self.z_cap).mean(axis=1) - self.z_center)
+                                           / self.z_scale))
+        candidates = np.flatnonzero(base_all >= self.min_score - 1e-4)
+        if not len(candidates):
+            return []
         forest = IsolationForest(n_estimators=self.n_estimators, random_state=self.seed, contamination="auto")
         matrix = z.clip(lower=-10, upper=10).to_numpy()
         forest.fit(matrix)
@@ -174,7 +228,8 @@ class PeerAnomalyDetector:
         self.isolation_ = isolation
         leads: list[Lead] = []
         flagged: list[tuple[int, list[str], float]] = []
-        for i in range(len(features)):
+        for i in candidates:
+            i = int(i)
             pos = z.iloc[i].clip(lower=0).sort_values(ascending=False)
             top = pos.iloc[:2].clip(upper=self.z_cap).to_numpy()  # capped: one extreme feature is not enough
             strength = float(top.mean()) if len(top) else 0.0
@@ -295,19 +350,18 @@ class PeerAnomalyDetector:
             raise DetectorError(f"{self.kind}: visit_fact is not readable ({exc})") from exc
         return bool(n)
 
-    def _rows_table(self, context: Any) -> str:
-        """A temporary table of visit rows with the per-visit flags, built once per context and shared by the
-        three anomaly detectors (dropped by `run_detectors` at the end of a run)."""
+    def _rows_select(self, context: Any, visits: str = "") -> str:
+        """The SELECT of the visit rows with the per-visit flags, of every visit or of the visits `v` (visit_fact)
+        meeting the condition `visits`."""
         lo, hi = int(self.off_hours[0]), int(self.off_hours[1])
-        key = f"{ROWS_TABLE}:{lo}:{hi}"
-        if context.cache.get(ROWS_TABLE) == key:
-            return ROWS_TABLE
         columns = {c.lower() for c in context.sql("SELECT * FROM visit_fact LIMIT 0").columns}
         dept = "coalesce(v.dept_code, '')" if "dept_code" in columns else "''"  # dept_code is optional
-        context.temp_table(ROWS_TABLE, f"""
+        where = f"WHERE {visits}" if visits else ""
+        kd_scope = f"AND f.mdtrt_id IN (SELECT v.mdtrt_id FROM visit_fact v {where})" if visits else ""
+        return f"""
             WITH kd AS (
                 SELECT DISTINCT f.mdtrt_id FROM fee_list f JOIN hilist h USING (hilist_code)
-                WHERE h.key_drug_flag = '1'
+                WHERE h.key_drug_flag = '1' {kd_scope}
             )
             SELECT v.mdtrt_id, v.psn_no, v.atddr_no, v.fixmedins_code, v.begntime,
                    coalesce(v.endtime, v.begntime) AS endtime, v.is_inpatient,
@@ -322,27 +376,55 @@ class PeerAnomalyDetector:
                    coalesce(left(m.admdvs, 6), '') AS region
             FROM visit_fact v LEFT JOIN medins_info m USING (fixmedins_code)
             LEFT JOIN psn_info p USING (psn_no) LEFT JOIN kd ON kd.mdtrt_id = v.mdtrt_id
-        """, shared=True)
+            {where}
+        """
+
+    def _rows_table(self, context: Any, scope: str | None = None) -> str:
+        """A temporary table of visit rows with the per-visit flags (of the visits in the table `scope` only, if
+        given), built once per context and shared by the three anomaly detectors (dropped by `run_detectors` at
+        the end of a run)."""
+        key = f"{ROWS_TABLE}:{int(self.off_hours[0])}:{int(self.off_hours[1])}:{scope or ''}"
+        if context.cache.get(ROWS_TABLE) == key:
+            return ROWS_TABLE
+        visits = f"v.mdtrt_id IN (SELECT mdtrt_id FROM {scope})" if scope else ""
+        context.temp_table(ROWS_TABLE, self._rows_select(context, visits), shared=True)
         context.cache[ROWS_TABLE] = key
         return ROWS_TABLE
 
-    def _base_cte(self, context: Any) -> str:
+    def _base_cte(self, context: Any, scope: str | None = None) -> str:
         entity, where = self._entity_sql()
-        table = self._rows_table(context)
+        table = self._rows_table(context, scope)
         return f"WITH r AS (SELECT {entity} AS entity, * FROM {table} WHERE {where})"
 
-    def _features(self, context: Any) -> pd.DataFrame:
-        frame = context.sql(self._base_cte(context) + """
-            SELECT entity, count(*) AS visits, count(DISTINCT psn_no) AS patients,
-                   avg(fund) FILTER (NOT refunded) AS fund_per_visit,
-                   avg(is_inpatient::INT) AS inpatient_share,
-                   coalesce(avg(los_days) FILTER (is_inpatient), 0) AS mean_los,
-                   avg(key_drug::INT) AS key_drug_share, avg(off_hours::INT) AS off_hours_share,
-                   avg(refunded::INT) AS refund_share, avg(far::INT) AS far_patient_share,
-                   count(*) / count(DISTINCT psn_no) AS visits_per_patient,
-                   mode(ftype) AS ftype, mode(lv) AS lv, mode(region) AS region, mode(dept) AS dept
-            FROM r GROUP BY entity
-        """).fillna({"fund_per_visit": 0.0})
+    def _features_from_parts(self, parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Per-entity features from the parts, one row per entity in entity order (whatever the parts' order)."""
+        counts = parts["counts"].groupby("entity", sort=True).sum(numeric_only=True)
+        pats = parts["patients"]
+        patients = pats[pats["psn_no"].notna()].groupby("entity").size().reindex(counts.index, fill_value=0)
+
+        def ratio(num: pd.Series, den: pd.Series) -> np.ndarray:
+            num, den = num.to_numpy(dtype=float), den.to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+        frame = pd.DataFrame({"entity": counts.index.astype(str), "visits": counts["visits"].to_numpy(),
+                              "patients": patients.to_numpy().astype("int64")})
+        fund = ratio(counts["fund_cents"] / 100.0, counts["paid_visits"])
+        frame["fund_per_visit"] = np.where(np.isnan(fund), 0.0, fund)
+        frame["inpatient_share"] = ratio(counts["inpatient_visits"], counts["care_known"])
+        los = ratio(counts["inpatient_days"], counts["inpatient_visits"])
+        frame["mean_los"] = np.where(np.isnan(los), 0.0, los)
+        frame["key_drug_share"] = ratio(counts["key_drug_visits"], counts["visits"])
+        frame["off_hours_share"] = ratio(counts["off_hours_visits"], counts["hours_known"])
+        frame["refund_share"] = ratio(counts["refund_visits"], counts["visits"])
+        frame["far_patient_share"] = ratio(counts["far_visits"], counts["visits"])
+        frame["visits_per_patient"] = ratio(counts["visits"], patients)
+        prof = parts["profile"]
+        for col in PROFILE:
+            by = prof.groupby(["entity", col], as_index=False)["visits"].sum()
+            top = by.sort_values(["entity", "visits", col], ascending=[True, False, True], kind="stable")
+            mode = top.drop_duplicates("entity").set_index("entity")[col]
+            frame[col] = mode.reindex(counts.index).fillna("").astype(str).to_numpy()
         # care profile: entities that admit inpatients are only compared with others that do
         frame["care"] = np.where(frame["inpatient_share"] >= self.min_inpatient_share, "inpatient", "outpatient")
         return frame
@@ -392,8 +474,11 @@ class PeerAnomalyDetector:
     def _evidence(self, context: Any, features: pd.DataFrame, flagged: list[tuple[int, list[str], float]]
                   ) -> dict[str, pd.DataFrame]:
         entities = pd.DataFrame({"entity": [str(features.iloc[i]["entity"]) for i, _, _ in flagged]})
+        column, where = self._entity_sql()
+        # the flagged entities' visits only (the rows table may hold the day's visits only)
+        rows_sql = self._rows_select(context, f"v.{column} IN (SELECT entity FROM _fn_anom_entities)")
         with context.frame_table("_fn_anom_entities", entities):
-            rows = context.sql(self._base_cte(context) + """
+            rows = context.sql(f"WITH r AS (SELECT {column} AS entity, * FROM ({rows_sql}) WHERE {where})" + """
                 , fr AS (SELECT r.*, count(*) OVER (PARTITION BY r.entity, r.psn_no) AS pv,
                                 quantile_cont(fund, 0.75) OVER (PARTITION BY r.entity) AS fund_p75
                          FROM r JOIN _fn_anom_entities e USING (entity))
@@ -407,5 +492,7 @@ class PeerAnomalyDetector:
             for f in top_features:
                 mask |= ent_rows.eval(FEATURES[f][3]).to_numpy(dtype=bool)
             chosen = ent_rows[mask] if mask.any() else ent_rows
-            out[entity] = chosen.sort_values("fund", ascending=False).head(int(self.max_evidence))
+            # largest fund first, ties by visit id: the same evidence whatever order the rows came in
+            chosen = chosen.sort_values(["fund", "mdtrt_id"], ascending=[False, True], kind="stable")
+            out[entity] = chosen.head(int(self.max_evidence))
         return out
