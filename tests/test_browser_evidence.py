@@ -385,15 +385,25 @@ def test_big_lead_opens_within_budget(live_server: Any, page_factory: Any) -> No
     print(f"big lead: {fig}")
     assert fig["interactive_ms"] < TARGET_MS, fig
     assert fig["held"] > 0 and fig["shown"] <= 600 and fig["overlaps"] == 0
-    # Grouped by the communities the server found: every drawn node sits in its community's compound node,
-    # labelled by the community's head, and the groups' members are linked more inside than across (counted on
-    # all the links of the answer between drawn nodes, drawn or held back).
+    # Grouped by the communities the server found: every drawn node sits in its community's frame (inside the
+    # frame's box; frames do not overlap), labelled by the community's head, and the groups' members are linked
+    # more inside than across (counted on all the links of the answer between drawn nodes, drawn or held back).
     assert fig["group_by"] == "community" and fig["groups"] >= 3, fig
-    drawn = page.evaluate("""() => { const o = {}; window.__fraudnet.cy.nodes().filter(n => n.isChildless() &&
-        n.data('type') !== 'More').forEach(n => { o[n.id()] = n.parent().nonempty() ? n.parent().id() : null; });
-        return o; }""")
+    drawn = page.evaluate("""() => { const o = {}; window.__fraudnet.cy.nodes().filter(n =>
+        !['More', 'Group'].includes(n.data('type'))).forEach(n => {
+        o[n.id()] = n.data('group') ? 'Group:' + n.data('group') : null; }); return o; }""")
     community = {n["id"]: n["props"]["community"] for n in body["nodes"]}
     assert all(g == f"Group:c{community[nid]}" for nid, g in drawn.items()), "a node outside its community's group"
+    boxes = page.evaluate("""() => { const o = {}; window.__fraudnet.cy.nodes('[type = "Group"]').forEach(f => {
+        const p = f.position(); o[f.id()] = [p.x - f.data('w') / 2, p.y - f.data('h') / 2, p.x + f.data('w') / 2,
+        p.y + f.data('h') / 2]; }); return o; }""")
+    where = page.evaluate("""() => { const o = {}; window.__fraudnet.cy.nodes().forEach(n => {
+        o[n.id()] = [n.position().x, n.position().y]; }); return o; }""")
+    assert all(boxes[g][0] < where[nid][0] < boxes[g][2] and boxes[g][1] < where[nid][1] < boxes[g][3]
+               for nid, g in drawn.items()), "a node drawn outside its group's frame"
+    frames = list(boxes.values())
+    assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                   for i, a in enumerate(frames) for b in frames[i + 1:]), "two group frames overlap"
     inside = sum(1 for e in body["edges"] if e["source"] in drawn and e["target"] in drawn
                  and drawn[e["source"]] == drawn[e["target"]])
     across = sum(1 for e in body["edges"] if e["source"] in drawn and e["target"] in drawn
@@ -425,5 +435,5 @@ def test_big_lead_opens_within_budget(live_server: Any, page_factory: Any) -> No
     assert 0 < added <= 150 and page.evaluate("window.__fraudnet.chart.heldCount()") == held - added
     assert page.evaluate("window.__fraudnet.chart.overlaps()") == 0
     group = handle.split(":", 1)[1]
-    assert page.evaluate(f"""() => window.__fraudnet.cy.getElementById('Group:{group}').children()
+    assert page.evaluate(f"""() => window.__fraudnet.cy.nodes().filter(n => n.data('group') === '{group}')
         .filter(n => n.data('type') !== 'More').every(n => n.data('props').community === {int(group[1:])})""")

@@ -53,6 +53,15 @@ SEVERITY_NAMES: dict[str, tuple[str, str]] = {"red": ("红色预警", "red"), "o
 _COLORS = {"Person": "#1f6fd1", "Practitioner": "#13a36b", "Institution": "#9b2c2c", "Pharmacy": "#0e8a8a",
            "Drug": "#7b3fc4", "Phone": "#e0820b", "Address": "#8a6a2f", "Visit": "#7d8794", "Occasion": "#c2410c",
            "Burst": "#b91c1c", "Operator": "#4b5563", "Lead": "#d4380d", "Outside": "#9ca3af"}
+# Link colours by relationship, as on screen (frontend/src/icons.ts EDGE_COLORS): in grey the PDF's chart could
+# not tell an admission from a doctor's link.
+_EDGE_COLORS = {"HAD": "#9aa5b1", "AT": "#9aa5b1", "ATTENDED_BY": "#5fb98f", "TREATED_BY": "#5fb98f",
+                "DISPENSED": "#a27fd6", "WORKS_AT": "#13a36b", "USES_PHONE": "#e0820b", "LIVES_AT": "#a8894f",
+                "VISITED": "#4a8fe0", "CO_ADMITTED": "#d4380d", "ADMITTED_IN": "#e8684a", "ADMITTED_AT": "#9b2c2c",
+                "OPERATES_AT": "#4b5563", "SWIPED": "#b91c1c", "CARD_IN": "#f08b7a", "FILLED_AT": "#0e8a8a",
+                "OBTAINED": "#7b3fc4", "PRESCRIBED": "#13a36b"}
+#: Longest node label drawn in the PDF's chart (longer ones end in "…").
+PDF_LABEL_CHARS = 24
 # i2 icon types (standard Analyst's Notebook icon names) per node type.
 _ANX_ICONS = {"Person": "Person", "Practitioner": "Doctor", "Institution": "Hospital", "Pharmacy": "Shop",
               "Drug": "Drugs", "Phone": "Phone", "Address": "Address", "Visit": "Document", "Occasion": "Event",
@@ -85,6 +94,18 @@ def _edge_text(e: Edge, lang: str) -> str:
     summary = (e.props or {}).get("summary_zh" if lang == "zh" else "summary_en")
     base = name[0] if lang == "zh" else name[1]
     return f"{base}: {summary}" if summary else base
+
+
+def _node_text(n: Node, lang: str) -> str:
+    """A node's label in the PDF: time nodes in words as on screen ("2025-01-05 · 15人入院", "… · 6张卡/20分钟")."""
+    p = n.props or {}
+    if n.type == "Occasion" and p.get("persons") is not None:
+        return f"{p.get('date', '')} · {p['persons']}" + ("人入院" if lang == "zh" else " admitted")
+    if n.type == "Burst" and p.get("cards") is not None:
+        at = str(p.get("start") or "").replace("T", " ")[:16]
+        return (f"{at} · {p['cards']}张卡/{p.get('minutes', 0):g}分钟" if lang == "zh"
+                else f"{at} · {p['cards']} cards in {p.get('minutes', 0):g} min")
+    return n.label or n.key
 
 
 def _pos(x: ChartExport) -> dict[str, tuple[float, float]]:
@@ -218,21 +239,29 @@ def casefile_pdf(x: ChartExport, evidence_rows: Sequence[dict[str, Any]] = (), m
     for e in x.chart.edges:
         if e.source in pos and e.target in pos:
             (ax, ay), (bx, by) = at(e.source), at(e.target)
-            draw.add(Line(ax, ay, bx, by, strokeColor=colors.HexColor("#9aa5b1"),
-                          strokeWidth=min(3.0, 0.4 + math.log10(1 + (e.amount or 0) / 1000))))
+            draw.add(Line(ax, ay, bx, by, strokeColor=colors.HexColor(_EDGE_COLORS.get(e.type, "#9aa5b1")),
+                          strokeOpacity=0.8, strokeWidth=min(3.0, 0.4 + math.log10(1 + (e.amount or 0) / 1000))))
     radius = max(2.5, min(7.0, 6.0 * scale))
     label_all = len(x.chart.nodes) <= 120
     drawn = [n for n in x.chart.nodes if n.id in pos]
+    # The lead's members ringed in red, as on screen.
+    members = {f"{t}:{k}" for t, field_ in (("Person", "persons"), ("Practitioner", "practitioners"),
+                                            ("Institution", "institutions"), ("Pharmacy", "institutions"))
+               for k in (lead.get(field_) or [])}
     for n in drawn:
         cx, cy = at(n.id)
+        member = n.id in members
         draw.add(Circle(cx, cy, radius, fillColor=colors.HexColor(_COLORS.get(n.type, "#555555")),
-                        strokeColor=colors.white, strokeWidth=0.5))
+                        strokeColor=colors.HexColor("#cf1322") if member else colors.white,
+                        strokeWidth=1.2 if member else 0.5))
     # Labels last, each on a white box: the links used to run through them.
     size = 6.0
     for n in drawn:
         if label_all or n.type not in ("Person", "Visit"):
             cx, cy = at(n.id)
-            text = (n.label or n.key)[:18]
+            text = _node_text(n, x.lang)
+            if len(text) > PDF_LABEL_CHARS:  # cut with a mark (an occasion's "15人入院" was cut to "15")
+                text = text[:PDF_LABEL_CHARS - 1] + "…"
             w = pdfmetrics.stringWidth(text, font, size)
             draw.add(Rect(cx - w / 2 - 1, cy - radius - size - 2.2, w + 2, size + 2, fillColor=colors.white,
                           strokeColor=None, fillOpacity=0.85))
@@ -241,6 +270,12 @@ def casefile_pdf(x: ChartExport, evidence_rows: Sequence[dict[str, Any]] = (), m
     legend = [[Paragraph("<font color='{}'>●</font> {}".format(_COLORS.get(t, "#555555"),
                                                            esc(x.word(TYPE_NAMES.get(t, (t, t))))), small)
                for t in sorted({n.type for n in x.chart.nodes})]]
+    links = sorted({e.type for e in x.chart.edges if e.source in pos and e.target in pos})
+    legend.append([Paragraph("<font color='{}'>━</font> {}".format(_EDGE_COLORS.get(t, "#9aa5b1"),
+                                                              esc(x.word(EDGE_NAMES.get(t, (t, t))))), small)
+                   for t in links])
+    width_ = max(len(r) for r in legend)
+    legend = [r + [""] * (width_ - len(r)) for r in legend]
     story += [Paragraph(esc("图例" if zh else "Legend"), small), Table(legend, hAlign="LEFT"), PageBreak()]
     story += [Paragraph(esc("线索说明" if zh else "Explanation"), h2),
               Paragraph(esc(lead.get("explanation_zh")), body), Spacer(1, 2 * mm),

@@ -19,6 +19,8 @@ export const BIG_CHART = 400;
 /** A big chart by community opens with about this many links per node drawn. */
 const EDGE_BUDGET = 2.5;
 const MORE_STEP = 150;
+/** Up to this many summarised visit links are labelled on the chart; beyond, those of the selected nodes. */
+const EDGE_LABELS = 12;
 
 /** Label of a node in the user's language: synthetic recipe nodes are labelled from their figures. */
 export function nodeLabel(n: GNode): string {
@@ -71,6 +73,14 @@ function edgeLabel(e: GEdge): string {
       : `${num(Number(p.quantity))} units/${num(Number(p.days_of_supply ?? 0))} d`;
   }
   return "";
+}
+
+/** The summary as drawn: one figure a line; from a time node (occasion, burst), whose label has the dates, without
+ * them ("15次住院\n¥58,541"). */
+function shownEdgeLabel(e: GEdge): string {
+  const parts = edgeLabel(e).split(/，|, (?=\S)/);
+  const timed = /^(Occasion|Burst):/.test(e.source) || /^(Occasion|Burst):/.test(e.target);
+  return (timed && parts.length === 3 ? [parts[0], parts[2]] : parts).join("\n");
 }
 
 /** Score of a node for the top-N of a big chart: members and evidence first, then the money on its links. */
@@ -129,6 +139,8 @@ function buildStyle(): StylesheetJson {
         "background-height": "62%",
         "border-width": 1,
         "border-color": "#ffffff",
+        "z-index-compare": "manual",
+        "z-index": 20,
       },
     },
     {
@@ -149,6 +161,8 @@ function buildStyle(): StylesheetJson {
         "arrow-scale": 0.6,
         opacity: 0.85,
         label: "",
+        "z-index-compare": "manual",
+        "z-index": 10,
       },
     },
   ];
@@ -171,7 +185,12 @@ function buildStyle(): StylesheetJson {
   }
   s.push(
     { selector: 'edge[type = "CO_ADMITTED"]', style: { "line-style": "dashed", "target-arrow-shape": "none" } },
-    { selector: "edge[elabel]", style: { label: "data(elabel)" } },
+    // Summaries of visit links: horizontal and wrapped (rotated along the line they were unreadable), drawn when
+    // the chart has few of them or their node is selected (the panel lists them all).
+    { selector: "edge.elabel-on", style: { label: "data(lbl)", "text-rotation": "none", "text-wrap": "wrap",
+      "text-max-width": "140px", "font-size": 10, "text-background-opacity": 0.9, "text-background-padding": "2px",
+      "text-background-shape": "roundrectangle", "text-border-width": 1, "text-border-color": "#d5dbe3",
+      "text-border-opacity": 1, "z-index": 12 } },
     { selector: 'node[type = "More"]', style: { "border-width": 2, "border-style": "dashed", "border-color": "#334155",
       "font-weight": "bold" } },
     { selector: 'node[type = "Occasion"], node[type = "Burst"], node[type = "Drug"]', style: { "text-wrap": "wrap",
@@ -185,17 +204,26 @@ function buildStyle(): StylesheetJson {
     { selector: "node:selected", style: { "overlay-color": "#2563eb", "overlay-opacity": 0.25, "overlay-padding": 5 } },
     { selector: "edge:selected", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb" } },
     { selector: "edge.path", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b", width: 6,
-      "z-index": 20 } },
+      "z-index": 11 } },
     { selector: "node.path", style: { "overlay-color": "#f59e0b", "overlay-opacity": 0.3, "overlay-padding": 6 } },
     { selector: ".faded", style: { opacity: 0.15, "text-opacity": 0 } },
     { selector: ".gone", style: { display: "none" } },
+    { selector: ".frame-off", style: { display: "none" } },
     { selector: "edge.helper", style: { opacity: 0, events: "no" } },
-    { selector: "node.lowzoom", style: { "background-image": "none", "border-width": 0 } },
+    // Zoomed out (below LOW_ZOOM) no 10 px label is readable (min-zoomed-font-size): none is measured either, and
+    // glyphs are off; the frames' group names grow to stay readable.
+    { selector: "node.lowzoom", style: { "background-image": "none", "border-width": 0, label: "" } },
     { selector: "node.quiet", style: { label: "" } },
-    { selector: 'node[type = "Group"]', style: { shape: "round-rectangle", "background-color": "#eef2f7",
-      "background-opacity": 0.6, "background-image": "none", "border-width": 1, "border-style": "dashed",
-      "border-color": "#94a3b8", label: "data(label)", "text-valign": "top", "text-halign": "center",
-      "font-size": 14, "font-weight": "bold", color: "#334155", padding: "14px", "min-zoomed-font-size": 4 } },
+    // A big chart's groups are frames: plain nodes sized to their members' box and drawn under the links (z-index),
+    // not compound nodes (with compound nodes Cytoscape re-dirties a group's members and links for every style
+    // property it applies: half of a big chart's first frame).
+    { selector: 'node[type = "Group"]', style: { shape: "round-rectangle", width: "data(w)", height: "data(h)",
+      "background-color": "#eef2f7", "background-opacity": 0.6, "background-image": "none", "border-width": 1,
+      "border-style": "dashed", "border-color": "#94a3b8", label: "data(label)", "text-valign": "top",
+      "text-halign": "center", "text-margin-y": -4, "font-size": 14, "font-weight": "bold", color: "#334155",
+      "text-max-width": "data(w)", "min-zoomed-font-size": 4, "z-index": 0, "overlay-opacity": 0 } },
+    { selector: 'node[type = "Group"].frame-low', style: { "font-size": 44, "text-margin-y": -8 } },
+    { selector: 'node[type = "More"].lowzoom', style: { label: "data(label)", "font-size": 36 } },
     // Haystack lines (no control points, no arrows) for a big chart's links: edge projections were a third of its
     // first frame.
     { selector: "edge.quiet", style: { "target-arrow-shape": "none", "curve-style": "haystack", "haystack-radius": 0 } },
@@ -257,8 +285,33 @@ export class LinkChart {
       textureOnViewport: true, // pan/zoom on a cached texture: ~10x cheaper frames at 2,000 elements
       boxSelectionEnabled: true,
     });
-    this.cy.on("tap", "node", (ev) => this.events.onSelect?.(ev.target as NodeSingular));
+    this.cy.on("tap", "node", (ev) => {
+      if (!LinkChart.isFrame(ev.target as NodeSingular)) this.events.onSelect?.(ev.target as NodeSingular);
+    });
+    // Dragging a frame moves its group; dropping a node re-fits the frames.
+    let grabbed: { x: number; y: number } | null = null;
+    this.cy.on("grab", 'node[type = "Group"]', (ev) => {
+      grabbed = { ...(ev.target as NodeSingular).position() };
+    });
+    this.cy.on("drag", 'node[type = "Group"]', (ev) => {
+      const f = ev.target as NodeSingular;
+      if (!grabbed) return;
+      const p = f.position();
+      const d = { x: p.x - grabbed.x, y: p.y - grabbed.y };
+      grabbed = { ...p };
+      this.cy.batch(() => this.members_(String(f.data("key"))).forEach((n) => {
+        if (!n.locked()) n.shift(d);
+      }));
+    });
+    this.cy.on("free", 'node[type = "Group"]', () => {
+      grabbed = null;
+      this.updateFrames();
+    });
+    this.cy.on("dragfree", "node", (ev) => {
+      if ((ev.target as NodeSingular).data("group")) this.updateFrames();
+    });
     this.cy.on("tap", "edge", (ev) => this.events.onSelectEdge?.(ev.target as EdgeSingular));
+    this.cy.on("select unselect", "node", () => this.refreshEdgeLabels());
     this.cy.on("tap", (ev) => {
       if (ev.target === this.cy) this.events.onSelect?.(null);
     });
@@ -275,13 +328,28 @@ export class LinkChart {
       const low = this.cy.zoom() < LOW_ZOOM;
       if (low !== this.lowZoom) {
         this.lowZoom = low;
-        this.cy.batch(() => this.cy.nodes().toggleClass("lowzoom", low));
+        this.cy.batch(() => this.cy.nodes().forEach((n) => {
+          n.toggleClass(LinkChart.isFrame(n) ? "frame-low" : "lowzoom", low);
+        }));
       }
     });
   }
 
   destroy(): void {
     this.cy.destroy();
+  }
+
+  /** Run `fn` (an image export) with labels and glyphs on, as at full zoom; the zoomed-out look comes back after. */
+  withDetail<T>(fn: () => T): T {
+    if (!this.lowZoom) return fn();
+    this.cy.batch(() => this.cy.nodes().removeClass("lowzoom frame-low"));
+    try {
+      return fn();
+    } finally {
+      this.cy.batch(() => this.cy.nodes().forEach((n) => {
+        n.addClass(LinkChart.isFrame(n) ? "frame-low" : "lowzoom");
+      }));
+    }
   }
 
   /** Add a subgraph's nodes and edges (skipping ones already present); returns the ids of new nodes.
@@ -305,21 +373,22 @@ export class LinkChart {
     // given at creation: adding it afterwards restyled every element a second time.
     const big = !!opts.core && this.held.size > 0;
     if (this.grouped) {
-      // Big charts: one compound node per community (or per type) holds its nodes (and its "more" handle).
+      // Big charts: one frame per community (or per type) around its nodes (and its "more" handle).
       for (const key of new Set(nodes.map((n) => this.groupOf(n)))) {
         const gid = `Group:${key}`;
         if (!onChart.has(gid) && !els.some((e) => e.data.id === gid)) {
           // Nodes added later without a community (expansions, search) go to their type's group.
           const label = this.groupLabels.get(key) ?? t(`type.${key}`);
-          els.push({ group: "nodes", data: { id: gid, type: "Group", key, label,
-            forType: this.groupBy === "type" ? key : "", props: { group: key } } });
+          els.push({ group: "nodes", data: { id: gid, type: "Group", key, label, w: 60, h: 60,
+            forType: this.groupBy === "type" ? key : "", props: { group: key } }, selectable: false,
+            classes: this.lowZoom ? ["frame", "frame-low"] : ["frame"] });
         }
       }
     }
     for (const n of nodes) {
       newNodes.push(n.id);
       const data = this.nodeData(n, !!opts.core);
-      if (this.grouped) data.parent = `Group:${this.groupOf(n)}`;
+      if (this.grouped) data.group = this.groupOf(n);
       const classes = this.nodeClasses(n);
       els.push({ group: "nodes", data, classes: big && n.type === "Visit" ? [...classes, "quiet"] : classes });
     }
@@ -358,8 +427,8 @@ export class LinkChart {
   }
 
   private held = new Map<string, GNode[]>();
-  /** Big chart: nodes sit in one compound node per community (`Group:c<n>`) or, without communities in the
-   * answer, per type (`Group:<type>`). */
+  /** Big chart: nodes sit in one frame per community (`Group:c<n>`, the nodes' `data.group` is `c<n>`) or,
+   * without communities in the answer, per type (`Group:<type>`). */
   grouped = false;
   groupBy: "community" | "type" = "type";
   private groupLabels = new Map<string, string>();
@@ -419,7 +488,7 @@ export class LinkChart {
         if (el.nonempty()) el.data({ props: n.props, label: nodeLabel(n) });
         else {
           const data = this.nodeData(n, true);
-          if (this.cy.getElementById(`Group:${key}`).nonempty()) data.parent = `Group:${key}`;
+          if (this.cy.getElementById(`Group:${key}`).nonempty()) data.group = key;
           this.cy.add({ group: "nodes", data, classes: this.lowZoom ? ["lowzoom"] : [] });
         }
       }
@@ -442,7 +511,7 @@ export class LinkChart {
     const ids = new Set(batch.map((n) => n.id));
     // By community: the group's links held back at opening come too.
     if (this.groupBy === "community") {
-      this.cy.getElementById(`Group:${group}`).children().forEach((n) => {
+      this.members_(group).forEach((n) => {
         ids.add(n.id());
       });
     }
@@ -460,13 +529,55 @@ export class LinkChart {
     if (this.lastLayout === "layered") {
       this.layeredLayout();
       this.separate();
+      this.updateFrames();
       this.fit();
     } else {
       this.separate();
+      this.updateFrames();
     }
     this.events.onChange?.();
     return added;
   }
+
+  /** A frame node (a big chart's group), not an entity. */
+  static isFrame(n: NodeSingular): boolean {
+    return n.data("type") === "Group";
+  }
+
+  /** The nodes drawn in group `key`'s frame. */
+  private members_(key: string): cytoscape.NodeCollection {
+    return this.cy.nodes().filter((n) => n.data("group") === key);
+  }
+
+  /** Size each group's frame to the box of its drawn nodes (labels under them included); frames of groups with
+   * nothing drawn are hidden. Frames follow the evidence layout only: after another layout they are hidden. */
+  updateFrames(): void {
+    if (!this.grouped) return;
+    const box = new Map<string, { x1: number; y1: number; x2: number; y2: number }>();
+    this.cy.nodes().forEach((n) => {
+      const key = n.data("group");
+      if (!key || n.hasClass("gone")) return;
+      const p = n.position();
+      const r = look(n.data("type")).size / 2;
+      const b = box.get(key);
+      const x1 = p.x - r, x2 = p.x + r, y1 = p.y - r, y2 = p.y + r + 14;
+      if (b) {
+        b.x1 = Math.min(b.x1, x1); b.x2 = Math.max(b.x2, x2); b.y1 = Math.min(b.y1, y1); b.y2 = Math.max(b.y2, y2);
+      } else box.set(key, { x1, y1, x2, y2 });
+    });
+    const pad = 16;
+    this.cy.batch(() => this.cy.nodes('[type = "Group"]').forEach((f) => {
+      const b = box.get(String(f.data("key")));
+      const off = !b || this.framesOff;
+      if (off !== f.hasClass("frame-off")) f.toggleClass("frame-off", off);
+      if (!b) return;
+      f.position({ x: (b.x1 + b.x2) / 2, y: (b.y1 + b.y2) / 2 });
+      f.data({ w: b.x2 - b.x1 + 2 * pad, h: b.y2 - b.y1 + 2 * pad });
+    }));
+  }
+
+  /** Frames hidden (after a layout other than the evidence bands, which does not keep groups apart). */
+  private framesOff = false;
 
   /** New nodes on rings around `center`, outside what is already drawn nearby. */
   private placeAround(ns: cytoscape.NodeCollection, center: NodeSingular): void {
@@ -486,7 +597,7 @@ export class LinkChart {
    * — e.g. a ring's key doctor under its hospital. Locked (pinned) nodes do not move.
    */
   separate(eles: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): number {
-    const nodes = eles.filter((n) => !n.hasClass("gone") && !n.isParent()) as cytoscape.NodeCollection;
+    const nodes = eles.filter((n) => !n.hasClass("gone") && !LinkChart.isFrame(n)) as cytoscape.NodeCollection;
     if (nodes.length < 2) return 0;
     const pos = nodes.map((n) => ({ ...n.position() }));
     const rad = nodes.map((n) => look(n.data("type")).size / 2 + 9);
@@ -551,7 +662,7 @@ export class LinkChart {
 
   /** Nodes drawn on top of each other (centre distance below half their sizes), for tests and the benchmark. */
   overlaps(): number {
-    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone") && !n.isParent());
+    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone") && !LinkChart.isFrame(n));
     const grid = new Map<string, Array<{ x: number; y: number; r: number }>>();
     let count = 0;
     ns.forEach((n) => {
@@ -595,7 +706,7 @@ export class LinkChart {
     return {
       id: e.id, type: e.type, source: e.source, target: e.target, visits: e.visits, amount: e.amount,
       first: e.first, last: e.last, props: e.props ?? {}, w: edgeWidth(e), t0: ms(e.first), t1: ms(e.last ?? e.first),
-      elabel: edgeLabel(e) || undefined, rel: relName(e.type),
+      elabel: edgeLabel(e) || undefined, lbl: shownEdgeLabel(e) || undefined, rel: relName(e.type),
     };
   }
 
@@ -615,6 +726,7 @@ export class LinkChart {
     });
     this.expansions = new Map(snap.expansions);
     this.typeOn = new Map(snap.typeOn);
+    this.grouped = snap.elements.some((e) => e.data.type === "Group");
     this.truncated = snap.truncated;
     this.cy.viewport({ zoom: snap.zoom, pan: snap.pan });
     this.applyVisibility();
@@ -626,6 +738,9 @@ export class LinkChart {
 
   layout(name: LayoutName, eles = this.cy.elements(".gone").absoluteComplement()): Promise<void> {
     this.lastLayout = name;
+    eles = eles.filter((el) => !(el.isNode() && LinkChart.isFrame(el as NodeSingular)));
+    // Frames follow the evidence bands (community blocks kept apart); other layouts mix the groups.
+    this.framesOff = name !== "layered";
     const n = eles.nodes().length;
     const animate = n <= 250;
     let opts: cytoscape.LayoutOptions;
@@ -639,10 +754,11 @@ export class LinkChart {
       this.layeredLayout(eles.nodes());
       return yieldTask().then(() => {
         this.separate(eles.nodes());
+        this.updateFrames();
         return yieldTask();
       }).then(() => this.fit());
     } else if (name === "dagre") {
-      return this.chainLayout(eles, animate);
+      return this.chainLayout(eles, animate).then(() => this.updateFrames());
     } else if (name === "breadthfirst") {
       opts = { name: "breadthfirst", directed: true, spacingFactor: 1.1, animate, fit: true, padding: 30,
         roots: eles.nodes(".member").filter((x) => x.data("type") === "Person") } as cytoscape.LayoutOptions;
@@ -658,6 +774,7 @@ export class LinkChart {
     }).then(() => {
       // Layouts place by centre only: push apart whatever still overlaps (labels included), then fit.
       if (this.separate(eles.nodes())) this.fit();
+      this.updateFrames();
     });
   }
 
@@ -753,9 +870,19 @@ export class LinkChart {
   /** Fit the drawn nodes into the view. By node boxes only: measuring every label and edge of a big chart (what
    * `cy.fit` does) took half a second for 400 nodes. */
   fit(): void {
-    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone") && n.isChildless());
+    const ns = this.cy.nodes().filter((n) => !n.hasClass("gone") && !LinkChart.isFrame(n));
     if (!ns.length) return;
-    const bb = ns.boundingBox({ includeLabels: false, includeOverlays: false });
+    // From positions and the types' sizes: a bounding box needs the nodes' style, which forced styling a big chart
+    // before its first frame (and again after the zoom changed its classes).
+    const bb = { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity, w: 0, h: 0 };
+    ns.forEach((n) => {
+      const p = n.position();
+      const r = look(n.data("type")).size / 2;
+      bb.x1 = Math.min(bb.x1, p.x - r); bb.x2 = Math.max(bb.x2, p.x + r);
+      bb.y1 = Math.min(bb.y1, p.y - r); bb.y2 = Math.max(bb.y2, p.y + r);
+    });
+    bb.w = bb.x2 - bb.x1;
+    bb.h = bb.y2 - bb.y1;
     const pad = 40;
     const w = this.cy.width();
     const hh = this.cy.height();
@@ -770,7 +897,7 @@ export class LinkChart {
    * neighbours in the bands above (two sweeps) so links run short; time nodes in time order. O(nodes + edges).
    */
   layeredLayout(nodes: cytoscape.NodeCollection = this.cy.nodes().filter((n) => !n.hasClass("gone"))): void {
-    nodes = nodes.filter((n) => !n.isParent());
+    nodes = nodes.filter((n) => !LinkChart.isFrame(n));
     if (this.grouped && this.groupBy === "community") {
       this.communityLayout(nodes);
       return;
@@ -783,12 +910,11 @@ export class LinkChart {
   }
 
   /** Big chart grouped by community: each community's evidence bands as one block, the blocks packed in rows
-   * (largest first) with a gap between them, so the compound nodes never overlap. Linear in nodes + edges. */
+   * (largest first) with a gap between them, so the frames never overlap. Linear in nodes + edges. */
   private communityLayout(nodes: cytoscape.NodeCollection): void {
     const groups = new Map<string, NodeSingular[]>();
     nodes.forEach((n) => {
-      const parent = n.parent();
-      const key = parent.nonempty() ? parent.first().id() : "";
+      const key = String(n.data("group") ?? "");
       const list = groups.get(key);
       if (list) list.push(n);
       else groups.set(key, [n]);
@@ -827,11 +953,21 @@ export class LinkChart {
   private bandTargets(nodes: cytoscape.NodeCollection): Map<string, { x: number; y: number }> {
     const bands = new Map<number, NodeSingular[]>();
     nodes.forEach((n) => {
-      const r = ROW_OF[n.data("type") === "More" ? String(n.data("props")?.forType) : n.data("type")] ?? 6;
+      const type = String(n.data("type"));
+      // A resale chain's drug (with its quantities) sits with the shared contacts above the persons: its links
+      // from the collectors ran down through the doctors and pharmacies.
+      const r = type === "Drug" && n.data("props")?.quantity !== undefined ? 0
+        : ROW_OF[type === "More" ? String(n.data("props")?.forType) : type] ?? 6;
       const band = bands.get(r);
       if (band) band.push(n);
       else bands.set(r, [n]);
     });
+    // One doctor (or operator) and one or two places: side by side in the places' row. Stacked, every link from
+    // the occasions or bursts to the place ran through the doctor.
+    if (bands.get(3)?.length === 1 && (bands.get(4)?.length ?? 0) >= 1 && bands.get(4)!.length <= 2) {
+      bands.get(4)!.push(...bands.get(3)!);
+      bands.delete(3);
+    }
     const order = [...bands.keys()].sort((a, b) => a - b);
     const x = new Map<string, number>();
     const place = (list: NodeSingular[], key: (n: NodeSingular) => number) => {
@@ -869,7 +1005,10 @@ export class LinkChart {
       const list = bands.get(r)!;
       const gap = BAND_GAP[r] ?? COL_GAP;
       // Rows about as wide as the persons' rows; a band of hundreds (visits of a big chart) as a wide block.
-      const per = Math.max(4, Math.floor((PER_ROW * COL_GAP) / gap), Math.ceil(Math.sqrt(list.length * 4)));
+      let per = Math.max(4, Math.floor((PER_ROW * COL_GAP) / gap), Math.ceil(Math.sqrt(list.length * 4)));
+      // Up to 7 in one row (a second row of one or two sat among the links of the first); wrapped rows balanced.
+      if (list.length <= 7) per = Math.max(per, list.length);
+      else per = Math.ceil(list.length / Math.ceil(list.length / per));
       const rows = Math.ceil(list.length / per);
       // Wrapped rows of big icons with two-line labels (institutions, drugs) a little further apart: a hospital's
       // icon sat on the label of the pharmacy above it.
@@ -913,6 +1052,7 @@ export class LinkChart {
       }
       const added = this.add(sub, { around: node as NodeSingular });
       this.separate();
+      this.updateFrames();
       const prev = this.expansions.get(nodeId) ?? [];
       this.expansions.set(nodeId, [...prev, ...added]);
       node.addClass("expanded");
@@ -1040,12 +1180,32 @@ export class LinkChart {
         if (gone !== e.hasClass("gone")) e.toggleClass("gone", gone);
       });
     });
+    this.updateFrames();
+    this.refreshEdgeLabels();
     this.events.onChange?.();
+  }
+
+  /** Summary labels on visit links: all of them when the drawn ones are few (EDGE_LABELS), else those of the
+   * selected nodes' links. */
+  refreshEdgeLabels(): void {
+    const labelled = this.cy.edges("[lbl]");
+    if (!labelled.length) return;
+    const shown = labelled.filter((e) => !e.hasClass("gone"));
+    const all = shown.length <= EDGE_LABELS;
+    const selected = new Set(this.cy.nodes(":selected").map((n) => n.id()));
+    // Time nodes wrapped into two rows: labels on their links would sit on the second row's labels.
+    const wrapped = this.cy.nodes('[type = "Occasion"], [type = "Burst"]').length > 7;
+    const timed = (e: EdgeSingular) => /^(Occasion|Burst):/.test(e.source().id() + " " + e.target().id()) ||
+      / (Occasion|Burst):/.test(" " + e.target().id());
+    this.cy.batch(() => labelled.forEach((e) => {
+      const on = (all && !(wrapped && timed(e))) || selected.has(e.source().id()) || selected.has(e.target().id());
+      if (on !== e.hasClass("elabel-on")) e.toggleClass("elabel-on", on);
+    }));
   }
 
   /** Nodes and edges currently drawn (not hidden by any filter, with both ends drawn). */
   visible(): { nodes: cytoscape.NodeCollection; edges: cytoscape.EdgeCollection } {
-    const nodes = this.cy.nodes().filter((n) => !n.hasClass("gone"));
+    const nodes = this.cy.nodes().filter((n) => !n.hasClass("gone") && !LinkChart.isFrame(n));
     const edges = this.cy.edges().filter((e) => !e.hasClass("gone") && !e.source().hasClass("gone") &&
       !e.target().hasClass("gone"));
     return { nodes, edges };
@@ -1210,7 +1370,7 @@ export class LinkChart {
     };
     box.addEventListener("keydown", (ev) => {
       const k = ev.key;
-      const vis = this.cy.nodes().filter((n) => !n.hasClass("gone") && !n.isParent());
+      const vis = this.cy.nodes().filter((n) => !n.hasClass("gone") && !LinkChart.isFrame(n));
       if (!vis.length) return;
       let cur = this.focusId ? this.cy.getElementById(this.focusId) : null;
       if (!cur || cur.empty() || cur.hasClass("gone")) cur = null;

@@ -187,7 +187,8 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
           legend: types.map((ty) => ({ type: ty, label: t(`type.${ty}`) })),
         };
       };
-      if (what === "png") await downloadPngFramed(chart.cy, base, frame());
+      // (The chart image is taken synchronously, before the first await: inside withDetail.)
+      if (what === "png") await chart.withDetail(() => downloadPngFramed(chart.cy, base, frame()));
       else if (what === "svg") downloadSvg(chart, base, frame());
       // GraphML as drawn for roles that see personal data; viewers get the server's file with opaque ids.
       else if (what === "graphml" && canAct) downloadGraphml(chart, base);
@@ -273,7 +274,7 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
   }
 
   const preparePrint = () => {
-    printImg.src = chartPngDataUrl(chart.cy);
+    printImg.src = chart.withDetail(() => chartPngDataUrl(chart.cy));
     printFoot.textContent = t("lead.printed_at", { at: new Date().toLocaleString(lang() === "zh" ? "zh-CN" : "en-GB"),
       user: session.user });
   };
