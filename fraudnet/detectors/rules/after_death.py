@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from fraudnet.detectors.rules.certain import apply_certain_grades, independent_events, tier_sentence
-from fraudnet.detectors.rules.common import RuleDetector, since_clause
+from fraudnet.detectors.rules.common import RuleDetector, entity_leads, since_clause
 
 __all__ = ["AfterDeathDetector", "PLACEHOLDER_DATES"]
 
@@ -47,19 +47,39 @@ class AfterDeathDetector(RuleDetector):
         if bad:
             raise DetectorError(f"{self.kind}: parameter placeholder_dates has non-dates {bad!r}")
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-        self.abstained_ = None
-        empty = pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
-        has_column = context.sql(
+    # Incremental detection (`fraudnet.detectors.incremental`): the visits after death (one row per visit: a
+    # visit's verdict depends on itself and its person's row only; a row changed in place makes the run full) and
+    # the visits whose person had no psn_info row when their part was computed, re-judged from their ids at every
+    # run — so a person's row (with a death date) arriving after the visits counts them.
+    incremental_parts = {"visits": None, "unmatched": None}
+
+    def _has_death_date(self, context: Any) -> bool:
+        return bool(context.sql(
             "SELECT count(*) AS n FROM information_schema.columns "
-            "WHERE table_name = 'psn_info' AND column_name = 'death_date'")["n"].iloc[0]
-        if not has_column:
-            self.abstained_ = "psn_info has no death_date column"
-            log.info("%s abstains: %s", self.kind, self.abstained_)
-            return empty
+            "WHERE table_name = 'psn_info' AND column_name = 'death_date'")["n"].iloc[0])
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """The visits after death and the visits without a person row, over every visit or (`scope`, a table of
+        mdtrt_id) over those visits only."""
+        only = f"v.mdtrt_id IN (SELECT mdtrt_id FROM {scope})" if scope else "TRUE"
+        unmatched = context.sql(f"SELECT v.mdtrt_id FROM visit_fact v ANTI JOIN psn_info p USING (psn_no) "
+                                f"WHERE NOT coalesce(v.refunded, false) AND {only}")
+        if not self._has_death_date(context):
+            return {"visits": self._empty_visits(), "unmatched": unmatched}
+        return {"visits": self._after_death(context, only), "unmatched": unmatched}
+
+    @staticmethod
+    def _empty_visits() -> pd.DataFrame:
+        return pd.DataFrame({"entity": pd.Series(dtype=object), "mdtrt_id": pd.Series(dtype=object),
+                             "fixmedins_code": pd.Series(dtype=object),
+                             "begntime": pd.Series(dtype="datetime64[us]"), "day": pd.Series(dtype="datetime64[us]"),
+                             "death_date": pd.Series(dtype="datetime64[us]"), "days_after": pd.Series(dtype="int64"),
+                             "fund": pd.Series(dtype="float64")})
+
+    def _after_death(self, context: Any, only: str) -> pd.DataFrame:
         cond, params = since_clause(context, "v.begntime")
         placeholders = ", ".join("?" for _ in self.placeholder_dates) or "NULL"
-        visits = context.sql(
+        return context.sql(
             f"""
             WITH p AS (
                 SELECT psn_no, max(TRY_CAST(death_date AS DATE)) AS death_date, min(TRY_CAST(brdy AS DATE)) AS brdy
@@ -73,9 +93,34 @@ class AfterDeathDetector(RuleDetector):
                    ok.death_date, date_diff('day', ok.death_date, v.begntime::DATE) AS days_after,
                    coalesce(v.fund_pay_sumamt, 0) AS fund
             FROM visit_fact v JOIN ok USING (psn_no)
-            WHERE v.begntime::DATE > ok.death_date AND NOT coalesce(v.refunded, false) AND {cond}
+            WHERE v.begntime::DATE > ok.death_date AND NOT coalesce(v.refunded, false) AND {cond} AND {only}
             ORDER BY entity, v.begntime
             """, [*[pd.Timestamp(d).date() for d in self.placeholder_dates], *params])
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.abstained_ = None
+        empty = pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        if not self._has_death_date(context):
+            self.abstained_ = "psn_info has no death_date column"
+            log.info("%s abstains: %s", self.kind, self.abstained_)
+            return empty
+        visits = parts["visits"]
+        unmatched = parts["unmatched"]
+        if not unmatched.empty:  # visits whose person's row has arrived since their part was computed
+            with context.frame_table("_fn_death_unmatched", unmatched[["mdtrt_id"]].drop_duplicates()) as table:
+                late = self._after_death(context, f"v.mdtrt_id IN (SELECT mdtrt_id FROM {table})")
+            if not late.empty:
+                visits = late if visits.empty else pd.concat([visits, late[list(visits.columns)]], ignore_index=True)
+        visits = visits.sort_values(["entity", "begntime", "mdtrt_id"], kind="stable").reset_index(drop=True)
         if visits.empty:
             return empty
         agg = visits.groupby("entity").agg(

@@ -13,7 +13,7 @@ from fraudnet.detectors.rules.certain import (
     tier_sentence,
     time_slack_minutes,
 )
-from fraudnet.detectors.rules.common import RuleDetector, check_positive, since_clause
+from fraudnet.detectors.rules.common import RuleDetector, check_positive, entity_leads, since_clause
 
 __all__ = ["OverlappingStaysDetector"]
 
@@ -44,33 +44,77 @@ class OverlappingStaysDetector(RuleDetector):
     def validate(self) -> None:
         check_positive("min_overlap_hours", self.min_overlap_hours, self.kind)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-        cond, params = since_clause(context, "b.begntime")
+    # Incremental detection (`fraudnet.detectors.incremental`): the candidate pairs by id — two stays overlapping
+    # by `min_overlap_hours` with the least slack the later admission could get (a day for a date-only time, else
+    # none). A pair depends on its two stays only, so the day's part is the pairs with a stay of the day on either
+    # side (a new stay may begin before an earlier one of the same day and end after). The institutions' time
+    # resolution, which new visits may change, and the final overlap are applied on the pairs after.
+    incremental_parts = {"pairs": None}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """The candidate pairs (`entity`, `first_id`, `second_id`) over every stay or (`scope`, a table of mdtrt_id)
+        those with a stay of `scope`."""
+        touches = (f" AND (a.mdtrt_id IN (SELECT mdtrt_id FROM {scope}) OR b.mdtrt_id IN (SELECT mdtrt_id FROM "
+                   f"{scope}))") if scope else ""
+        persons = (f" AND v.psn_no IN (SELECT psn_no FROM visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM "
+                   f"{scope}))") if scope else ""
         pairs = context.sql(
             f"""
-            WITH res AS ({institution_time_resolution_sql()}
-            ), s AS (
+            WITH s AS (
                 SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, v.endtime,
-                       coalesce(v.fund_pay_sumamt, 0) AS fund,
-                       {time_slack_minutes("v.begntime", "res.resolution")} AS slack
-                FROM visit_fact v LEFT JOIN res USING (fixmedins_code)
+                       CASE WHEN v.begntime = date_trunc('day', v.begntime) THEN 1440.0 ELSE 0.0 END AS slack
+                FROM visit_fact v
                 WHERE v.is_inpatient AND NOT coalesce(v.refunded, false)
-                  AND v.begntime IS NOT NULL AND v.endtime IS NOT NULL AND v.endtime > v.begntime
-            ), p AS (
-                SELECT a.psn_no AS entity, a.mdtrt_id AS first_id, b.mdtrt_id AS second_id,
-                       a.fixmedins_code AS first_inst, b.fixmedins_code AS second_inst,
-                       a.begntime AS first_begin, a.endtime AS first_end, b.begntime AS second_begin,
-                       b.endtime AS second_end, b.begntime::DATE AS day,
-                       (date_diff('second', b.begntime, least(a.endtime, b.endtime)) / 60.0 - b.slack) / 60.0
-                           AS overlap_hours,
-                       a.fund + b.fund AS fund, least(a.fund, b.fund) AS certain_fund
-                FROM s a JOIN s b ON a.psn_no = b.psn_no AND a.fixmedins_code <> b.fixmedins_code
-                 AND (a.begntime < b.begntime OR (a.begntime = b.begntime AND a.mdtrt_id < b.mdtrt_id))
-                 AND b.begntime < a.endtime
-                WHERE {cond}
+                  AND v.begntime IS NOT NULL AND v.endtime IS NOT NULL AND v.endtime > v.begntime{persons}
             )
-            SELECT * FROM p WHERE overlap_hours >= ? ORDER BY entity, second_begin, first_id
-            """, [*params, float(self.min_overlap_hours)])
+            SELECT a.psn_no AS entity, a.mdtrt_id AS first_id, b.mdtrt_id AS second_id
+            FROM s a JOIN s b ON a.psn_no = b.psn_no AND a.fixmedins_code <> b.fixmedins_code
+             AND (a.begntime < b.begntime OR (a.begntime = b.begntime AND a.mdtrt_id < b.mdtrt_id))
+             AND b.begntime < a.endtime
+            WHERE (date_diff('second', b.begntime, least(a.endtime, b.endtime)) / 60.0 - b.slack) / 60.0 >= ?{touches}
+            """, [float(self.min_overlap_hours)])
+        return {"pairs": pairs}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The candidate pairs that overlap for certain with the institutions' time resolution now, graded."""
+        ids = parts["pairs"][["first_id", "second_id"]].drop_duplicates().reset_index(drop=True)
+        if ids.empty:
+            return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        cond, params = since_clause(context, "b.begntime")
+        with context.frame_table("_fn_overlap_pairs", ids) as table:
+            pairs = context.sql(
+                f"""
+                WITH ids AS (SELECT first_id AS mdtrt_id FROM {table} UNION SELECT second_id FROM {table}),
+                res AS (SELECT * FROM ({institution_time_resolution_sql()}) WHERE fixmedins_code IN (
+                    SELECT fixmedins_code FROM visit_fact WHERE mdtrt_id IN (SELECT mdtrt_id FROM ids))
+                ), s AS (
+                    SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, v.endtime,
+                           coalesce(v.fund_pay_sumamt, 0) AS fund,
+                           {time_slack_minutes("v.begntime", "res.resolution")} AS slack
+                    FROM visit_fact v LEFT JOIN res USING (fixmedins_code)
+                    WHERE v.mdtrt_id IN (SELECT mdtrt_id FROM ids)
+                ), p AS (
+                    SELECT a.psn_no AS entity, a.mdtrt_id AS first_id, b.mdtrt_id AS second_id,
+                           a.fixmedins_code AS first_inst, b.fixmedins_code AS second_inst,
+                           a.begntime AS first_begin, a.endtime AS first_end, b.begntime AS second_begin,
+                           b.endtime AS second_end, b.begntime::DATE AS day,
+                           (date_diff('second', b.begntime, least(a.endtime, b.endtime)) / 60.0 - b.slack) / 60.0
+                               AS overlap_hours,
+                           a.fund + b.fund AS fund, least(a.fund, b.fund) AS certain_fund
+                    FROM {table} x JOIN s a ON a.mdtrt_id = x.first_id JOIN s b ON b.mdtrt_id = x.second_id
+                    WHERE {cond}
+                )
+                SELECT * FROM p WHERE overlap_hours >= ? ORDER BY entity, second_begin, first_id
+                """, [*params, float(self.min_overlap_hours)])
         if pairs.empty:
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         top = pairs.sort_values(["entity", "overlap_hours"], ascending=[True, False]).drop_duplicates("entity")
