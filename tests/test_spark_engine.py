@@ -345,3 +345,58 @@ def test_ingest_to_a_lake_then_detect_on_spark_from_the_lake(spark: Any, small_c
     assert [r[:2] + r[3:] for r in saved["spark"]] == [r[:2] + r[3:] for r in saved["duckdb"]]
     for a, b in zip(saved["spark"], saved["duckdb"], strict=True):
         assert math.isclose(a[2], b[2], rel_tol=1e-9, abs_tol=1e-9)
+
+
+HOSTILE_OPTERS = ("O'1; DROP TABLE visit_fact;--", "收费员|二", "\\N")
+
+
+@pytest.mark.spark
+def test_card_skimming_clusters_come_from_the_components_step_on_spark(spark: Any, tmp_path: Path) -> None:
+    """Skimming on Spark: a chain of pharmacies joined by shared cards (operator ids with quotes, a pipe, `\\N`)
+    is DuckDB's one lead; the co-swipe links stay on Spark and the driver receives the candidate episodes'
+    component labels, fewer rows than the skimmed visits the links were made from."""
+    from fraudnet.detectors.card_skimming import CardSkimmingDetector
+    from fraudnet.engines.spark import SparkEngine
+    from tests.test_card_skimming_clusters import assert_chain_lead, chain_city
+
+    city, ids = chain_city(HOSTILE_OPTERS)
+    local = city.context()
+    duck = CardSkimmingDetector().run(local)
+    assert_chain_lead(duck, ids, HOSTILE_OPTERS)
+    engine = SparkEngine.from_store(local.con, session=spark, workdir=tmp_path)
+    try:
+        det = CardSkimmingDetector()
+        on_spark = det.run(ClaimsContext(engine=engine))
+    finally:
+        engine.close()
+    assert [ld.to_dict() for ld in on_spark] == [ld.to_dict() for ld in duck]
+    steps = [s for s in engine.steps if s[0] == "components"]
+    assert len(steps) == 1
+    candidates = det.episodes_[det.episodes_["evidence_total"] >= min(det.link_min, det._evidence_floor()
+                                                                        - det.component_cap)]
+    assert 3 <= steps[0][2] <= len(candidates) < len(ids)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("seed", [1, 2])
+def test_card_skimming_cluster_members_on_spark_match_the_igraph_step(spark: Any, tmp_path: Path, seed: int) -> None:
+    """Random episodes: Spark's SQL links and iterative-join components give the co-swipe graph's clusters, in
+    its order, with its card links."""
+    from fraudnet.detectors.card_skimming import CardSkimmingDetector
+    from fraudnet.engines.spark import SparkEngine
+    from tests.test_card_skimming_clusters import clusters_on, random_bursts, reference_clusters
+
+    bursts, cand, basket = random_bursts(seed)
+    det = CardSkimmingDetector()
+    det._basket_visits_ = basket
+    want = reference_clusters(det, bursts, cand)
+    assert any(len(eps) > 1 for eps, _ in want)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE visit_fact AS SELECT TIMESTAMP '2025-05-01' AS begntime")
+    engine = SparkEngine.from_store(con, session=spark, workdir=tmp_path)
+    try:
+        engine.register(CardSkimmingDetector._TEMP, bursts)
+        assert clusters_on(ClaimsContext(engine=engine), det, cand, basket) == want
+    finally:
+        engine.close()
+        con.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,6 @@ from scipy.stats import binom, poisson
 from fraudnet.detectors.base import DetectionContext, Lead
 from fraudnet.detectors.coverage import covered_clause
 from fraudnet.errors import DetectorError
-from fraudnet.graph.projection import card_coswipe_graph
 
 __all__ = ["CardSkimmingDetector"]
 
@@ -55,8 +55,15 @@ class CardSkimmingDetector:
     Each episode pays log10 of its operator's number of burst episodes (look-elsewhere: a hospital cashier
     bursts every day). Episodes with enough evidence are joined into clusters: all strong episodes of one
     operator, and episodes that co-swiped at least `min_shared_cards` of the same skimmed cards (card co-swipe
-    graph, connected components). Score = logistic((strongest episode + repeat and co-swipe bonus − `score_midpoint`) /
-    `score_scale`); evidence = the skimmed visits (the burst visits carrying a strong signal).
+    links made in SQL, their connected components by the engine's `components` step). Score =
+    logistic((strongest episode + repeat and co-swipe bonus − `score_midpoint`) / `score_scale`); evidence = the
+    skimmed visits (the burst visits carrying a strong signal).
+
+    Where it runs (`fraudnet.engines`): the per-operator work — bursts and episodes — is SQL windows partitioned
+    by operator, which Spark runs on its executors; the evidence is one vectorised row per episode here; the
+    clusters cross operators and pharmacies by design (cards co-swiped elsewhere), so they come from the
+    distributed components step, not from a per-operator group: on Spark only candidate episodes' component
+    labels, one card-link total per cluster and the kept clusters' visits reach the driver.
 
     Parameters
     ----------
@@ -165,6 +172,8 @@ class CardSkimmingDetector:
     _TEMP = "_fraudnet_skim_bursts"
     _TEMP_PI = "_fraudnet_skim_psn_inst"
     _TEMP_RUNS = "_fraudnet_skim_runs"
+    _TEMP_SKIM = "_fraudnet_skim_skimmed"
+    _TEMP_LINKS = "_fraudnet_skim_links"
 
     def _make_person_table(self, context: Any) -> None:
         """Temp table per (institution, person) over outpatient/pharmacy visits: visits, visit days, off-hours
@@ -327,6 +336,8 @@ class CardSkimmingDetector:
             context.drop_temp(self._TEMP)
             context.drop_temp(self._TEMP_PI)
             context.drop_temp(self._TEMP_RUNS)
+            context.drop_temp(self._TEMP_SKIM)
+            context.drop_temp(self._TEMP_LINKS)
         since = getattr(context, "since", None)
         if since is not None:
             leads = [ld for ld in leads if ld.period_end is None or ld.period_end >= since]
@@ -636,25 +647,11 @@ class CardSkimmingDetector:
         cand = ep[ep["evidence_total"] >= min(self.link_min, floor - self.component_cap)]
         if cand.empty:
             return []
-        skim = self._skimmed(self._episode_visits(context, cand.index.tolist()), ep)
-        strong = set(cand.index[self._strong(cand)])
-        swipes = pd.DataFrame({"point": skim["episode"].astype(str), "psn_no": skim["psn_no"]})
-        # Strong episodes of the same operator belong together: a shared pseudo-card per operator joins them.
-        same_op = cand[cand.index.isin(strong)]
-        k = max(1, int(self.min_shared_cards))
-        extra = pd.DataFrame({
-            "point": np.repeat(same_op.index.astype(str).to_numpy(), k),
-            "psn_no": [f"\x00op:{o}:{i}" for o in same_op["op"] for i in range(k)],
-        })
-        graph = card_coswipe_graph(pd.concat([swipes, extra], ignore_index=True), min_shared=k)
-        strong_names = {str(e) for e in strong}
-        clusters = []
-        for comp in graph.connected_components():
-            names = [graph.vs[i]["name"] for i in comp]
-            if strong_names.intersection(names):
-                eps_ids = [int(n) for n in names]
-                shared = int(sum(graph.es.select(_within=comp)["shared"])) if len(comp) > 1 else 0
-                clusters.append((eps_ids, shared, skim[skim["episode"].isin(eps_ids)]))
+        found = self._cluster_members(context, cand)
+        if not found:
+            return []
+        skim = self._skimmed_visits(context, sorted({e for eps_ids, _ in found for e in eps_ids}))
+        clusters = [(eps_ids, shared, skim[skim["episode"].isin(eps_ids)]) for eps_ids, shared in found]
         other = self._card_visits(context, sorted({p for _, _, v in clusters for p in v["psn_no"]}))
         leads: list[Lead] = []
         for eps_ids, shared, visits in clusters:
@@ -663,6 +660,110 @@ class CardSkimmingDetector:
             if lead is not None and lead.score >= self.min_score:
                 leads.append(lead)
         return leads
+
+    def _cluster_members(self, context: Any, cand: pd.DataFrame) -> list[tuple[list[int], int]]:
+        """The co-swipe clusters holding a strong episode: (episode ids, card links) each.
+
+        The candidates' skimmed visits (`_skimmed`'s selection) are made a temp table on the engine, and so are
+        the links between episodes — two episodes sharing at least `min_shared_cards` skimmed cards, and any two
+        strong episodes of one operator (which count as sharing `min_shared_cards` more) — and the clusters are
+        the links' connected components (`context.components`: igraph on DuckDB, iterative joins on Spark). Only
+        the component labels of the candidate episodes and one card-link total per cluster reach this process,
+        never the visits or the links. A cluster's card links are the cards (plus the operator bonus) summed over
+        its links. Clusters come in the order of their smallest episode id as text, episodes within a cluster
+        too (the order the co-swipe graph of `fraudnet.graph.projection.card_coswipe_graph` gives)."""
+        k = int(self.min_shared_cards)
+        strong_signal = float(self.strong_signal)
+        far_s = (cand["ev_far"] >= strong_signal).to_numpy()
+        off_s = (cand["ev_off"] >= strong_signal).to_numpy()
+        bas_s = (cand["ev_basket"] >= strong_signal).to_numpy()
+        basket = sorted(getattr(self, "_basket_visits_", set()))  # none: a strong basket signal selects nothing
+        strong = self._strong(cand).to_numpy(dtype=bool)
+        flags = pd.DataFrame({
+            "episode": cand.index.to_numpy(dtype="int64"), "op": cand["op"].astype(str).to_numpy(),
+            "strong": strong, "far_s": far_s, "off_s": off_s, "bas_s": bas_s,
+        })
+        basket_clause = "FALSE"
+        with context.frame_table("_fraudnet_skim_flags", flags) as f:
+            if basket:
+                basket_frame = pd.DataFrame({"mdtrt_id": pd.Series(basket, dtype=object)})
+                tables = context.frame_table("_fraudnet_skim_basket", basket_frame)
+                basket_clause = "(c.bas_s AND b.mdtrt_id IN (SELECT mdtrt_id FROM _fraudnet_skim_basket))"
+            else:
+                tables = nullcontext()
+            with tables:
+                context.temp_table(
+                    self._TEMP_SKIM,
+                    f"""
+                    SELECT b.mdtrt_id, b.psn_no, b.fixmedins_code, b.opter_id, b.op, b.episode, b.begntime,
+                           b.fund_pay_sumamt, b.household, b.far_stranger, b.off
+                    FROM {self._TEMP} b JOIN {f} c ON c.episode = b.episode
+                    WHERE (c.far_s AND b.far_stranger) OR (c.off_s AND b.off) OR {basket_clause}
+                       OR NOT (c.far_s OR c.off_s OR c.bas_s)
+                    """,
+                )
+            context.temp_table(
+                self._TEMP_LINKS,
+                f"""
+                WITH s AS (SELECT DISTINCT episode, psn_no FROM {self._TEMP_SKIM}),
+                p AS (
+                    SELECT a.episode AS x, b.episode AS y, count(*) AS n
+                    FROM s a JOIN s b ON a.psn_no = b.psn_no AND a.episode < b.episode
+                    GROUP BY a.episode, b.episode
+                ),
+                o AS (
+                    SELECT a.episode AS x, b.episode AS y
+                    FROM {f} a JOIN {f} b ON a.op = b.op AND a.episode < b.episode
+                    WHERE a.strong AND b.strong
+                ),
+                l AS (
+                    SELECT coalesce(p.x, o.x) AS src, coalesce(p.y, o.y) AS dst,
+                           coalesce(p.n, 0) + CASE WHEN o.x IS NULL THEN 0 ELSE $k END AS shared
+                    FROM p FULL JOIN o ON p.x = o.x AND p.y = o.y
+                ),
+                v AS (SELECT episode FROM s UNION SELECT episode FROM {f} WHERE strong)
+                SELECT src, dst, shared FROM l WHERE shared >= $k
+                UNION ALL
+                SELECT episode, episode, 0 FROM v
+                """,
+                {"k": k},
+            )
+        # every episode of the graph carries a self-link (card links 0), so a lone one is labelled too
+        labels = context.components(f"SELECT src, dst FROM {self._TEMP_LINKS}")
+        if labels.empty:
+            return []
+        strong_ids = set(flags.loc[flags["strong"], "episode"].tolist())
+        members: dict[int, list[int]] = {}
+        for vertex, component in zip(labels["vertex"].tolist(), labels["component"].tolist(), strict=True):
+            members.setdefault(int(component), []).append(int(vertex))
+        kept = {c: sorted(m, key=str) for c, m in members.items() if strong_ids.intersection(m)}
+        if not kept:
+            return []
+        links: dict[int, int] = {}
+        multi = pd.DataFrame({"vertex": [e for c, m in kept.items() if len(m) > 1 for e in m],
+                              "component": [c for c, m in kept.items() if len(m) > 1 for _ in m]}, dtype="int64")
+        if len(multi):
+            with context.frame_table("_fraudnet_skim_labels", multi) as lab:
+                totals = context.rows(
+                    f"SELECT c.component, sum(l.shared) AS shared FROM {self._TEMP_LINKS} l "
+                    f"JOIN {lab} c ON c.vertex = l.src GROUP BY c.component"
+                )
+            links = {int(c): int(n) for c, n in totals}
+        return [(m, links.get(c, 0)) for c, m in sorted(kept.items(), key=lambda cm: str(cm[1][0]))]
+
+    def _skimmed_visits(self, context: Any, episodes: list[int]) -> pd.DataFrame:
+        """The skimmed visits (temp table `_TEMP_SKIM`) of the given episodes."""
+        bv = context.sql(
+            f"""
+            SELECT mdtrt_id, psn_no, fixmedins_code, opter_id, op, episode, begntime, fund_pay_sumamt, household,
+                   far_stranger, off
+            FROM {self._TEMP_SKIM} WHERE episode IN (SELECT unnest($eps))
+            ORDER BY episode, begntime, mdtrt_id
+            """,
+            {"eps": [int(e) for e in episodes]},
+        )
+        bv["begntime"] = pd.to_datetime(bv["begntime"])
+        return bv
 
     def _card_visits(self, context: Any, cards: list[str]) -> pd.DataFrame:
         """Every outpatient/pharmacy visit of the given cards, with the operator key and the far flag."""
