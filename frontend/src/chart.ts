@@ -223,7 +223,8 @@ function buildStyle(): StylesheetJson {
       "text-halign": "center", "text-margin-y": -4, "font-size": 14, "font-weight": "bold", color: "#334155",
       "text-max-width": "data(w)", "min-zoomed-font-size": 4, "z-index": 0, "overlay-opacity": 0 } },
     { selector: 'node[type = "Group"].frame-low', style: { "font-size": 44, "text-margin-y": -8 } },
-    { selector: 'node[type = "More"].lowzoom', style: { label: "data(label)", "font-size": 36 } },
+    { selector: 'node[type = "More"].lowzoom', style: { label: "data(label)", "font-size": 36,
+      "text-max-width": "420px" } },
     // Haystack lines (no control points, no arrows) for a big chart's links: edge projections were a third of its
     // first frame.
     { selector: "edge.quiet", style: { "target-arrow-shape": "none", "curve-style": "haystack", "haystack-radius": 0 } },
@@ -339,6 +340,19 @@ export class LinkChart {
     this.cy.destroy();
   }
 
+  /** Style every element now, a slice per task (call while the chart's drawing is held in a batch): the first
+   * frame then only measures and draws. */
+  async prestyle(slice = 120): Promise<void> {
+    const els = this.cy.elements();
+    for (let i = 0; i < els.length; i += slice) {
+      // (`pstyle` applies a dirty element's style; it is public API, missing from the bundled typings.)
+      els.slice(i, i + slice).forEach((el) => {
+        (el as unknown as { pstyle: (name: string) => unknown }).pstyle("display");
+      });
+      await yieldTask();
+    }
+  }
+
   /** Run `fn` (an image export) with labels and glyphs on, as at full zoom; the zoomed-out look comes back after. */
   withDetail<T>(fn: () => T): T {
     if (!this.lowZoom) return fn();
@@ -372,6 +386,8 @@ export class LinkChart {
     // drawing were most of its first frame); selecting a node still shows its figures in the panel. The class is
     // given at creation: adding it afterwards restyled every element a second time.
     const big = !!opts.core && this.held.size > 0;
+    // A big chart opens zoomed out: created with the zoomed-out classes (set after, they restyled every node).
+    if (big) this.lowZoom = true;
     if (this.grouped) {
       // Big charts: one frame per community (or per type) around its nodes (and its "more" handle).
       for (const key of new Set(nodes.map((n) => this.groupOf(n)))) {

@@ -127,8 +127,15 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
 
   const snap = handle.snapshot?.leadId === lead.lead_id ? handle.snapshot : null;
   handle.snapshot = null;
+  // A big chart is not drawn until its evidence layout is done and its elements are styled, a slice per task: a
+  // frame drawn in between (after a yield) styled and measured every node at the origin, then again once laid
+  // out, and styling all of them in the first frame was the longest task of the opening.
+  const holdDrawing = !snap && graph.nodes.length > BIG_CHART;
   if (snap) chart.restore(snap.chart);
   else chart.add(graph, { core: true });
+  if (holdDrawing) chart.cy.startBatch();  // (same task as the add: no frame in between)
+  // Groups (communities) are drawn as frames by the evidence layout, whatever the lead's kind.
+  if (!snap && chart.grouped && !caseFile?.state?.layout) layoutName = "layered";
   if (chart.heldCount()) {
     bigNote.hidden = false;
     bigNote.textContent = t("chart.big", { shown: chart.cy.nodes().length, held: chart.heldCount() });
@@ -304,7 +311,12 @@ export async function renderLead(root: HTMLElement, leadId: string, session: Ses
     await new Promise((r) => requestAnimationFrame(() => r(null)));
   }
   let drawn = performance.now();
-  if (!snap) await chart.layout(layoutName);
+  try {
+    if (!snap) await chart.layout(layoutName);
+    if (holdDrawing) await chart.prestyle();
+  } finally {
+    if (holdDrawing) chart.cy.endBatch();
+  }
   if (layoutName === "layered") {
     await new Promise((r) => requestAnimationFrame(() => r(null)));
     drawn = performance.now();

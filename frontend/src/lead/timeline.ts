@@ -31,9 +31,11 @@ export function timelineStrip(chart: LinkChart, evidenceTimes: Array<{ id: strin
   const timeReset = h("button", { class: "small ghost", id: "time-reset" }, t("chart.time_all"));
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", class: "timeline-svg",
     id: "timeline-svg", role: "img", "aria-label": t("chart.timeline_aria") }) as SVGSVGElement;
+  // Dates under the histogram (start, middle, end): without them a bar could not be told in time.
+  const axis = h("div", { class: "tl-dates muted", id: "timeline-dates", "aria-hidden": "true" });
   const strip = h("div", { class: "timeline-strip no-print", id: "timeline-strip" },
     h("div", { class: "time-bar" }, h("span", {}, `${t("chart.time")} `), timeFrom, timeTo, timeLabel, timeReset),
-    h("div", { class: "timeline-title muted" }, t("chart.timeline")), svg);
+    h("div", { class: "timeline-title muted" }, t("chart.timeline")), svg, axis);
   let domain: [number, number] | null = null;
   let brush: SVGElement | null = null;
 
@@ -58,8 +60,12 @@ export function timelineStrip(chart: LinkChart, evidenceTimes: Array<{ id: strin
 
   const draw = () => {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
+    while (axis.firstChild) axis.removeChild(axis.firstChild);
     const ts = times();
     if (!domain || !ts.length) return;
+    const day = (m: number) => new Date(m).toISOString().slice(0, 10);
+    axis.append(h("span", {}, day(domain[0])), h("span", {}, day((domain[0] + domain[1]) / 2)),
+      h("span", {}, day(domain[1])));
     const span = domain[1] - domain[0];
     const bin = span <= 120 * DAY ? DAY : 7 * DAY;
     const n = Math.max(1, Math.ceil((span + 1) / bin));
