@@ -5,7 +5,7 @@ top collusion ring's institution, cut to about `--nodes` nodes — the size of t
 persons, 3,798 nodes, 12,107 edges). The browser opens the ring's lead with that graph answered for its chart
 request, as the API would answer a lead of that size, and the page reports:
 
-- `first_draw_ms`: data in hand → first frame with nodes on screen (quick grid by type);
+- `first_draw_ms`: data in hand → first frame with nodes on screen (a big chart is drawn once laid out);
 - `interactive_ms`: data in hand → evidence layout done, overlaps removed, legend and timeline drawn;
 - `open_ms`: hash change → view ready (includes the API calls for the lead and its case files);
 - `longest_task_ms`: longest main-thread task while opening (what a user feels as a freeze);
