@@ -19,7 +19,8 @@ from fraudnet.screening.settings import ScreeningSettings
 from tests.test_incremental_detection import _leads, assert_same_leads, split_institutions
 
 # the rules made incremental beside duplicate charges, over-quantity and over-standard price
-RULES = ("rule:impersonation", "rule:gender_age_mismatch", "rule:after_death", "rule:overlapping_stays")
+RULES = ("rule:impersonation", "rule:gender_age_mismatch", "rule:after_death", "rule:overlapping_stays",
+         "rule:bed_hanging", "rule:discharge_growth")
 # drop 0: up to 19 Dec; 1: 20–26 Dec; 2: 27 Dec; 3: 28 Dec (cut in two by institution); 4: 29 Dec; 5: 30–31 Dec
 EDGES = [date(2025, 12, 20), date(2025, 12, 27), date(2025, 12, 28), date(2025, 12, 29), date(2025, 12, 30)]
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from fraudnet.detectors.coverage import covered_clause
+from fraudnet.detectors.incremental import covered_rows
 from fraudnet.detectors.rules.common import (
     RuleDetector,
     baseline_rate,
     check_positive,
+    entity_leads,
     score_entities,
     since_clause,
 )
@@ -65,36 +66,63 @@ class BedHangingDetector(RuleDetector):
         for name in ("min_los_days", "min_idle_days", "min_idle_share", "baseline_floor", "min_volume"):
             check_positive(name, getattr(self, name), self.kind)
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Incremental detection (`fraudnet.detectors.incremental`): one row per stay with a dated fee line (its nights,
+    # treated nights, hit), before the coverage filter, which is applied on the rows after (`covered_rows`), so
+    # stored rows stay valid when a month's coverage changes. A stay's row depends on the stay and its own fee
+    # lines only (fee lines arriving for an earlier stay make the run full); items are classified by the fee
+    # line's own name.
+    incremental_parts = {"stays": None}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """One row per inpatient stay with a dated fee line, over every stay or (`scope`, a table of mdtrt_id) over
+        those only; not yet limited to what the coverage supports."""
         cond, params = since_clause(context, "s.begntime")
-        covered = " AND ".join(covered_clause(context, r, "v.fixmedins_code", "v.begntime") for r in self.requires)
+        only = f" AND v.mdtrt_id IN (SELECT mdtrt_id FROM {scope})" if scope else ""
         stays = context.sql(
             f"""
-            WITH s AS (  -- stays at institutions billing day by day, with at least one dated fee line
+            WITH s AS (  -- stays with at least one dated fee line
                 SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, coalesce(v.endtime, v.begntime) AS endtime,
                        date_diff('day', v.begntime::DATE, coalesce(v.endtime, v.begntime)::DATE) AS nights,
                        coalesce(v.fund_pay_sumamt, 0) AS fund
                 FROM visit_fact v
-                WHERE v.is_inpatient AND NOT coalesce(v.refunded, false) AND {covered}
+                WHERE v.is_inpatient AND NOT coalesce(v.refunded, false){only}
                   AND EXISTS (SELECT 1 FROM fee_list f WHERE f.mdtrt_id = v.mdtrt_id AND f.fee_ocur_time IS NOT NULL)
-            ), daily AS (  -- catalogue items that are daily hotel-type charges, classified once
-                SELECT hilist_code FROM fee_list GROUP BY 1
-                HAVING regexp_matches(coalesce(any_value(hilist_name), ''), ?)
-            ), t AS (
-                SELECT f.mdtrt_id, count(DISTINCT f.fee_ocur_time::DATE) AS treated_days
-                FROM fee_list f JOIN s USING (mdtrt_id) ANTI JOIN daily d ON d.hilist_code = f.hilist_code
+            ), l AS (
+                SELECT f.mdtrt_id, f.fee_ocur_time, coalesce(f.hilist_name, '') AS name
+                FROM fee_list f JOIN s USING (mdtrt_id)
                 WHERE f.fee_ocur_time::DATE >= s.begntime::DATE AND f.fee_ocur_time::DATE < s.endtime::DATE
                   AND coalesce(f.det_item_fee_sumamt, 0) > 0
+            ), daily AS (  -- item names of daily hotel-type charges, classified once
+                SELECT name FROM (SELECT DISTINCT name FROM l) WHERE regexp_matches(name, ?)
+            ), t AS (
+                SELECT l.mdtrt_id, count(DISTINCT l.fee_ocur_time::DATE) AS treated_days
+                FROM l ANTI JOIN daily d USING (name)
                 GROUP BY 1
             )
-            SELECT s.fixmedins_code AS entity, s.mdtrt_id, s.psn_no, s.nights, coalesce(t.treated_days, 0) AS treated,
+            SELECT s.fixmedins_code AS entity, date_trunc('month', s.begntime)::DATE AS month, s.mdtrt_id, s.psn_no,
+                   s.nights, coalesce(t.treated_days, 0) AS treated,
                    s.nights - coalesce(t.treated_days, 0) AS idle, s.fund,
                    (s.nights >= ? AND s.nights - coalesce(t.treated_days, 0) >= ?
                     AND (s.nights - coalesce(t.treated_days, 0)) >= ? * s.nights AND {cond}) AS hit
             FROM s LEFT JOIN t USING (mdtrt_id)
             """, [self.non_treatment_pattern, int(self.min_los_days), int(self.min_idle_days),
                   float(self.min_idle_share), *params])
-        if stays.empty or not stays["hit"].any():
+        return {"stays": stays}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # one order whatever path built the parts, so sums agree; then the coverage (institution and month)
+        stays = covered_rows(context, parts["stays"].sort_values(["entity", "mdtrt_id"], kind="stable"),
+                             self.requires)
+        if stays.empty or not stays["hit"].astype(bool).any():
             return pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
         volume = stays.groupby("entity").agg(stays=("mdtrt_id", "size")).reset_index()
         hit = stays[stays["hit"].astype(bool)]

@@ -11,7 +11,13 @@ import pandas as pd
 from scipy.stats import nbinom, poisson
 
 from fraudnet.detectors.base import severity_for_score
-from fraudnet.detectors.rules.common import SINGLE_HIT_CAP, RuleDetector, check_positive, rate_ratio_lower
+from fraudnet.detectors.rules.common import (
+    SINGLE_HIT_CAP,
+    RuleDetector,
+    check_positive,
+    entity_leads,
+    rate_ratio_lower,
+)
 
 __all__ = ["DischargeGrowthDetector", "excess_surprise", "growth_tier_score"]
 
@@ -97,14 +103,35 @@ class DischargeGrowthDetector(RuleDetector):
             raise DetectorError(f"{self.kind}: tiers must satisfy 1 < yellow < orange < red, got "
                                 f"{self.yellow}, {self.orange}, {self.red}")
 
-    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-        empty = pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+    # Incremental detection (`fraudnet.detectors.incremental`): the discharges per institution and month (counts,
+    # summed by key). The period's span and the evidence visits of the flagged months are read after.
+    incremental_parts = {"counts": ("entity", "month")}
+
+    def partials(self, context: Any, scope: str | None = None) -> dict[str, pd.DataFrame]:
+        """Inpatient discharges per institution and month, over every visit or (`scope`, a table of mdtrt_id) over
+        those visits only."""
+        only = f" AND mdtrt_id IN (SELECT mdtrt_id FROM {scope})" if scope else ""
         counts = context.sql(
-            """
+            f"""
             SELECT fixmedins_code AS entity, date_trunc('month', coalesce(endtime, begntime))::DATE AS month,
                    count(*) AS n
-            FROM visit_fact WHERE is_inpatient AND NOT coalesce(refunded, false) GROUP BY 1, 2
+            FROM visit_fact WHERE is_inpatient AND NOT coalesce(refunded, false){only} GROUP BY 1, 2
             """)
+        return {"counts": counts}
+
+    def hits(self, context: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.hits_from_partials(context, self.partials(context))
+
+    def leads_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> list[Any]:
+        entities, evidence = self.hits_from_partials(context, parts)
+        self.n_entities_ = int(len(entities))
+        return entity_leads(context, self.kind, entities, evidence, entity_type=self.entity_type,
+                            explain=self.explain, min_score=self.min_score)
+
+    def hits_from_partials(self, context: Any, parts: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        empty = pd.DataFrame(columns=["entity", "score"]), pd.DataFrame(columns=["entity", "mdtrt_id"])
+        counts = parts["counts"].sort_values(["entity", "month"], kind="stable").reset_index(drop=True)
+        counts = counts[counts["n"] > 0]
         span = context.sql("SELECT min(begntime)::DATE AS lo, max(coalesce(endtime, begntime))::DATE AS hi "
                            "FROM visit_fact")
         if counts.empty or span.empty or pd.isna(span["lo"].iloc[0]):
