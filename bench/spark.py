@@ -88,7 +88,8 @@ def one_run(workspace: Path, engine: str, master: str = "local[2]", driver_memor
     return {"engine": engine, "seconds": round(time.perf_counter() - t0, 3), "startup_seconds": round(startup, 3),
             "cpu_seconds": round(cpu, 1),
             "detect_seconds": run.seconds, "detectors": run.timings, "errors": run.errors, "visits": visits,
-            "peak_rss_mb": round(peak[0] / 2**20, 1), "leads": {ld.lead_id: ld.score for ld in run}}
+            "peak_rss_mb": round(peak[0] / 2**20, 1), "leads": {ld.lead_id: ld.score for ld in run},
+            "kinds": {ld.lead_id: ld.kind for ld in run}}
 
 
 def _child(workspace: Path, engine: str, master: str, driver_memory: str) -> dict:
@@ -109,6 +110,21 @@ def _city(persons: int, seed: int) -> Path:
         if not ingest_folder(root / "city", store).ok:
             raise RuntimeError("ingest failed")
     return root / "ws"
+
+
+def _differences(duck: dict, sparks: list[dict], limit: int = 50) -> list[dict]:
+    """The leads that differ between DuckDB's first run and each Spark run: a lead only one engine gives, or a
+    score apart by more than 1e-9 (id, kind, scores; at most `limit`), so that a `same_leads: false` names them."""
+    out: list[dict] = []
+    for i, r in enumerate(sparks):
+        d, s = duck["leads"], r["leads"]
+        kinds = {**duck.get("kinds", {}), **r.get("kinds", {})}
+        for lead_id in sorted(set(d) | set(s)):
+            a, b = d.get(lead_id), s.get(lead_id)
+            if a is None or b is None or abs(a - b) > 1e-9:
+                out.append({"spark_run": i + 1, "lead_id": lead_id, "kind": kinds.get(lead_id), "duckdb": a,
+                            "spark": b})
+    return out[:limit]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     same = all(r["leads"].keys() == runs["duckdb"][0]["leads"].keys()
                and all(abs(r["leads"][k] - v) <= 1e-9 for k, v in runs["duckdb"][0]["leads"].items())
                for r in runs["spark"])
+    differences = _differences(runs["duckdb"][0], runs["spark"])
     per_detector = {k: {e: statistics.median(r["detectors"][k] for r in rs) for e, rs in runs.items()}
                     for k in runs["duckdb"][0]["detectors"]}
     report = {
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_cpu_seconds": {e: statistics.median(r["cpu_seconds"] for r in rs) for e, rs in runs.items()},
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "peak_rss_mb": {e: max(r["peak_rss_mb"] for r in rs) for e, rs in runs.items()},
-        "per_detector_seconds": per_detector, "same_leads": same,
+        "per_detector_seconds": per_detector, "same_leads": same, "differences": differences,
         "errors": {e: rs[0]["errors"] for e, rs in runs.items()},
     }
     print(json.dumps({k: v for k, v in report.items() if k != "per_detector_seconds"}, indent=2))
