@@ -18,7 +18,7 @@ from fraudnet.generate.days import split_by_day
 from fraudnet.ingest.pipeline import ingest_folder
 from fraudnet.screening.cycle import screen_folder
 from fraudnet.screening.settings import ScreeningSettings
-from tests.test_incremental_detection import INCREMENTAL, _leads, assert_same_leads, reversal_drop
+from tests.test_incremental_detection import INCREMENTAL, _leads, assert_same_leads, incremental_kinds, reversal_drop
 
 EDGES = [date(2025, 12, 20), date(2025, 12, 25)]  # drops: before 20 Dec, 20–24 Dec, 25–31 Dec
 
@@ -82,7 +82,7 @@ def test_repeated_day_loads_nothing_and_keeps_the_state(drops: list[Path], tmp_p
             screen_folder(store, folder, ScreeningSettings(), trigger="files", send=False)
         before = _leads(store.con)
         state = _state(store.con)
-        assert set(state) == set(INCREMENTAL)
+        assert set(state) == incremental_kinds()
         for folder in (again, altered):
             report = screen_folder(store, folder, ScreeningSettings(), trigger="files", send=False)
             assert report["ingest"]["rows_loaded"] == 0, report["ingest"]

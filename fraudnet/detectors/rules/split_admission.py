@@ -182,7 +182,7 @@ class SplitAdmissionDetector(RuleDetector):
             same_doctor=("same_doctor", "mean"),
             short_first_stay=("short_first", "mean"),
             hit_fund=("fund", "sum"),
-            top_diagnosis=("icd", lambda s: s.value_counts().index[0]),
+            top_diagnosis=("icd", _most_frequent),
         ).reset_index()
         agg = agg.merge(volume, on="entity", how="left")
         full = volume.merge(agg[["entity", "readmissions"]], on="entity", how="left").fillna({"readmissions": 0})
@@ -276,3 +276,11 @@ def family_rates(mix: pd.DataFrame, city_rate: float, floor: float, min_volume: 
                 break
         rates[str(icd)] = max(floor, float((h[ok].sum() + 1.0) / (v[ok].sum() + prior)))
     return rates
+
+
+def _most_frequent(values: pd.Series) -> str:
+    """The most frequent value; ties to the smallest (not to the row order, which differs between engines)."""
+    counts = values.dropna().astype(str).value_counts()
+    if counts.empty:
+        return ""
+    return str(min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0])
