@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import igraph as ig
@@ -49,6 +50,25 @@ def _key_events_sql(lines_ok: str, supply_table: str, supply_by_month: bool) -> 
     WHERE NOT coalesce(v.refunded, FALSE) AND coalesce(f.cnt, 1) > 0 AND {lines_ok}
     GROUP BY f.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, v.is_pharmacy, f.hilist_code
 """
+
+
+class _BestColumns:
+    """Each member's most surprising windows as plain arrays, so a group's test sums them without building frames
+    (the same additions, in the same order, as summing the concatenated rows)."""
+
+    columns = ("o_shop", "e_shop", "o_sup", "e_sup")
+
+    def __init__(self, best_by_person: dict[str, pd.DataFrame], persons: pd.DataFrame) -> None:
+        self.values = {p: [df[c].to_numpy() for c in self.columns] for p, df in best_by_person.items()}
+        self.own_p = persons["p"]
+
+    def group_p(self, members: list[str], fisher: Callable[..., np.ndarray]) -> tuple[float, float]:
+        """(p, p_group): the smaller of the group's combined test and its best member's p × members."""
+        totals = [np.array([float(np.concatenate([self.values[m][i] for m in members]).sum())])
+                  for i in range(len(self.columns))]
+        p_group = float(fisher(*totals)[0])
+        p_best = float(self.own_p.loc[members].min()) * len(members)
+        return min(p_group, p_best), p_group
 
 
 class DrugResaleDetector:
@@ -373,11 +393,13 @@ class DrugResaleDetector:
         except Exception:  # noqa: BLE001 — no phar_inv table: the stock check is not available
             log.debug("phar_inv not available", exc_info=True)
             stock = pd.DataFrame(columns=["fixmedins_code", "hilist_code", "purchased", "sold"])
-        fdr = self._false_discovery([self._group_p(m, persons, best_by_person)[0] for m, _, _ in groups], n_tests)
+        columns = _BestColumns(best_by_person, persons)
+        group_ps = [columns.group_p(m, self._fisher) for m, _, _ in groups]
+        fdr = self._false_discovery([p for p, _ in group_ps], n_tests)
         leads = []
-        for (members, connectors, links), group_fdr in zip(groups, fdr, strict=True):
+        for (members, connectors, links), (p, p_group), group_fdr in zip(groups, group_ps, fdr, strict=True):
             lead = self._lead(members, connectors, links, persons, best_by_person, by_person, stock, n_tests,
-                              group_fdr)
+                              (p, p_group, group_fdr))
             if lead is not None and lead.score >= self.min_score:
                 leads.append(lead)
         since = getattr(context, "since", None)
@@ -435,18 +457,28 @@ class DrugResaleDetector:
                     comps.setdefault(component, []).append(vertex.split(":", 1)[1])
         for c in sorted(candidates - {p for people in comps.values() for p in people}):
             comps[node_id("Person", c)] = [c]
+        # the keys each person is on, so that a component looks only at its own keys (a key none of whose persons
+        # is in the component holds no kept member, connector or link of it)
+        keys_of_person: dict[str, list[int]] = {}
+        for k, kp in key_members.items():
+            for p in kp:
+                keys_of_person.setdefault(p, []).append(k)
         out = []
         for people in comps.values():
-            kept = self._grow(sorted(set(people) & candidates), sorted(set(people) - candidates), persons)
-            key_of = {k: [p for p in kp if p in kept] for k, kp in key_members.items()}
+            in_comp = set(people)
+            kept = self._grow(sorted(in_comp & candidates), sorted(in_comp - candidates), persons)
+            kept_set = set(kept)
+            comp_keys = sorted({k for p in in_comp for k in keys_of_person.get(p, ())})
+            key_of = {k: [p for p in key_members[k] if p in kept_set] for k in comp_keys}
             # A person without tested windows who links two kept members (a leader) is kept as a connector.
-            counts = Counter(p for k, kp in key_members.items() if len(key_of[k]) >= 1 for p in kp
-                             if p not in kept and p in set(people))
-            reach = {p: {q for k, kp in key_members.items() if p in kp for q in key_of[k]} for p in counts}
+            counts = Counter(p for k in comp_keys if key_of[k] for p in key_members[k]
+                             if p not in kept_set and p in in_comp)
+            reach = {p: {q for k in keys_of_person.get(p, ()) if k in key_of for q in key_of[k]} for p in counts}
             connectors = sorted(p for p, r in reach.items() if len(r) >= 2 and p not in persons.index)
-            everyone = set(kept) | set(connectors)
+            everyone = kept_set | set(connectors)
             links = []
-            for k, kp in key_members.items():
+            for k in comp_keys:
+                kp = key_members[k]
                 on_key = [p for p in kp if p in everyone]
                 if len(on_key) >= 2:
                     for p in on_key:
@@ -472,15 +504,6 @@ class DrugResaleDetector:
                 tot, p_now = cand, p_new
         return kept
 
-    def _group_p(self, members: list[str], persons: pd.DataFrame,
-                 best_by_person: dict[str, pd.DataFrame]) -> tuple[float, float]:
-        """(p, p_group): the smaller of the group's combined test and its best member's p × members."""
-        rows = pd.concat([best_by_person[p] for p in members])
-        p_group = float(self._fisher(np.array([float(rows["o_shop"].sum())]), np.array([float(rows["e_shop"].sum())]),
-                                     np.array([float(rows["o_sup"].sum())]), np.array([float(rows["e_sup"].sum())]))[0])
-        p_best = float(persons.loc[members, "p"].min()) * len(members)
-        return min(p_group, p_best), p_group
-
     @staticmethod
     def _false_discovery(ps: list[float], n_tests: int) -> list[float]:
         """Benjamini–Hochberg: for each p, the share of chance findings to expect among the `n_tests` persons
@@ -497,14 +520,9 @@ class DrugResaleDetector:
 
     def _lead(self, members: list[str], connectors: list[str], links: list[dict[str, str]],
               persons: pd.DataFrame, best_by_person: dict[str, pd.DataFrame], by_person: dict[str, pd.DataFrame],
-              stock: pd.DataFrame, n_tests: int, fdr: float) -> Lead | None:
-        rows = pd.concat([best_by_person[p] for p in members])
-        evm = pd.concat([by_person[p] for p in members if p in by_person])
-        if evm.empty:
-            return None
-        o_shop, e_shop = float(rows["o_shop"].sum()), float(rows["e_shop"].sum())
-        o_sup, e_sup = float(rows["o_sup"].sum()), float(rows["e_sup"].sum())
-        p, p_group = self._group_p(members, persons, best_by_person)
+              stock: pd.DataFrame, n_tests: int, tests: tuple[float, float, float]) -> Lead | None:
+        """The lead of one group, or None when chance explains it (`tests`: its p, combined p and FDR)."""
+        p, p_group, fdr = tests
         # Whether to raise the lead: the number of persons/households this surprising chance alone gives
         # (Bonferroni; a lead chance explains several times over falls under `min_score`). Its tier: the
         # false-discovery rate at its surprise (`fdr`, Benjamini–Hochberg), the share of chance findings among
@@ -512,6 +530,14 @@ class DrugResaleDetector:
         expected = p * n_tests
         if self.score_base + self.score_per_decade * -math.log10(max(expected, 1e-300)) < self.min_score:
             return None
+        if not any(m in by_person for m in members):
+            return None
+        rows = pd.concat([best_by_person[m] for m in members])
+        evm = pd.concat([by_person[m] for m in members if m in by_person])
+        if evm.empty:
+            return None
+        o_shop, e_shop = float(rows["o_shop"].sum()), float(rows["e_shop"].sum())
+        o_sup, e_sup = float(rows["o_sup"].sum()), float(rows["e_sup"].sum())
         q = min(1.0, expected)
         score = self.score_base + self.score_per_decade * -math.log10(max(fdr, 1e-300))
         excess_fills = max(0.0, o_sup - e_sup)
