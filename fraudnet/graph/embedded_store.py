@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fraudnet.claims.store import ClaimsStore
 from fraudnet.contract import INPATIENT_MED_TYPES
@@ -57,6 +58,15 @@ _DRUG_SQL = f"""
     WHERE list_type IN {DRUG_LIST_TYPES!r} AND hilist_code NOT IN (SELECT hilist_code FROM hilist)
     GROUP BY hilist_code
 """
+
+
+def _positions(column: pa.ChunkedArray, index: pd.Index) -> np.ndarray:
+    """Each value's position in `index` (-1: not in it, or null), matched in Arrow: a column of 15M ids would
+    otherwise become 15M Python strings just to be looked up."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        found = pc.index_in(column, value_set=pa.array(index.tolist(), type=column.type))
+        return found.fill_null(-1).to_numpy().astype(np.int64)
+    return index.get_indexer(column.to_pandas())
 
 
 def _keys_by_type(ids: Sequence[str]) -> dict[str, list[str]]:
@@ -189,13 +199,14 @@ class EmbeddedStore(EntityGraph, BaseGraphStore):
                          "0::BIGINT AS cents, NULL::TIMESTAMP AS first, NULL::TIMESTAMP AS last FROM psn_info "
                          "WHERE addr_key IS NOT NULL AND addr_key <> ''"),
         ]
-        frames = []
-        for etype, query in parts:
+
+        def edge_part(etype: str, query: str) -> pd.DataFrame:
             df = self._cur().execute(query, [_INPATIENT] if etype == "CO_ADMITTED" else []).df()
             df["et"] = EDGE_TYPE_CODES[etype]
-            frames.append(df)
-        self._build_entity_graph(tables, pd.concat(frames, ignore_index=True))
-        del frames
+            return df
+
+        # a generator: each part is read when the builder codes it, so one part's id strings are in memory at once
+        self._build_entity_graph(tables, (edge_part(etype, query) for etype, query in parts))
         inst_type = dict.fromkeys(self._props["Institution"]["pos"], "Institution")
         inst_type.update(dict.fromkeys(self._props["Pharmacy"]["pos"], "Pharmacy"))
         self._inst_type = inst_type
@@ -214,7 +225,7 @@ class EmbeddedStore(EntityGraph, BaseGraphStore):
 
         def csr(column: str, keys: Sequence[str]) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
             index = pd.Index(list(keys))
-            codes = index.get_indexer(table.column(column).to_pandas())
+            codes = _positions(table.column(column), index)
             valid = np.flatnonzero(codes >= 0)
             order = valid[np.argsort(codes[valid], kind="stable")]
             indptr = np.zeros(len(index) + 1, dtype=np.int64)

@@ -10,7 +10,7 @@ semantics of `graph.query_base` exactly (the store contract tests compare them).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -40,6 +40,12 @@ EDGE_COLUMNS = ("s", "t", "et", "visits", "cents", "first", "last")
 EDGE_TYPE_CODES = {t: i for i, t in enumerate(EDGE_TYPES)}
 
 
+def _coded_edges(index: pd.Index, part: pd.DataFrame) -> pd.DataFrame:
+    """An edge part with its `s`/`t` ids replaced by node positions in `index`; edges to unknown nodes dropped."""
+    part = part.assign(s=index.get_indexer(part["s"]), t=index.get_indexer(part["t"]))
+    return part[(part["s"] >= 0) & (part["t"] >= 0)]
+
+
 class NodeTable(NamedTuple):
     """The nodes of one type: their keys and, per key, the values of `NODE_PROPS[type]` in that order."""
 
@@ -65,9 +71,10 @@ class EntityGraph:
 
     name = "embedded"
 
-    def _build_entity_graph(self, tables: dict[str, NodeTable], edges: pd.DataFrame) -> None:
-        """Index `tables` (node type → keys and property rows, any order) and `edges` (columns `EDGE_COLUMNS`);
-        edges with an end that is not a node are left out."""
+    def _build_entity_graph(self, tables: dict[str, NodeTable],
+                            edges: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+        """Index `tables` (node type → keys and property rows, any order) and `edges` (columns `EDGE_COLUMNS`; one
+        frame, or parts in order — read lazily, after the nodes); edges with an end that is not a node are left out."""
         ids: list[str] = []
         types: list[int] = []
         keys: list[str] = []
@@ -96,8 +103,9 @@ class EntityGraph:
         self._index_node_rows()
 
         index = pd.Index(ids)
-        edges = edges.assign(s=index.get_indexer(edges["s"]), t=index.get_indexer(edges["t"]))
-        edges = edges[(edges["s"] >= 0) & (edges["t"] >= 0)]
+        # parts are coded one at a time, so that only one part's id strings are held at once (GBs at the L tier)
+        parts = [edges] if isinstance(edges, pd.DataFrame) else edges
+        edges = pd.concat([_coded_edges(index, part) for part in parts], ignore_index=True)
         self._src = edges["s"].to_numpy(dtype=np.int64)
         self._dst = edges["t"].to_numpy(dtype=np.int64)
         self._et = edges["et"].to_numpy(dtype=np.int8)
