@@ -530,12 +530,11 @@ class DrugResaleDetector:
         expected = p * n_tests
         if self.score_base + self.score_per_decade * -math.log10(max(expected, 1e-300)) < self.min_score:
             return None
-        if not any(m in by_person for m in members):
+        fills = [by_person[m] for m in members if m in by_person]
+        if not fills:
             return None
         rows = pd.concat([best_by_person[m] for m in members])
-        evm = pd.concat([by_person[m] for m in members if m in by_person])
-        if evm.empty:
-            return None
+        evm = pd.concat(fills)
         o_shop, e_shop = float(rows["o_shop"].sum()), float(rows["e_shop"].sum())
         o_sup, e_sup = float(rows["o_sup"].sum()), float(rows["e_sup"].sum())
         q = min(1.0, expected)
